@@ -1,0 +1,512 @@
+//! Capture files: the tee that writes every frame in and out, and the reader replay uses.
+//!
+//! pcapng marks each frame's direction (EPB flags, inbound/outbound) and carries nanosecond
+//! timestamps; classic pcap has neither direction nor names but opens everywhere.
+//! Writes are buffered; [`CaptureWriter::flush`] (called periodically by the runtime, and on exit,
+//! Ctrl-C and SIGTERM) makes the file complete up to that point.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use core::fmt;
+use core::time::Duration;
+
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader};
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
+use pcap_file::{DataLink, Endianness, TsResolution};
+
+use super::Direction;
+
+/// File format of a capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Classic libpcap.
+    Pcap,
+    /// pcapng.
+    PcapNg,
+}
+
+impl Format {
+    /// pcapng for a `.pcapng` file name, pcap otherwise.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("pcapng") => Format::PcapNg,
+            _ => Format::Pcap,
+        }
+    }
+}
+
+/// A capture file error.
+#[derive(Debug)]
+pub enum CaptureError {
+    /// The file could not be opened, read or written.
+    Io(io::Error),
+    /// Not a pcap or pcapng file (the first bytes are shown).
+    NotACapture([u8; 4]),
+    /// The capture's link type is not Ethernet.
+    UnsupportedLinkType(String),
+    /// The file is damaged at or after the given record.
+    Damaged {
+        /// Records read successfully before the damage.
+        records: u64,
+        /// What the parser said.
+        detail: String,
+    },
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::Io(e) => write!(f, "{e}"),
+            CaptureError::NotACapture(m) => {
+                write!(f, "not a pcap or pcapng file (starts with {m:02x?})")
+            }
+            CaptureError::UnsupportedLinkType(l) => {
+                write!(f, "link type {l} is not supported (only Ethernet)")
+            }
+            CaptureError::Damaged { records, detail } => {
+                write!(f, "capture damaged after record {records}: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+impl From<io::Error> for CaptureError {
+    fn from(e: io::Error) -> Self {
+        CaptureError::Io(e)
+    }
+}
+
+fn pcap_error(e: pcap_file::PcapError) -> CaptureError {
+    match e {
+        pcap_file::PcapError::IoError(e) => CaptureError::Io(e),
+        other => CaptureError::Io(io::Error::other(other.to_string())),
+    }
+}
+
+enum Sink<W: Write> {
+    /// pcap-file 2.x's `PcapWriter` cannot flush without giving up its writer, so classic pcap
+    /// is written with its header and packet types directly.
+    Pcap(W),
+    PcapNg(PcapNgWriter<W>),
+}
+
+/// Writes frames to a pcap or pcapng stream.
+pub struct CaptureWriter<W: Write = BufWriter<File>> {
+    sink: Sink<W>,
+    frames: u64,
+}
+
+impl fmt::Debug for CaptureWriter<BufWriter<File>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureWriter")
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
+impl CaptureWriter<BufWriter<File>> {
+    /// Creates (truncates) `path`; the format follows the extension.
+    ///
+    /// # Errors
+    /// [`CaptureError::Io`] when the file cannot be created.
+    pub fn create(path: &Path, interface: &str) -> Result<Self, CaptureError> {
+        let file = File::create(path)?;
+        CaptureWriter::new(
+            BufWriter::with_capacity(256 * 1024, file),
+            Format::from_path(path),
+            interface,
+        )
+    }
+}
+
+impl<W: Write> CaptureWriter<W> {
+    /// Starts a capture on `out`, naming the interface (pcapng only).
+    ///
+    /// # Errors
+    /// [`CaptureError::Io`] when the header cannot be written.
+    pub fn new(out: W, format: Format, interface: &str) -> Result<Self, CaptureError> {
+        let sink = match format {
+            Format::Pcap => {
+                let header = PcapHeader {
+                    snaplen: 65_535,
+                    datalink: DataLink::ETHERNET,
+                    ts_resolution: TsResolution::NanoSecond,
+                    endianness: Endianness::Little,
+                    ..Default::default()
+                };
+                let mut out = out;
+                header.write_to(&mut out).map_err(pcap_error)?;
+                Sink::Pcap(out)
+            }
+            Format::PcapNg => {
+                let mut w =
+                    PcapNgWriter::with_endianness(out, Endianness::Little).map_err(pcap_error)?;
+                let idb = InterfaceDescriptionBlock {
+                    linktype: DataLink::ETHERNET,
+                    snaplen: 0,
+                    options: vec![
+                        InterfaceDescriptionOption::IfName(Cow::Owned(interface.to_owned())),
+                        // pcap-file writes nanoseconds; say so (the pcapng default is microseconds).
+                        InterfaceDescriptionOption::IfTsResol(9),
+                    ],
+                };
+                w.write_block(&Block::InterfaceDescription(idb))
+                    .map_err(pcap_error)?;
+                Sink::PcapNg(w)
+            }
+        };
+        Ok(CaptureWriter { sink, frames: 0 })
+    }
+
+    /// Appends one frame with its timestamp and direction.
+    ///
+    /// # Errors
+    /// [`CaptureError::Io`] when writing fails.
+    pub fn write(
+        &mut self,
+        timestamp: Duration,
+        direction: Direction,
+        frame: &[u8],
+    ) -> Result<(), CaptureError> {
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        match &mut self.sink {
+            Sink::Pcap(w) => {
+                PcapPacket::new(timestamp, len, frame)
+                    .write_to::<_, byteorder_slice::LittleEndian>(
+                        w,
+                        TsResolution::NanoSecond,
+                        65_535,
+                    )
+                    .map_err(pcap_error)?;
+            }
+            Sink::PcapNg(w) => {
+                // pcapng EPB flags, bits 0-1: 01 inbound, 10 outbound.
+                let flags = match direction {
+                    Direction::In => 0b01,
+                    Direction::Out => 0b10,
+                };
+                let epb = EnhancedPacketBlock {
+                    interface_id: 0,
+                    timestamp,
+                    original_len: len,
+                    data: Cow::Borrowed(frame),
+                    options: vec![EnhancedPacketOption::Flags(flags)],
+                };
+                w.write_block(&Block::EnhancedPacket(epb))
+                    .map_err(pcap_error)?;
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Frames written.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Pushes buffered frames to the underlying writer.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Pcap(w) => w.flush(),
+            Sink::PcapNg(w) => w.get_mut().flush(),
+        }
+    }
+
+    /// Flushes and returns the underlying writer.
+    ///
+    /// # Errors
+    /// The writer's error on the final flush.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(match self.sink {
+            Sink::Pcap(w) => w,
+            Sink::PcapNg(w) => w.into_inner(),
+        })
+    }
+}
+
+/// One frame read from a capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Capture timestamp (since the Unix epoch, or whatever the capture used).
+    pub timestamp: Duration,
+    /// The captured bytes.
+    pub data: Vec<u8>,
+    /// Length on the wire (larger than `data` when the snaplen cut it).
+    pub orig_len: u32,
+    /// Direction, when the capture records it (pcapng EPB flags).
+    pub direction: Option<Direction>,
+}
+
+enum Source<R: Read> {
+    Pcap(PcapReader<R>),
+    PcapNg(PcapNgReader<R>),
+}
+
+/// Reads Ethernet frames from a pcap or pcapng stream.
+pub struct CaptureReader<R: Read = BufReader<File>> {
+    source: Source<R>,
+    records: u64,
+    failed: bool,
+}
+
+impl CaptureReader<BufReader<File>> {
+    /// Opens `path`, telling pcap from pcapng by the magic number.
+    ///
+    /// # Errors
+    /// [`CaptureError`] when the file is missing, not a capture, or not Ethernet.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        CaptureReader::new(BufReader::new(File::open(path)?))
+    }
+}
+
+impl<R: BufRead> CaptureReader<R> {
+    /// Starts reading from `input`.
+    ///
+    /// # Errors
+    /// [`CaptureError`] when the stream is not a capture or not Ethernet.
+    pub fn new(mut input: R) -> Result<Self, CaptureError> {
+        let head = input.fill_buf()?;
+        let mut magic = [0u8; 4];
+        for (m, b) in magic.iter_mut().zip(head) {
+            *m = *b;
+        }
+        let source = match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                Source::PcapNg(PcapNgReader::new(input).map_err(|e| damaged(0, e))?)
+            }
+            [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x4d, 0x3c, 0xb2, 0xa1] => {
+                let r = PcapReader::new(input).map_err(|e| damaged(0, e))?;
+                let link = r.header().datalink;
+                if link != DataLink::ETHERNET {
+                    return Err(CaptureError::UnsupportedLinkType(format!("{link:?}")));
+                }
+                Source::Pcap(r)
+            }
+            other => return Err(CaptureError::NotACapture(other)),
+        };
+        Ok(CaptureReader {
+            source,
+            records: 0,
+            failed: false,
+        })
+    }
+}
+
+fn damaged(records: u64, e: pcap_file::PcapError) -> CaptureError {
+    match e {
+        pcap_file::PcapError::IoError(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
+            CaptureError::Io(e)
+        }
+        other => CaptureError::Damaged {
+            records,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Converts what pcap-file 2.x reports (the raw count, as nanoseconds) using the interface's
+/// `if_tsresol` (pcapng 4.2; default 10^-6).
+fn scale_timestamp(raw: Duration, tsresol: Option<u8>) -> Duration {
+    let raw = raw.as_nanos();
+    let r = tsresol.unwrap_or(6);
+    let nanos = if r & 0x80 == 0 {
+        let exp = u32::from(r);
+        if exp <= 9 {
+            raw.saturating_mul(10u128.pow(9 - exp))
+        } else {
+            raw / 10u128.saturating_pow(exp - 9)
+        }
+    } else {
+        let exp = u32::from(r & 0x7f).min(127);
+        raw.saturating_mul(1_000_000_000) >> exp
+    };
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+impl<R: Read> Iterator for CaptureReader<R> {
+    type Item = Result<Record, CaptureError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let records = self.records;
+        let item = match &mut self.source {
+            Source::Pcap(r) => match r.next_packet()? {
+                Ok(p) => Ok(Record {
+                    timestamp: p.timestamp,
+                    orig_len: p.orig_len,
+                    data: p.data.into_owned(),
+                    direction: None,
+                }),
+                Err(e) => Err(damaged(records, e)),
+            },
+            Source::PcapNg(r) => loop {
+                let block = r.next_block()?.map(|b| b.into_owned());
+                match block {
+                    Ok(Block::EnhancedPacket(epb)) => {
+                        let Some(idb) = r.interfaces().get(epb.interface_id as usize) else {
+                            break Err(CaptureError::Damaged {
+                                records,
+                                detail: format!(
+                                    "packet names interface {} which is not described",
+                                    epb.interface_id
+                                ),
+                            });
+                        };
+                        if idb.linktype != DataLink::ETHERNET {
+                            break Err(CaptureError::UnsupportedLinkType(format!(
+                                "{:?}",
+                                idb.linktype
+                            )));
+                        }
+                        let tsresol = idb.options.iter().find_map(|o| match o {
+                            InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                            _ => None,
+                        });
+                        let direction = epb.options.iter().find_map(|o| match o {
+                            EnhancedPacketOption::Flags(f) => match f & 0b11 {
+                                0b01 => Some(Direction::In),
+                                0b10 => Some(Direction::Out),
+                                _ => None,
+                            },
+                            _ => None,
+                        });
+                        break Ok(Record {
+                            timestamp: scale_timestamp(epb.timestamp, tsresol),
+                            orig_len: epb.original_len,
+                            data: epb.data.into_owned(),
+                            direction,
+                        });
+                    }
+                    Ok(Block::SimplePacket(spb)) => {
+                        break Ok(Record {
+                            timestamp: Duration::ZERO,
+                            orig_len: spb.original_len,
+                            data: spb.data.into_owned(),
+                            direction: None,
+                        });
+                    }
+                    Ok(_) => continue,
+                    Err(e) => break Err(damaged(records, e)),
+                }
+            },
+        };
+        match &item {
+            Ok(_) => self.records += 1,
+            Err(_) => self.failed = true,
+        }
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn frames() -> Vec<(Duration, Direction, Vec<u8>)> {
+        vec![
+            (
+                Duration::from_micros(1_000_001),
+                Direction::In,
+                vec![0xff; 42],
+            ),
+            (
+                Duration::from_nanos(1_000_002_003),
+                Direction::Out,
+                vec![0x02; 60],
+            ),
+        ]
+    }
+
+    fn write_all(format: Format) -> Vec<u8> {
+        let mut w = CaptureWriter::new(Vec::new(), format, "tap0").unwrap();
+        for (t, d, f) in frames() {
+            w.write(t, d, &f).unwrap();
+        }
+        assert_eq!(w.frames(), 2);
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn pcapng_round_trip_keeps_direction_and_nanoseconds() {
+        let bytes = write_all(Format::PcapNg);
+        let got: Vec<Record> = CaptureReader::new(Cursor::new(bytes))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got.len(), 2);
+        for (r, (t, d, f)) in got.iter().zip(frames()) {
+            assert_eq!((r.timestamp, r.direction, &r.data), (t, Some(d), &f));
+        }
+    }
+
+    #[test]
+    fn pcap_round_trip() {
+        let bytes = write_all(Format::Pcap);
+        let got: Vec<Record> = CaptureReader::new(Cursor::new(bytes))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].timestamp, Duration::from_nanos(1_000_002_003));
+        assert_eq!(got[0].direction, None);
+    }
+
+    #[test]
+    fn garbage_empty_and_truncated_inputs_are_errors_not_panics() {
+        assert!(matches!(
+            CaptureReader::new(Cursor::new(b"hello world".to_vec())),
+            Err(CaptureError::NotACapture(_))
+        ));
+        assert!(matches!(
+            CaptureReader::new(Cursor::new(Vec::new())),
+            Err(CaptureError::NotACapture(_))
+        ));
+        for format in [Format::Pcap, Format::PcapNg] {
+            let bytes = write_all(format);
+            for cut in 0..bytes.len() {
+                let Ok(r) = CaptureReader::new(Cursor::new(bytes[..cut].to_vec())) else {
+                    continue;
+                };
+                let items: Vec<_> = r.collect();
+                let ok = items.iter().take_while(|i| i.is_ok()).count();
+                assert!(ok <= 2);
+                assert!(
+                    items.iter().skip(ok).count() <= 1,
+                    "stops after the first error"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamp_resolution() {
+        let raw = Duration::from_nanos(1500);
+        assert_eq!(scale_timestamp(raw, None), Duration::from_micros(1500));
+        assert_eq!(scale_timestamp(raw, Some(9)), Duration::from_nanos(1500));
+        assert_eq!(scale_timestamp(raw, Some(3)), Duration::from_millis(1500));
+        assert_eq!(
+            scale_timestamp(Duration::from_nanos(1024), Some(0x8a)),
+            Duration::from_secs(1)
+        );
+    }
+}

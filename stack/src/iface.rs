@@ -1,0 +1,876 @@
+//! The interface: one Ethernet link with its addresses, neighbour cache, reassembly buffers and
+//! sockets, driven by `receive(now, frame)` and `poll(now)`.
+//!
+//! Order of work for a received frame (RFC 1122 layering):
+//! Ethernet filter -> ARP | IPv4 (checks, reassembly) -> ICMP | UDP -> sockets.
+//! Every frame ends handled or dropped under one [`DropReason`].
+
+use std::collections::VecDeque;
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use etherparse::{EtherType, Ethernet2Header};
+use tracing::{debug, info, trace, warn};
+
+use crate::arp;
+use crate::config::{Config, ConfigError, Ipv4Cidr};
+use crate::ethernet::{self, MacAddr};
+use crate::icmp::{self, ErrorKind, TokenBucket};
+use crate::ipv4::{self, reassembly, EmitRepr, Protocol};
+use crate::rng::Rng;
+use crate::stats::{DropReason, Stats};
+use crate::time::{earliest, Instant};
+use crate::udp;
+
+/// Something the user of the interface should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Our IPv4 address passed conflict detection and is in use.
+    AddressReady(Ipv4Addr),
+    /// Another host (at `mac`) uses or probes for our address.
+    AddressConflict {
+        /// The contested address.
+        addr: Ipv4Addr,
+        /// The other host's MAC.
+        mac: MacAddr,
+    },
+    /// Another host (at `mac`) answered while we probed: the address was not taken into use.
+    AddressRejected {
+        /// The address we wanted.
+        addr: Ipv4Addr,
+        /// The host that has it.
+        mac: MacAddr,
+    },
+    /// A neighbour did not answer ARP; packets waiting for it were dropped.
+    NeighbourUnreachable(Ipv4Addr),
+}
+
+/// Where our IPv4 address stands (RFC 5227).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressState {
+    /// No IPv4 address configured.
+    None,
+    /// Probing: the address is not used until no one objects.
+    Probing {
+        /// Probes sent.
+        sent: u32,
+        /// Next probe (or the claim).
+        next: Instant,
+    },
+    /// In use; `announcements` still to send.
+    Ready {
+        /// Announcements left.
+        announcements: u32,
+        /// When the next one is due.
+        next: Instant,
+    },
+    /// Another host had the address while we probed: it is not used.
+    Conflict,
+}
+
+/// How a destination address relates to us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cast {
+    Unicast,
+    Broadcast,
+    Multicast,
+}
+
+/// Sizes of everything the interface holds, for checking bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// ARP cache entries.
+    pub arp_entries: usize,
+    /// Packets waiting for ARP.
+    pub pending_packets: usize,
+    /// Bytes waiting for ARP.
+    pub pending_bytes: usize,
+    /// Datagrams in reassembly.
+    pub reassembly_datagrams: usize,
+    /// Bytes in reassembly buffers.
+    pub reassembly_bytes: usize,
+    /// UDP sockets open.
+    pub udp_sockets: usize,
+    /// Bytes queued in UDP sockets.
+    pub udp_bytes: usize,
+    /// Events not yet taken.
+    pub events: usize,
+}
+
+/// The all-hosts group every IPv4 host belongs to (RFC 1112).
+const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+
+/// A network interface: the sans-IO core of the stack.
+#[derive(Debug)]
+pub struct Interface {
+    config: Config,
+    stats: Stats,
+    arp: arp::Cache,
+    pending: arp::Pending,
+    address: AddressState,
+    last_defence: Option<Instant>,
+    reassembly: reassembly::Reassembler,
+    ident: u16,
+    icmp_errors: TokenBucket,
+    udp: udp::Sockets,
+    events: VecDeque<Event>,
+    started: bool,
+    frame: Vec<u8>,
+    body: Vec<u8>,
+    due: Vec<arp::Due>,
+}
+
+impl Interface {
+    /// A new interface. Nothing is sent until the first `poll`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the configuration is inconsistent.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let l = &config.limits;
+        let mut rng = Rng::new(config.seed, "ipv4");
+        let ident = (rng.next_u32() & 0xffff) as u16;
+        let ephemeral = (Rng::new(config.seed, "udp-port").next_u32() & 0xffff) as u16;
+        let bounds = reassembly::Bounds {
+            datagrams: l.reassembly_datagrams,
+            bytes: l.reassembly_bytes,
+            max_payload: l.reassembly_max_datagram - ipv4::HEADER_LEN,
+            max_fragments: l.reassembly_max_fragments,
+            timeout: l.reassembly_timeout,
+        };
+        Ok(Interface {
+            stats: Stats::default(),
+            arp: arp::Cache::new(l.arp_cache_entries, config.arp.entry_lifetime),
+            pending: arp::Pending::new(l.arp_pending_packets, l.arp_pending_bytes),
+            address: AddressState::None,
+            last_defence: None,
+            reassembly: reassembly::Reassembler::new(bounds),
+            ident,
+            icmp_errors: TokenBucket::new(l.icmp_errors_per_sec, l.icmp_error_burst),
+            udp: udp::Sockets::new(
+                l.udp_sockets,
+                l.udp_queue_datagrams,
+                l.udp_queue_bytes,
+                ephemeral,
+            ),
+            events: VecDeque::new(),
+            started: false,
+            frame: Vec::with_capacity(config.mtu + ethernet::HEADER_LEN),
+            body: Vec::with_capacity(config.mtu),
+            due: Vec::new(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Where our IPv4 address stands.
+    pub fn address_state(&self) -> AddressState {
+        self.address
+    }
+
+    /// Our IPv4 address, once it is in use.
+    pub fn ipv4(&self) -> Option<Ipv4Cidr> {
+        match self.address {
+            AddressState::Ready { .. } => self.config.ipv4,
+            _ => None,
+        }
+    }
+
+    /// The ARP cache, in address order.
+    pub fn arp_cache(&self) -> impl Iterator<Item = (Ipv4Addr, arp::Entry)> + '_ {
+        self.arp.iter()
+    }
+
+    /// Sizes of every bounded table.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            arp_entries: self.arp.len(),
+            pending_packets: self.pending.len(),
+            pending_bytes: self.pending.bytes(),
+            reassembly_datagrams: self.reassembly.len(),
+            reassembly_bytes: self.reassembly.bytes(),
+            udp_sockets: self.udp.len(),
+            udp_bytes: self.udp.queued_bytes(),
+            events: self.events.len(),
+        }
+    }
+
+    /// Takes the oldest event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Opens a UDP socket on `port` (0: an ephemeral port).
+    ///
+    /// # Errors
+    /// [`udp::BindError`] when the port is taken or the table is full.
+    pub fn udp_bind(&mut self, port: u16) -> Result<udp::Handle, udp::BindError> {
+        self.udp.bind(port)
+    }
+
+    /// Queues a datagram; it is sent at the next `poll` once our address is in use.
+    ///
+    /// # Errors
+    /// [`udp::SendError`] when the handle is stale, the queue full or the datagram unsendable.
+    pub fn udp_send_to(
+        &mut self,
+        h: udp::Handle,
+        dst: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<(), udp::SendError> {
+        self.udp.send_to(h, dst, data)
+    }
+
+    /// Takes the oldest datagram received on the socket.
+    pub fn udp_recv_from(&mut self, h: udp::Handle) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.udp.recv_from(h)
+    }
+
+    /// The local port of a UDP socket.
+    pub fn udp_port(&self, h: udp::Handle) -> Option<u16> {
+        self.udp.port(h)
+    }
+
+    /// Closes a UDP socket.
+    pub fn udp_close(&mut self, h: udp::Handle) {
+        self.udp.close(h);
+    }
+
+    /// Handles one received Ethernet frame; replies go to `emit`.
+    pub fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        self.start(now);
+        self.stats.rx_frames += 1;
+        self.stats.rx_bytes += frame.len() as u64;
+        match self.process_frame(now, frame, emit) {
+            Ok(()) => self.stats.rx_handled += 1,
+            Err(reason) => {
+                self.stats.record_drop(reason);
+                trace!(%reason, len = frame.len(), "frame dropped");
+            }
+        }
+    }
+
+    /// Runs timers (address claim, ARP, reassembly) and sends queued datagrams.
+    pub fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        self.start(now);
+        self.poll_address(now, emit);
+
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        self.arp.poll(
+            now,
+            self.config.arp.retry_interval,
+            self.config.arp.max_requests,
+            &mut due,
+        );
+        for d in &due {
+            match *d {
+                arp::Due::Request(ip) => self.send_arp_request(ip, emit),
+                arp::Due::Failed(ip) => {
+                    let dropped = self.pending.take_for(ip).len() as u64;
+                    self.stats.arp_pending_dropped += dropped;
+                    self.stats.arp_resolution_failed += 1;
+                    debug!(%ip, dropped, "ARP: no answer from {ip}, giving up");
+                    self.push_event(Event::NeighbourUnreachable(ip));
+                }
+            }
+        }
+        self.due = due;
+
+        let expired = self.reassembly.expire(now);
+        if expired > 0 {
+            self.stats.ipv4_reassembly_timeouts += expired as u64;
+            debug!(expired, "IPv4: reassembly timed out");
+        }
+
+        if let Some(cidr) = self.ipv4() {
+            let mut body = std::mem::take(&mut self.body);
+            while let Some((port, dst, data)) = self.udp.pop_tx() {
+                body.clear();
+                if udp::write(&mut body, SocketAddrV4::new(cidr.addr(), port), dst, &data) {
+                    self.stats.udp_sent += 1;
+                    self.send_ipv4(now, *dst.ip(), Protocol::Udp, &body, emit);
+                }
+            }
+            self.body = body;
+        }
+    }
+
+    /// When `poll` should next run; an instant in the past means now.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.started {
+            return Some(Instant::ZERO);
+        }
+        let address = match self.address {
+            AddressState::Probing { next, .. } => Some(next),
+            AddressState::Ready {
+                announcements,
+                next,
+            } if announcements > 0 => Some(next),
+            _ => None,
+        };
+        let udp = (self.ipv4().is_some() && self.udp.has_tx()).then_some(Instant::ZERO);
+        earliest(
+            earliest(address, udp),
+            earliest(self.arp.poll_at(), self.reassembly.poll_at()),
+        )
+    }
+
+    fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if self.config.ipv4.is_some() {
+            self.address = if self.config.arp.probe_count == 0 {
+                self.claimed(now)
+            } else {
+                AddressState::Probing { sent: 0, next: now }
+            };
+        }
+    }
+
+    fn claimed(&mut self, now: Instant) -> AddressState {
+        if let Some(c) = self.config.ipv4 {
+            info!(addr = %c, "IPv4: {c} is ours");
+            self.push_event(Event::AddressReady(c.addr()));
+        }
+        AddressState::Ready {
+            announcements: self.config.arp.announce_count,
+            next: now,
+        }
+    }
+
+    /// RFC 5227 2.1-2.3: probe, then claim and announce.
+    fn poll_address(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        let Some(cidr) = self.config.ipv4 else { return };
+        let mac = self.config.mac;
+        match self.address {
+            AddressState::Probing { sent, next } if next <= now => {
+                if sent < self.config.arp.probe_count {
+                    debug!(addr = %cidr.addr(), probe = sent + 1, "ARP: probing whether {} is free", cidr.addr());
+                    self.send_arp(
+                        MacAddr::BROADCAST,
+                        &arp::Repr::probe(mac, cidr.addr()),
+                        emit,
+                    );
+                    self.stats.arp_probes_sent += 1;
+                    self.address = AddressState::Probing {
+                        sent: sent + 1,
+                        next: now + self.config.arp.probe_interval,
+                    };
+                } else {
+                    self.address = self.claimed(now);
+                    self.poll_address(now, emit);
+                }
+            }
+            AddressState::Ready {
+                announcements,
+                next,
+            } if announcements > 0 && next <= now => {
+                debug!(addr = %cidr.addr(), "ARP: announcing {} is at {mac}", cidr.addr());
+                self.send_arp(
+                    MacAddr::BROADCAST,
+                    &arp::Repr::announcement(mac, cidr.addr()),
+                    emit,
+                );
+                self.stats.arp_probes_sent += 1;
+                self.address = AddressState::Ready {
+                    announcements: announcements - 1,
+                    next: now + self.config.arp.announce_interval,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn process_frame(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let (eth, payload) =
+            Ethernet2Header::from_slice(frame).map_err(|_| DropReason::EthTruncated)?;
+        // Room for a VLAN tag or FCS some drivers leave on.
+        if payload.len() > self.config.mtu + 8 {
+            return Err(DropReason::EthOversize);
+        }
+        let dst = MacAddr(eth.destination);
+        let src = MacAddr(eth.source);
+        let ours = self.config.mac;
+        if dst != ours && !dst.is_broadcast() && dst != MacAddr::for_ipv4_multicast(ALL_HOSTS) {
+            return Err(DropReason::EthNotForUs);
+        }
+        if src == ours || src.is_multicast() {
+            return Err(DropReason::EthBadSource);
+        }
+        match eth.ether_type {
+            EtherType::ARP => self.process_arp(now, payload, emit),
+            EtherType::IPV4 => self.process_ipv4(now, dst, payload, emit),
+            _ => Err(DropReason::EthUnsupportedType),
+        }
+    }
+
+    /// RFC 826 "Packet reception", with RFC 5227 conflict detection in front.
+    fn process_arp(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let r = arp::Repr::parse(payload).map_err(|e| match e {
+            arp::ParseError::Truncated => DropReason::ArpTruncated,
+            arp::ParseError::Unsupported => DropReason::ArpUnsupported,
+        })?;
+        if !r.sender_mac.is_unicast() {
+            return Err(DropReason::ArpBadSender);
+        }
+        let Some(cidr) = self.config.ipv4 else {
+            return Err(DropReason::ArpNotForUs);
+        };
+        let mine = cidr.addr();
+        let probing = matches!(self.address, AddressState::Probing { .. });
+        // RFC 5227 2.1.1: while probing, a packet with our address as sender, or a probe for it
+        // from someone else, means the address is taken. 2.4: afterwards, a packet with our
+        // address as sender is a conflict to report and defend against.
+        let someone_probes_ours = probing && r.sender_ip.is_unspecified() && r.target_ip == mine;
+        if r.sender_ip == mine || someone_probes_ours {
+            self.conflict(now, r.sender_mac, emit);
+            return Err(DropReason::ArpConflict);
+        }
+        if r.sender_ip.is_unspecified() {
+            return Err(DropReason::ArpNotForUs);
+        }
+        if !cidr.contains(r.sender_ip)
+            || Some(r.sender_ip) == cidr.broadcast()
+            || r.sender_ip == cidr.network()
+        {
+            return Err(DropReason::ArpBadSender);
+        }
+        // RFC 826: "If the pair <protocol type, sender protocol address> is already in my
+        // translation table, update the sender hardware address field of the entry".
+        let merged = self.arp.contains(r.sender_ip);
+        if merged {
+            self.learn(now, r.sender_ip, r.sender_mac, emit);
+        }
+        // "Am I the target protocol address?"
+        let for_us = r.target_ip == mine && matches!(self.address, AddressState::Ready { .. });
+        if !for_us {
+            return if merged {
+                Ok(())
+            } else {
+                Err(DropReason::ArpNotForUs)
+            };
+        }
+        if !merged {
+            self.learn(now, r.sender_ip, r.sender_mac, emit);
+        }
+        if r.op == arp::Operation::Request {
+            debug!(who = %r.sender_ip, "ARP: {} asks who has {mine}; replying {}", r.sender_ip, self.config.mac);
+            let reply = arp::Repr {
+                op: arp::Operation::Reply,
+                sender_mac: self.config.mac,
+                sender_ip: mine,
+                target_mac: r.sender_mac,
+                target_ip: r.sender_ip,
+            };
+            self.send_arp(r.sender_mac, &reply, emit);
+            self.stats.arp_replies_sent += 1;
+        }
+        Ok(())
+    }
+
+    fn conflict(&mut self, now: Instant, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
+        let Some(cidr) = self.config.ipv4 else { return };
+        self.stats.arp_conflicts += 1;
+        warn!(addr = %cidr.addr(), %mac, "ARP: address conflict: {mac} also claims {}", cidr.addr());
+        match self.address {
+            AddressState::Probing { .. } => {
+                self.address = AddressState::Conflict;
+                self.push_event(Event::AddressRejected {
+                    addr: cidr.addr(),
+                    mac,
+                });
+            }
+            AddressState::Ready { .. } => {
+                self.push_event(Event::AddressConflict {
+                    addr: cidr.addr(),
+                    mac,
+                });
+                // RFC 5227 2.4 (c): a configured address is defended, at most once per DEFEND_INTERVAL.
+                let may_defend = self
+                    .last_defence
+                    .is_none_or(|t| now >= t + self.config.arp.defend_interval);
+                if may_defend {
+                    self.last_defence = Some(now);
+                    self.send_arp(
+                        MacAddr::BROADCAST,
+                        &arp::Repr::announcement(self.config.mac, cidr.addr()),
+                        emit,
+                    );
+                    self.stats.arp_probes_sent += 1;
+                }
+            }
+            AddressState::None | AddressState::Conflict => {}
+        }
+    }
+
+    fn learn(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
+        let before = self.arp.evictions();
+        let was_waiting = self.arp.learn(ip, mac, now);
+        self.stats.arp_evictions += self.arp.evictions() - before;
+        self.stats.arp_learned += 1;
+        if was_waiting {
+            debug!(%ip, %mac, "ARP: {ip} is at {mac}");
+            for p in self.pending.take_for(ip) {
+                self.emit_ipv4(mac, p.dst, Protocol::from(p.protocol), &p.payload, emit);
+            }
+        }
+    }
+
+    fn process_ipv4(
+        &mut self,
+        now: Instant,
+        link_dst: MacAddr,
+        packet: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let (ip, payload) = ipv4::parse(packet).map_err(|e| match e {
+            ipv4::ParseError::Truncated => DropReason::Ipv4Truncated,
+            ipv4::ParseError::BadHeader => DropReason::Ipv4BadHeader,
+            ipv4::ParseError::BadChecksum => DropReason::Ipv4BadChecksum,
+        })?;
+        let Some(cidr) = self.ipv4() else {
+            return Err(DropReason::Ipv4NoAddress);
+        };
+        if ipv4::is_martian_source(ip.src)
+            || ip.src.is_unspecified()
+            || ip.src == cidr.addr()
+            || Some(ip.src) == cidr.broadcast()
+        {
+            return Err(DropReason::Ipv4BadSource);
+        }
+        let cast = if ip.dst == cidr.addr() {
+            Cast::Unicast
+        } else if ip.dst.is_broadcast() || Some(ip.dst) == cidr.broadcast() {
+            Cast::Broadcast
+        } else if ip.dst == ALL_HOSTS {
+            Cast::Multicast
+        } else {
+            return Err(DropReason::Ipv4NotForUs);
+        };
+        // RFC 1122 3.3.6: a unicast datagram that came as a link-layer broadcast is discarded.
+        if cast == Cast::Unicast && link_dst.is_multicast() {
+            return Err(DropReason::Ipv4NotForUs);
+        }
+        if !ip.is_fragment() {
+            let original = packet
+                .get(..ip.header_len + payload.len())
+                .unwrap_or(packet);
+            return self.deliver(now, &ip, cast, payload, original, emit);
+        }
+        self.stats.ipv4_fragments_rx += 1;
+        let key = reassembly::Key {
+            src: ip.src,
+            dst: ip.dst,
+            protocol: u8::from(ip.protocol),
+            ident: ip.ident,
+        };
+        match self
+            .reassembly
+            .add(now, key, ip.frag_offset, ip.more_fragments, payload)
+        {
+            reassembly::Outcome::Held => Ok(()),
+            reassembly::Outcome::Dropped(reason) => Err(reason),
+            reassembly::Outcome::Complete(datagram) => {
+                self.stats.ipv4_reassembled += 1;
+                trace!(src = %ip.src, len = datagram.len(), "IPv4: datagram reassembled");
+                // For ICMP errors, quote a header describing the whole datagram.
+                let mut original = Vec::with_capacity(ipv4::HEADER_LEN + 8);
+                let repr = EmitRepr {
+                    src: ip.src,
+                    dst: ip.dst,
+                    protocol: ip.protocol,
+                    ttl: ip.ttl,
+                    ident: ip.ident,
+                };
+                ipv4::write_header(&mut original, &repr, datagram.len(), 0, false);
+                original.extend_from_slice(datagram.get(..8).unwrap_or(&datagram));
+                let whole = ipv4::Repr {
+                    more_fragments: false,
+                    frag_offset: 0,
+                    ..ip
+                };
+                self.deliver(now, &whole, cast, &datagram, &original, emit)
+            }
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        cast: Cast,
+        payload: &[u8],
+        original: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        match ip.protocol {
+            Protocol::Icmp => self.process_icmp(now, ip, cast, payload, emit),
+            Protocol::Udp => self.process_udp(now, ip, cast, payload, original, emit),
+            Protocol::Tcp | Protocol::Unknown(_) => {
+                if cast == Cast::Unicast {
+                    self.send_icmp_error(now, ErrorKind::ProtocolUnreachable, ip, original, emit);
+                }
+                Err(DropReason::Ipv4UnknownProtocol)
+            }
+        }
+    }
+
+    fn process_icmp(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        cast: Cast,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let msg = icmp::parse(payload).map_err(|e| match e {
+            icmp::ParseError::Truncated => DropReason::IcmpTruncated,
+            icmp::ParseError::BadChecksum => DropReason::IcmpBadChecksum,
+        })?;
+        self.stats.ipv4_delivered += 1;
+        match msg {
+            icmp::Message::EchoRequest { ident, seq, data } => {
+                if cast != Cast::Unicast {
+                    return Err(DropReason::IcmpBroadcastEcho);
+                }
+                debug!(from = %ip.src, ident, seq, len = data.len(), "ICMP: echo request from {}, replying", ip.src);
+                let mut body = std::mem::take(&mut self.body);
+                body.clear();
+                icmp::write_echo_reply(&mut body, ident, seq, data);
+                self.send_ipv4(now, ip.src, Protocol::Icmp, &body, emit);
+                self.body = body;
+                self.stats.icmp_echo_replied += 1;
+                Ok(())
+            }
+            icmp::Message::Error { kind, code, .. } => {
+                self.stats.icmp_errors_rx += 1;
+                debug!(from = %ip.src, kind, code, "ICMP: error type {kind} code {code} from {}", ip.src);
+                Ok(())
+            }
+            icmp::Message::EchoReply { .. } | icmp::Message::Other { .. } => {
+                Err(DropReason::IcmpIgnored)
+            }
+        }
+    }
+
+    fn process_udp(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        cast: Cast,
+        payload: &[u8],
+        original: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
+            udp::ParseError::BadLength => DropReason::UdpBadLength,
+            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
+        })?;
+        self.stats.ipv4_delivered += 1;
+        match self
+            .udp
+            .deliver(d.dst_port, SocketAddrV4::new(ip.src, d.src_port), d.payload)
+        {
+            udp::Delivery::Queued => {
+                self.stats.udp_delivered += 1;
+                trace!(from = %ip.src, port = d.dst_port, len = d.payload.len(), "UDP: datagram queued");
+                Ok(())
+            }
+            udp::Delivery::QueueFull => Err(DropReason::UdpQueueFull),
+            udp::Delivery::NoSocket => {
+                if cast == Cast::Unicast {
+                    debug!(from = %ip.src, port = d.dst_port, "UDP: port {} closed, sending port unreachable", d.dst_port);
+                    self.send_icmp_error(now, ErrorKind::PortUnreachable, ip, original, emit);
+                }
+                Err(DropReason::UdpNoSocket)
+            }
+        }
+    }
+
+    /// RFC 1122 3.2.2: errors only about unicast datagrams from a single host, never about a
+    /// non-initial fragment, rate limited.
+    fn send_icmp_error(
+        &mut self,
+        now: Instant,
+        kind: ErrorKind,
+        ip: &ipv4::Repr,
+        original: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        if ip.frag_offset != 0 || ip.src.is_unspecified() || ipv4::is_martian_source(ip.src) {
+            return;
+        }
+        if !self.icmp_errors.take(now) {
+            self.stats.icmp_errors_rate_limited += 1;
+            return;
+        }
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        icmp::write_error(&mut body, kind, original);
+        self.send_ipv4(now, ip.src, Protocol::Icmp, &body, emit);
+        self.body = body;
+        self.stats.icmp_errors_sent += 1;
+    }
+
+    /// Originates a datagram: routes it, resolves the next hop (queueing while ARP works) and
+    /// fragments it to the MTU.
+    fn send_ipv4(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let Some(cidr) = self.ipv4() else {
+            self.stats.ipv4_tx_dropped += 1;
+            return;
+        };
+        if payload.len() + ipv4::HEADER_LEN > usize::from(u16::MAX) {
+            self.stats.ipv4_tx_dropped += 1;
+            return;
+        }
+        if dst.is_broadcast() || Some(dst) == cidr.broadcast() {
+            self.emit_ipv4(MacAddr::BROADCAST, dst, protocol, payload, emit);
+            return;
+        }
+        if dst.is_multicast() {
+            self.emit_ipv4(
+                MacAddr::for_ipv4_multicast(dst),
+                dst,
+                protocol,
+                payload,
+                emit,
+            );
+            return;
+        }
+        let next_hop = if cidr.contains(dst) {
+            dst
+        } else if let Some(gw) = self.config.gateway {
+            gw
+        } else {
+            debug!(%dst, "IPv4: no route to {dst}");
+            self.stats.ipv4_tx_dropped += 1;
+            return;
+        };
+        if let Some(mac) = self.arp.lookup(next_hop, now) {
+            self.emit_ipv4(mac, dst, protocol, payload, emit);
+            return;
+        }
+        let p = arp::PendingPacket {
+            next_hop,
+            dst,
+            protocol: u8::from(protocol),
+            payload: payload.to_vec(),
+        };
+        if self.pending.push(p).is_err() {
+            self.stats.arp_pending_dropped += 1;
+        }
+        let before = self.arp.evictions();
+        if self
+            .arp
+            .start(next_hop, now, self.config.arp.retry_interval)
+        {
+            self.send_arp_request(next_hop, emit);
+        }
+        self.stats.arp_evictions += self.arp.evictions() - before;
+    }
+
+    fn emit_ipv4(
+        &mut self,
+        mac: MacAddr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let Some(cidr) = self.config.ipv4 else { return };
+        self.ident = self.ident.wrapping_add(1);
+        let repr = EmitRepr {
+            src: cidr.addr(),
+            dst,
+            protocol,
+            ttl: self.config.ttl,
+            ident: self.ident,
+        };
+        let mut frame = std::mem::take(&mut self.frame);
+        let mut pieces = 0;
+        for (offset, len, more) in ipv4::fragments(payload.len(), self.config.mtu) {
+            frame.clear();
+            write_eth_header(&mut frame, mac, self.config.mac, EtherType::IPV4);
+            ipv4::write_header(&mut frame, &repr, len, offset, more);
+            frame.extend_from_slice(payload.get(offset..offset + len).unwrap_or_default());
+            self.transmit(&frame, emit);
+            pieces += 1;
+        }
+        if pieces > 1 {
+            self.stats.ipv4_fragments_tx += pieces;
+        }
+        self.stats.ipv4_sent += 1;
+        self.frame = frame;
+    }
+
+    fn send_arp_request(&mut self, ip: Ipv4Addr, emit: &mut dyn FnMut(&[u8])) {
+        let Some(cidr) = self.config.ipv4 else { return };
+        debug!(%ip, "ARP: who has {ip}? tell {}", cidr.addr());
+        self.send_arp(
+            MacAddr::BROADCAST,
+            &arp::Repr::request(self.config.mac, cidr.addr(), ip),
+            emit,
+        );
+        self.stats.arp_requests_sent += 1;
+    }
+
+    fn send_arp(&mut self, dst: MacAddr, repr: &arp::Repr, emit: &mut dyn FnMut(&[u8])) {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        write_eth_header(&mut frame, dst, self.config.mac, EtherType::ARP);
+        frame.extend_from_slice(&repr.to_bytes());
+        self.transmit(&frame, emit);
+        self.frame = frame;
+    }
+
+    fn transmit(&mut self, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        self.stats.tx_frames += 1;
+        self.stats.tx_bytes += frame.len() as u64;
+        emit(frame);
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= self.config.limits.events {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+}
+
+fn write_eth_header(out: &mut Vec<u8>, dst: MacAddr, src: MacAddr, ether_type: EtherType) {
+    let h = Ethernet2Header {
+        destination: dst.0,
+        source: src.0,
+        ether_type,
+    };
+    out.extend_from_slice(&h.to_bytes());
+}

@@ -1,0 +1,405 @@
+//! IPv4 fragment reassembly (RFC 791 3.2, with the hole bookkeeping of RFC 815).
+//!
+//! Bounded three ways: datagrams at once, bytes over all buffers, and size of one datagram.
+//! Overlapping fragments are treated as RFC 5722 treats them for IPv6: the whole datagram is
+//! discarded, since overlap is how fragment attacks rewrite headers after filtering.
+//! An exact duplicate of a fragment already held is ignored.
+
+use std::collections::BTreeMap;
+
+use core::net::Ipv4Addr;
+use core::time::Duration;
+
+use crate::stats::DropReason;
+use crate::time::Instant;
+
+/// Fragments belong together when these match (RFC 791: source, destination, protocol, id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Protocol number.
+    pub protocol: u8,
+    /// Identification.
+    pub ident: u16,
+}
+
+/// The limits the reassembler enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Datagrams in progress at once.
+    pub datagrams: usize,
+    /// Bytes over all buffers.
+    pub bytes: usize,
+    /// Largest payload of one datagram (IP header excluded).
+    pub max_payload: usize,
+    /// Fragments per datagram.
+    pub max_fragments: usize,
+    /// Time an incomplete datagram is kept.
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Datagram {
+    buf: Vec<u8>,
+    /// Received byte ranges `[start, end)`, sorted, adjacent ones merged.
+    ranges: Vec<(usize, usize)>,
+    fragments: usize,
+    total: Option<usize>,
+    deadline: Instant,
+}
+
+/// What happened to a fragment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Kept; the datagram is not complete yet.
+    Held,
+    /// The datagram is complete: here is its payload.
+    Complete(Vec<u8>),
+    /// The fragment was dropped (and with it, for some reasons, the datagram).
+    Dropped(DropReason),
+}
+
+/// The reassembly table.
+#[derive(Debug)]
+pub struct Reassembler {
+    table: BTreeMap<Key, Datagram>,
+    bytes: usize,
+    bounds: Bounds,
+}
+
+impl Reassembler {
+    /// An empty table with the given bounds.
+    pub fn new(bounds: Bounds) -> Self {
+        Reassembler {
+            table: BTreeMap::new(),
+            bytes: 0,
+            bounds,
+        }
+    }
+
+    /// Adds the fragment carrying `data` at byte `offset` of datagram `key`.
+    pub fn add(
+        &mut self,
+        now: Instant,
+        key: Key,
+        offset: usize,
+        more: bool,
+        data: &[u8],
+    ) -> Outcome {
+        let end = offset + data.len();
+        // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+        if more && (data.is_empty() || data.len() % 8 != 0) {
+            return Outcome::Dropped(DropReason::FragmentInvalid);
+        }
+        if end > self.bounds.max_payload {
+            self.discard(&key);
+            return Outcome::Dropped(DropReason::FragmentTooBig);
+        }
+        if !self.table.contains_key(&key) {
+            self.expire(now);
+            if self.table.len() >= self.bounds.datagrams {
+                return Outcome::Dropped(DropReason::ReassemblyFull);
+            }
+            let d = Datagram {
+                buf: Vec::new(),
+                ranges: Vec::new(),
+                fragments: 0,
+                total: None,
+                deadline: now + self.bounds.timeout,
+            };
+            self.table.insert(key, d);
+        }
+        let Some(d) = self.table.get_mut(&key) else {
+            return Outcome::Dropped(DropReason::ReassemblyFull);
+        };
+
+        // Consistency of the end: only one last fragment, nothing beyond it.
+        let beyond_end = match d.total {
+            Some(total) => end > total || (!more && end != total),
+            None => !more && d.ranges.last().is_some_and(|r| r.1 > end),
+        };
+        if beyond_end {
+            self.discard(&key);
+            return Outcome::Dropped(DropReason::FragmentInvalid);
+        }
+        // Overlap with what we hold: an exact duplicate is harmless, anything else kills the datagram.
+        if !data.is_empty() {
+            if let Some(&(s, e)) = d.ranges.iter().find(|&&(s, e)| offset < e && end > s) {
+                let duplicate = s <= offset && end <= e && d.buf.get(offset..end) == Some(data);
+                if duplicate {
+                    if !more {
+                        d.total = Some(end);
+                    }
+                    return Outcome::Dropped(DropReason::FragmentDuplicate);
+                }
+                self.discard(&key);
+                return Outcome::Dropped(DropReason::FragmentOverlap);
+            }
+        }
+        if d.fragments >= self.bounds.max_fragments {
+            self.discard(&key);
+            return Outcome::Dropped(DropReason::ReassemblyFull);
+        }
+        let grow = end.saturating_sub(d.buf.len());
+        if self.bytes + grow > self.bounds.bytes {
+            return Outcome::Dropped(DropReason::ReassemblyFull);
+        }
+        if grow > 0 {
+            d.buf.reserve_exact(grow);
+            d.buf.resize(end, 0);
+            self.bytes += grow;
+        }
+        if let Some(dst) = d.buf.get_mut(offset..end) {
+            dst.copy_from_slice(data);
+        }
+        d.fragments += 1;
+        if !more {
+            d.total = Some(end);
+        }
+        if !data.is_empty() {
+            insert_range(&mut d.ranges, offset, end);
+        }
+        let complete = match d.total {
+            Some(0) => true,
+            Some(total) => d.ranges.as_slice() == [(0, total)],
+            None => false,
+        };
+        if complete {
+            if let Some(d) = self.table.remove(&key) {
+                self.bytes -= d.buf.len();
+                return Outcome::Complete(d.buf);
+            }
+        }
+        Outcome::Held
+    }
+
+    /// Discards datagrams past their deadline; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let expired: Vec<Key> = self
+            .table
+            .iter()
+            .filter(|(_, d)| d.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &expired {
+            self.discard(k);
+        }
+        expired.len()
+    }
+
+    /// The earliest deadline.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.table.values().map(|d| d.deadline).min()
+    }
+
+    /// Bytes held in buffers.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Datagrams in progress.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when nothing is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn discard(&mut self, key: &Key) {
+        if let Some(d) = self.table.remove(key) {
+            self.bytes -= d.buf.len();
+        }
+    }
+}
+
+/// Inserts `[s, e)` into sorted, non-overlapping `ranges`, merging neighbours that touch.
+fn insert_range(ranges: &mut Vec<(usize, usize)>, s: usize, e: usize) {
+    let pos = ranges.partition_point(|r| r.0 < s);
+    ranges.insert(pos, (s, e));
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for &(s, e) in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if last.1 >= s => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    *ranges = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> Bounds {
+        Bounds {
+            datagrams: 4,
+            bytes: 20_000,
+            max_payload: 65_515,
+            max_fragments: 64,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn key(ident: u16) -> Key {
+        Key {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            protocol: 1,
+            ident,
+        }
+    }
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    const T: Instant = Instant::from_secs(1);
+
+    #[test]
+    fn in_order() {
+        let p = payload(3000);
+        let mut r = Reassembler::new(bounds());
+        assert_eq!(r.add(T, key(1), 0, true, &p[..1480]), Outcome::Held);
+        assert_eq!(r.add(T, key(1), 1480, true, &p[1480..2960]), Outcome::Held);
+        assert_eq!(
+            r.add(T, key(1), 2960, false, &p[2960..]),
+            Outcome::Complete(p)
+        );
+        assert_eq!((r.len(), r.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn out_of_order_and_interleaved() {
+        let p = payload(3000);
+        let q = payload(100);
+        let mut r = Reassembler::new(bounds());
+        assert_eq!(r.add(T, key(1), 2960, false, &p[2960..]), Outcome::Held);
+        assert_eq!(r.add(T, key(2), 16, false, &q[16..]), Outcome::Held);
+        assert_eq!(r.add(T, key(1), 0, true, &p[..1480]), Outcome::Held);
+        assert_eq!(r.add(T, key(2), 0, true, &q[..16]), Outcome::Complete(q));
+        assert_eq!(
+            r.add(T, key(1), 1480, true, &p[1480..2960]),
+            Outcome::Complete(p)
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn duplicate_is_ignored() {
+        let p = payload(24);
+        let mut r = Reassembler::new(bounds());
+        assert_eq!(r.add(T, key(1), 0, true, &p[..16]), Outcome::Held);
+        assert_eq!(
+            r.add(T, key(1), 0, true, &p[..16]),
+            Outcome::Dropped(DropReason::FragmentDuplicate)
+        );
+        assert_eq!(r.add(T, key(1), 16, false, &p[16..]), Outcome::Complete(p));
+    }
+
+    #[test]
+    fn overlap_discards_the_datagram() {
+        let p = payload(48);
+        let mut r = Reassembler::new(bounds());
+        assert_eq!(r.add(T, key(1), 0, true, &p[..24]), Outcome::Held);
+        // Starts inside the first fragment with other bytes: a rewrite attempt.
+        let evil = vec![0xaa; 16];
+        assert_eq!(
+            r.add(T, key(1), 16, true, &evil),
+            Outcome::Dropped(DropReason::FragmentOverlap)
+        );
+        assert!(r.is_empty(), "whole datagram discarded");
+        assert_eq!(r.bytes(), 0);
+        // The rest alone never completes.
+        assert_eq!(r.add(T, key(1), 24, false, &p[24..]), Outcome::Held);
+        // Same bytes, but a different boundary is an overlap too.
+        let mut r = Reassembler::new(bounds());
+        r.add(T, key(1), 0, true, &p[..16]);
+        assert_eq!(
+            r.add(T, key(1), 8, true, &p[8..24]),
+            Outcome::Dropped(DropReason::FragmentOverlap)
+        );
+    }
+
+    #[test]
+    fn timeout_frees_memory() {
+        let p = payload(100);
+        let mut r = Reassembler::new(bounds());
+        r.add(T, key(1), 0, true, &p[..64]);
+        assert_eq!(r.poll_at(), Some(T + Duration::from_secs(30)));
+        assert_eq!(r.expire(T + Duration::from_secs(29)), 0);
+        assert_eq!(r.expire(T + Duration::from_secs(30)), 1);
+        assert_eq!((r.len(), r.bytes()), (0, 0));
+        assert_eq!(
+            r.add(T, key(1), 64, false, &p[64..]),
+            Outcome::Held,
+            "late tail starts afresh"
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let mut r = Reassembler::new(bounds());
+        // Over the per-datagram size.
+        assert_eq!(
+            r.add(T, key(1), 65_512, false, &[0; 8]),
+            Outcome::Dropped(DropReason::FragmentTooBig)
+        );
+        // Over the datagram count.
+        for i in 0..4 {
+            assert_eq!(r.add(T, key(i), 0, true, &[0; 8]), Outcome::Held);
+        }
+        assert_eq!(
+            r.add(T, key(9), 0, true, &[0; 8]),
+            Outcome::Dropped(DropReason::ReassemblyFull)
+        );
+        // Over the byte budget: a fragment far out would need 30 kB.
+        assert_eq!(
+            r.add(T, key(0), 30_000, true, &[0; 8]),
+            Outcome::Dropped(DropReason::ReassemblyFull)
+        );
+        assert!(r.bytes() <= bounds().bytes);
+        // Non-last fragment not a multiple of 8.
+        assert_eq!(
+            r.add(T, key(0), 8, true, &[0; 5]),
+            Outcome::Dropped(DropReason::FragmentInvalid)
+        );
+        // Two different ends.
+        assert_eq!(r.add(T, key(0), 16, false, &[0; 8]), Outcome::Held);
+        assert_eq!(
+            r.add(T, key(0), 32, false, &[0; 8]),
+            Outcome::Dropped(DropReason::FragmentInvalid)
+        );
+    }
+
+    #[test]
+    fn fragment_count_bound() {
+        let mut b = bounds();
+        b.max_fragments = 3;
+        let mut r = Reassembler::new(b);
+        // Every other 8-byte block so nothing merges and nothing completes.
+        for i in 0..3 {
+            assert_eq!(r.add(T, key(1), i * 16, true, &[1; 8]), Outcome::Held);
+        }
+        assert_eq!(
+            r.add(T, key(1), 48, true, &[1; 8]),
+            Outcome::Dropped(DropReason::ReassemblyFull)
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn ranges_merge() {
+        let mut v = Vec::new();
+        insert_range(&mut v, 16, 24);
+        insert_range(&mut v, 0, 8);
+        insert_range(&mut v, 8, 16);
+        assert_eq!(v, [(0, 24)]);
+        insert_range(&mut v, 40, 48);
+        assert_eq!(v, [(0, 24), (40, 48)]);
+    }
+}

@@ -1,0 +1,272 @@
+//! Counters: what the core received, sent, and why it dropped what it dropped.
+//!
+//! Every received frame ends in exactly one place: it is handled (`rx_handled`) or dropped under
+//! one [`DropReason`]. So `rx_frames == rx_handled + total_drops()` always holds, which the tests
+//! check after feeding the core garbage.
+
+use core::fmt;
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $name:ident => $label:literal,)*) => {
+        /// Why a received frame was discarded.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+
+            /// A short snake_case name, stable for logs and JSON.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $label,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header.
+    EthTruncated => "eth_truncated",
+    /// Longer than the MTU allows.
+    EthOversize => "eth_oversize",
+    /// Destination MAC is neither ours, broadcast, nor a group we joined.
+    EthNotForUs => "eth_not_for_us",
+    /// Source MAC is ours (a looped-back frame) or a group address.
+    EthBadSource => "eth_bad_source",
+    /// An EtherType we do not speak (IPv6 before it is enabled, VLAN tags, ...).
+    EthUnsupportedType => "eth_unsupported_type",
+    /// ARP packet shorter than its fixed part.
+    ArpTruncated => "arp_truncated",
+    /// ARP for a hardware or protocol type other than Ethernet/IPv4, or an unknown opcode.
+    ArpUnsupported => "arp_unsupported",
+    /// ARP whose sender addresses cannot be a neighbour (group MAC, broadcast or foreign-subnet IP).
+    ArpBadSender => "arp_bad_sender",
+    /// ARP neither for us nor about a neighbour we know (nothing to learn or answer).
+    ArpNotForUs => "arp_not_for_us",
+    /// ARP claiming our own address from another MAC (an address conflict).
+    ArpConflict => "arp_conflict",
+    /// IPv4 packet shorter than its header or its total length.
+    Ipv4Truncated => "ipv4_truncated",
+    /// IPv4 header with a bad version or header length.
+    Ipv4BadHeader => "ipv4_bad_header",
+    /// IPv4 header checksum mismatch.
+    Ipv4BadChecksum => "ipv4_bad_checksum",
+    /// Source address no host may use (multicast, broadcast, ours, loopback).
+    Ipv4BadSource => "ipv4_bad_source",
+    /// Destination is not one of our addresses (we do not forward).
+    Ipv4NotForUs => "ipv4_not_for_us",
+    /// We have no usable IPv4 address yet (unconfigured or still probing).
+    Ipv4NoAddress => "ipv4_no_address",
+    /// A transport protocol we do not implement (protocol unreachable is sent).
+    Ipv4UnknownProtocol => "ipv4_unknown_protocol",
+    /// Fragment with an impossible offset or length.
+    FragmentInvalid => "fragment_invalid",
+    /// Fragment overlapping data already received: the whole datagram is discarded.
+    FragmentOverlap => "fragment_overlap",
+    /// Fragment that would make the datagram larger than the reassembly limit.
+    FragmentTooBig => "fragment_too_big",
+    /// No reassembly slot or memory left for a new fragment.
+    ReassemblyFull => "reassembly_full",
+    /// Exact copy of a fragment already held.
+    FragmentDuplicate => "fragment_duplicate",
+    /// ICMP message shorter than its header.
+    IcmpTruncated => "icmp_truncated",
+    /// ICMP checksum mismatch.
+    IcmpBadChecksum => "icmp_bad_checksum",
+    /// Echo request to a broadcast or multicast address (not answered, like Linux by default).
+    IcmpBroadcastEcho => "icmp_broadcast_echo",
+    /// ICMP message that needs no action from a host (replies, errors for nothing of ours, ...).
+    IcmpIgnored => "icmp_ignored",
+    /// UDP length field inconsistent with the packet.
+    UdpBadLength => "udp_bad_length",
+    /// UDP checksum mismatch.
+    UdpBadChecksum => "udp_bad_checksum",
+    /// No socket on the destination port (port unreachable is sent for unicast).
+    UdpNoSocket => "udp_no_socket",
+    /// The socket's receive queue is full.
+    UdpQueueFull => "udp_queue_full",
+}
+
+impl DropReason {
+    /// How many reasons there are.
+    pub const COUNT: usize = Self::ALL.len();
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The core's counters. Plain fields: cheap to bump, easy to print.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames given to `receive`.
+    pub rx_frames: u64,
+    /// Bytes given to `receive`.
+    pub rx_bytes: u64,
+    /// Received frames that were handled (answered, learned from, delivered or held).
+    pub rx_handled: u64,
+    /// Frames emitted.
+    pub tx_frames: u64,
+    /// Bytes emitted.
+    pub tx_bytes: u64,
+
+    /// ARP requests we answered.
+    pub arp_replies_sent: u64,
+    /// ARP requests we sent to resolve a neighbour.
+    pub arp_requests_sent: u64,
+    /// ARP probes and announcements we sent for our own address.
+    pub arp_probes_sent: u64,
+    /// Neighbour mappings learned or refreshed.
+    pub arp_learned: u64,
+    /// Neighbours given up on after the last request went unanswered.
+    pub arp_resolution_failed: u64,
+    /// Entries evicted because the cache was full.
+    pub arp_evictions: u64,
+    /// Packets dropped while waiting for resolution (queue full or resolution failed).
+    pub arp_pending_dropped: u64,
+    /// Other hosts seen claiming our address.
+    pub arp_conflicts: u64,
+
+    /// IPv4 datagrams delivered to a transport (after reassembly).
+    pub ipv4_delivered: u64,
+    /// IPv4 datagrams we sent.
+    pub ipv4_sent: u64,
+    /// Fragments received.
+    pub ipv4_fragments_rx: u64,
+    /// Datagrams reassembled.
+    pub ipv4_reassembled: u64,
+    /// Incomplete datagrams discarded at their timeout.
+    pub ipv4_reassembly_timeouts: u64,
+    /// Fragments we sent (datagrams larger than the MTU).
+    pub ipv4_fragments_tx: u64,
+    /// Outgoing datagrams dropped: no route, too big, or no address.
+    pub ipv4_tx_dropped: u64,
+
+    /// Echo requests answered.
+    pub icmp_echo_replied: u64,
+    /// ICMP errors sent (unreachable, ...).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_errors_rate_limited: u64,
+    /// ICMP errors received (unreachable, time exceeded, ...).
+    pub icmp_errors_rx: u64,
+
+    /// UDP datagrams queued to a socket.
+    pub udp_delivered: u64,
+    /// UDP datagrams sent.
+    pub udp_sent: u64,
+
+    drops: [u64; DropReason::COUNT],
+}
+
+impl Stats {
+    /// Counts one dropped frame.
+    pub fn record_drop(&mut self, reason: DropReason) {
+        if let Some(c) = self.drops.get_mut(reason as usize) {
+            *c += 1;
+        }
+    }
+
+    /// Frames dropped for `reason`.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Every reason with a non-zero count.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.drops(r)))
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// Frames dropped for any reason.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// The named counters, in a fixed order, for printing.
+    pub fn counters(&self) -> [(&'static str, u64); 28] {
+        [
+            ("rx_frames", self.rx_frames),
+            ("rx_bytes", self.rx_bytes),
+            ("rx_handled", self.rx_handled),
+            ("rx_dropped", self.total_drops()),
+            ("tx_frames", self.tx_frames),
+            ("tx_bytes", self.tx_bytes),
+            ("arp_replies_sent", self.arp_replies_sent),
+            ("arp_requests_sent", self.arp_requests_sent),
+            ("arp_probes_sent", self.arp_probes_sent),
+            ("arp_learned", self.arp_learned),
+            ("arp_resolution_failed", self.arp_resolution_failed),
+            ("arp_evictions", self.arp_evictions),
+            ("arp_pending_dropped", self.arp_pending_dropped),
+            ("arp_conflicts", self.arp_conflicts),
+            ("ipv4_delivered", self.ipv4_delivered),
+            ("ipv4_sent", self.ipv4_sent),
+            ("ipv4_fragments_rx", self.ipv4_fragments_rx),
+            ("ipv4_reassembled", self.ipv4_reassembled),
+            ("ipv4_reassembly_timeouts", self.ipv4_reassembly_timeouts),
+            ("ipv4_fragments_tx", self.ipv4_fragments_tx),
+            ("ipv4_tx_dropped", self.ipv4_tx_dropped),
+            ("icmp_echo_replied", self.icmp_echo_replied),
+            ("icmp_errors_sent", self.icmp_errors_sent),
+            ("icmp_errors_rate_limited", self.icmp_errors_rate_limited),
+            ("icmp_errors_rx", self.icmp_errors_rx),
+            ("udp_delivered", self.udp_delivered),
+            ("udp_sent", self.udp_sent),
+            ("drop_reasons", self.nonzero_drops().count() as u64),
+        ]
+    }
+}
+
+impl fmt::Display for Stats {
+    /// A human-readable summary: non-zero counters, then drops by reason.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (name, v) in self.counters() {
+            if v == 0 || name == "drop_reasons" {
+                continue;
+            }
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            write!(f, "{name}={v}")?;
+        }
+        if self.total_drops() > 0 {
+            f.write_str("\ndrops:")?;
+            for (r, n) in self.nonzero_drops() {
+                write!(f, " {r}={n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let mut s = Stats::default();
+        s.record_drop(DropReason::UdpNoSocket);
+        s.record_drop(DropReason::UdpNoSocket);
+        s.record_drop(DropReason::EthTruncated);
+        assert_eq!(s.drops(DropReason::UdpNoSocket), 2);
+        assert_eq!(s.total_drops(), 3);
+        assert_eq!(s.nonzero_drops().count(), 2);
+        assert!(s.to_string().contains("udp_no_socket=2"));
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+}

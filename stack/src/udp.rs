@@ -1,0 +1,497 @@
+//! UDP (RFC 768; host rules RFC 1122 4.1): datagram parsing and the poll-driven socket table.
+//!
+//! Sockets are addressed by [`Handle`]s. Each has bounded receive and send queues; a datagram that
+//! does not fit is dropped and counted, never blocks the stack.
+
+use std::collections::VecDeque;
+
+use core::fmt;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use etherparse::UdpHeader;
+
+/// UDP header length.
+pub const HEADER_LEN: usize = 8;
+
+/// A parsed UDP datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Payload.
+    pub payload: &'a [u8],
+}
+
+/// Why a UDP datagram was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Shorter than 8 bytes, or the length field disagrees with the IP payload.
+    BadLength,
+    /// Checksum mismatch.
+    BadChecksum,
+}
+
+/// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
+/// (a zero checksum means the sender did not compute one, RFC 768).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent or corrupt.
+pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, ParseError> {
+    let Some(hdr) = buf.get(..HEADER_LEN) else {
+        return Err(ParseError::BadLength);
+    };
+    let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
+    let (src_port, dst_port, length, checksum) =
+        (field(0), field(2), usize::from(field(4)), field(6));
+    if length < HEADER_LEN {
+        return Err(ParseError::BadLength);
+    }
+    let Some(payload) = buf.get(HEADER_LEN..length) else {
+        return Err(ParseError::BadLength);
+    };
+    if checksum != 0 {
+        let h = UdpHeader {
+            source_port: src_port,
+            destination_port: dst_port,
+            length: field(4),
+            checksum: 0,
+        };
+        let expected = h
+            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
+            .map_err(|_| ParseError::BadLength)?;
+        if expected != checksum {
+            return Err(ParseError::BadChecksum);
+        }
+    }
+    Ok(Datagram {
+        src_port,
+        dst_port,
+        payload,
+    })
+}
+
+/// Appends a UDP header with its checksum, then the payload. Returns false (writing nothing)
+/// when the payload is too large for one datagram.
+pub fn write(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> bool {
+    let Ok(h) = UdpHeader::without_ipv4_checksum(src.port(), dst.port(), payload.len()) else {
+        return false;
+    };
+    let Ok(checksum) = h.calc_checksum_ipv4_raw(src.ip().octets(), dst.ip().octets(), payload)
+    else {
+        return false;
+    };
+    let h = UdpHeader { checksum, ..h };
+    out.extend_from_slice(&h.to_bytes());
+    out.extend_from_slice(payload);
+    true
+}
+
+/// A socket handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Handle {
+    index: u32,
+    generation: u32,
+}
+
+/// Why `bind` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// Another socket has the port.
+    PortInUse(u16),
+    /// The socket table is full.
+    TooManySockets,
+    /// No ephemeral port is free.
+    NoFreePort,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::PortInUse(p) => write!(f, "UDP port {p} is already bound"),
+            BindError::TooManySockets => f.write_str("UDP socket table is full"),
+            BindError::NoFreePort => f.write_str("no ephemeral UDP port is free"),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// Why `send_to` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The handle does not name an open socket.
+    InvalidHandle,
+    /// The send queue is full; try after the next poll.
+    QueueFull,
+    /// Payload larger than one UDP datagram.
+    TooLarge,
+    /// Port 0 or an unspecified destination address.
+    Unaddressable,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::InvalidHandle => "no such UDP socket",
+            SendError::QueueFull => "UDP send queue is full",
+            SendError::TooLarge => "payload too large for one UDP datagram",
+            SendError::Unaddressable => "destination address or port is unspecified",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Largest UDP payload over IPv4 (65535 - 20 - 8).
+pub const MAX_PAYLOAD: usize = 65_507;
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Queue {
+            items: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    fn push(
+        &mut self,
+        peer: SocketAddrV4,
+        data: Vec<u8>,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> bool {
+        if self.items.len() >= max_items || self.bytes + data.len() > max_bytes {
+            return false;
+        }
+        self.bytes += data.len();
+        self.items.push_back((peer, data));
+        true
+    }
+
+    fn pop(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        let item = self.items.pop_front()?;
+        self.bytes -= item.1.len();
+        Some(item)
+    }
+}
+
+#[derive(Debug)]
+struct Socket {
+    port: u16,
+    generation: u32,
+    rx: Queue,
+    tx: Queue,
+    rx_dropped: u64,
+}
+
+/// The UDP socket table.
+#[derive(Debug)]
+pub struct Sockets {
+    slots: Vec<Option<Socket>>,
+    generation: u32,
+    max_sockets: usize,
+    max_items: usize,
+    max_bytes: usize,
+    next_ephemeral: u16,
+}
+
+/// First port of the ephemeral range (RFC 6335).
+pub const EPHEMERAL_START: u16 = 49152;
+
+impl Sockets {
+    /// An empty table: at most `max_sockets`, each queue bounded by `max_items` and `max_bytes`.
+    /// `ephemeral_seed` picks where the ephemeral port search starts.
+    pub fn new(
+        max_sockets: usize,
+        max_items: usize,
+        max_bytes: usize,
+        ephemeral_seed: u16,
+    ) -> Self {
+        Sockets {
+            slots: Vec::new(),
+            generation: 0,
+            max_sockets,
+            max_items,
+            max_bytes,
+            next_ephemeral: EPHEMERAL_START + ephemeral_seed % (u16::MAX - EPHEMERAL_START),
+        }
+    }
+
+    /// Opens a socket on `port` (0 picks a free ephemeral port).
+    ///
+    /// # Errors
+    /// [`BindError`] when the port is taken or the table is full.
+    pub fn bind(&mut self, port: u16) -> Result<Handle, BindError> {
+        let port = if port == 0 {
+            self.free_ephemeral()?
+        } else {
+            port
+        };
+        if self.find(port).is_some() {
+            return Err(BindError::PortInUse(port));
+        }
+        let free = self.slots.iter().position(Option::is_none);
+        let index = match free {
+            Some(i) => i,
+            None if self.slots.len() < self.max_sockets => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(BindError::TooManySockets),
+        };
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        if let Some(slot) = self.slots.get_mut(index) {
+            *slot = Some(Socket {
+                port,
+                generation,
+                rx: Queue::new(),
+                tx: Queue::new(),
+                rx_dropped: 0,
+            });
+        }
+        Ok(Handle {
+            index: u32::try_from(index).map_err(|_| BindError::TooManySockets)?,
+            generation,
+        })
+    }
+
+    /// Closes a socket; queued datagrams are discarded. Unknown handles are ignored.
+    pub fn close(&mut self, h: Handle) {
+        if self.get(h).is_some() {
+            if let Some(slot) = self.slots.get_mut(h.index as usize) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// The local port of a socket.
+    pub fn port(&self, h: Handle) -> Option<u16> {
+        self.get(h).map(|s| s.port)
+    }
+
+    /// Queues `data` for `dst`; it leaves at the next poll.
+    ///
+    /// # Errors
+    /// [`SendError`] when the handle is stale, the queue full, or the datagram unsendable.
+    pub fn send_to(&mut self, h: Handle, dst: SocketAddrV4, data: &[u8]) -> Result<(), SendError> {
+        if dst.port() == 0 || dst.ip().is_unspecified() {
+            return Err(SendError::Unaddressable);
+        }
+        if data.len() > MAX_PAYLOAD {
+            return Err(SendError::TooLarge);
+        }
+        let (max_items, max_bytes) = (self.max_items, self.max_bytes);
+        let s = self.get_mut(h).ok_or(SendError::InvalidHandle)?;
+        if s.tx.push(dst, data.to_vec(), max_items, max_bytes) {
+            Ok(())
+        } else {
+            Err(SendError::QueueFull)
+        }
+    }
+
+    /// Takes the oldest received datagram: its sender and payload.
+    pub fn recv_from(&mut self, h: Handle) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.get_mut(h)?.rx.pop()
+    }
+
+    /// Datagrams dropped because this socket's receive queue was full.
+    pub fn rx_dropped(&self, h: Handle) -> u64 {
+        self.get(h).map_or(0, |s| s.rx_dropped)
+    }
+
+    /// Delivers a received datagram to the socket on `port`.
+    pub(crate) fn deliver(&mut self, port: u16, from: SocketAddrV4, data: &[u8]) -> Delivery {
+        let (max_items, max_bytes) = (self.max_items, self.max_bytes);
+        let Some(s) = self.slots.iter_mut().flatten().find(|s| s.port == port) else {
+            return Delivery::NoSocket;
+        };
+        if s.rx.push(from, data.to_vec(), max_items, max_bytes) {
+            Delivery::Queued
+        } else {
+            s.rx_dropped += 1;
+            Delivery::QueueFull
+        }
+    }
+
+    /// True when some socket has datagrams to send.
+    pub(crate) fn has_tx(&self) -> bool {
+        self.slots.iter().flatten().any(|s| !s.tx.items.is_empty())
+    }
+
+    /// Takes one queued outgoing datagram from each socket in turn: `(local port, dst, payload)`.
+    pub(crate) fn pop_tx(&mut self) -> Option<(u16, SocketAddrV4, Vec<u8>)> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .find_map(|s| s.tx.pop().map(|(dst, d)| (s.port, dst, d)))
+    }
+
+    /// Open sockets.
+    pub fn len(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// True when none is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes queued over all sockets.
+    pub fn queued_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.rx.bytes + s.tx.bytes)
+            .sum()
+    }
+
+    fn find(&self, port: u16) -> Option<&Socket> {
+        self.slots.iter().flatten().find(|s| s.port == port)
+    }
+
+    fn get(&self, h: Handle) -> Option<&Socket> {
+        self.slots
+            .get(h.index as usize)?
+            .as_ref()
+            .filter(|s| s.generation == h.generation)
+    }
+
+    fn get_mut(&mut self, h: Handle) -> Option<&mut Socket> {
+        self.slots
+            .get_mut(h.index as usize)?
+            .as_mut()
+            .filter(|s| s.generation == h.generation)
+    }
+
+    fn free_ephemeral(&mut self) -> Result<u16, BindError> {
+        let span = u16::MAX - EPHEMERAL_START + 1;
+        for _ in 0..span {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p == u16::MAX {
+                EPHEMERAL_START
+            } else {
+                p + 1
+            };
+            if self.find(p).is_none() {
+                return Ok(p);
+            }
+        }
+        Err(BindError::NoFreePort)
+    }
+}
+
+/// What happened to a received datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Queued,
+    QueueFull,
+    NoSocket,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+
+    /// "hi" from 10.77.0.1:40000 to 10.77.0.2:7, checksum as Linux computes it.
+    const DATAGRAM: [u8; 10] = [0x9c, 0x40, 0x00, 0x07, 0x00, 0x0a, 0xe6, 0x8c, b'h', b'i'];
+
+    #[test]
+    fn parse_known_datagram() {
+        let d = parse(&DATAGRAM, SRC, DST).unwrap();
+        assert_eq!((d.src_port, d.dst_port, d.payload), (40000, 7, &b"hi"[..]));
+        let mut out = Vec::new();
+        assert!(write(
+            &mut out,
+            SocketAddrV4::new(SRC, 40000),
+            SocketAddrV4::new(DST, 7),
+            b"hi"
+        ));
+        assert_eq!(out, DATAGRAM);
+    }
+
+    #[test]
+    fn parse_rejects() {
+        for n in 0..8 {
+            assert_eq!(parse(&DATAGRAM[..n], SRC, DST), Err(ParseError::BadLength));
+        }
+        assert_eq!(
+            parse(&DATAGRAM[..9], SRC, DST),
+            Err(ParseError::BadLength),
+            "length field says 10"
+        );
+        let mut short = DATAGRAM;
+        short[5] = 7;
+        assert_eq!(parse(&short, SRC, DST), Err(ParseError::BadLength));
+        let mut bad = DATAGRAM;
+        bad[9] = b'o';
+        assert_eq!(parse(&bad, SRC, DST), Err(ParseError::BadChecksum));
+        assert_eq!(
+            parse(&DATAGRAM, SRC, Ipv4Addr::new(10, 77, 0, 3)),
+            Err(ParseError::BadChecksum),
+            "pseudo-header"
+        );
+        let mut none = bad;
+        none[6] = 0;
+        none[7] = 0;
+        assert!(
+            parse(&none, SRC, DST).is_ok(),
+            "zero checksum: not computed"
+        );
+    }
+
+    #[test]
+    fn sockets_bind_send_receive() {
+        let mut s = Sockets::new(2, 2, 100, 0);
+        let a = s.bind(7).unwrap();
+        assert_eq!(s.bind(7), Err(BindError::PortInUse(7)));
+        let b = s.bind(0).unwrap();
+        assert!(s.port(b).unwrap() >= EPHEMERAL_START);
+        assert_eq!(s.bind(9), Err(BindError::TooManySockets));
+        let peer = SocketAddrV4::new(SRC, 5000);
+        assert_eq!(s.deliver(7, peer, b"one"), Delivery::Queued);
+        assert_eq!(s.deliver(7, peer, b"two"), Delivery::Queued);
+        assert_eq!(s.deliver(7, peer, b"three"), Delivery::QueueFull);
+        assert_eq!(s.deliver(8, peer, b"x"), Delivery::NoSocket);
+        assert_eq!(s.rx_dropped(a), 1);
+        assert_eq!(s.recv_from(a), Some((peer, b"one".to_vec())));
+        s.send_to(a, peer, b"back").unwrap();
+        assert_eq!(
+            s.send_to(a, SocketAddrV4::new(SRC, 0), b"x"),
+            Err(SendError::Unaddressable)
+        );
+        assert_eq!(
+            s.send_to(a, peer, &vec![0; 70_000]),
+            Err(SendError::TooLarge)
+        );
+        assert!(s.has_tx());
+        assert_eq!(s.pop_tx(), Some((7, peer, b"back".to_vec())));
+        s.close(a);
+        assert_eq!(s.recv_from(a), None);
+        assert_eq!(s.send_to(a, peer, b"x"), Err(SendError::InvalidHandle));
+        let c = s.bind(7).unwrap();
+        assert_ne!(a, c, "a stale handle does not reach the new socket");
+        assert_eq!(s.recv_from(a), None);
+    }
+
+    #[test]
+    fn queue_byte_bound() {
+        let mut s = Sockets::new(1, 100, 10, 0);
+        let a = s.bind(1).unwrap();
+        let peer = SocketAddrV4::new(SRC, 1);
+        s.send_to(a, peer, &[0; 8]).unwrap();
+        assert_eq!(s.send_to(a, peer, &[0; 8]), Err(SendError::QueueFull));
+        assert_eq!(s.queued_bytes(), 8);
+    }
+}

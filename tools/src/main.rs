@@ -1,0 +1,55 @@
+//! `tapstack`: the command line of the tapstack userspace TCP/IP stack.
+
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A userspace TCP/IP stack on a Linux TAP device.
+#[derive(Debug, Parser)]
+#[command(name = "tapstack", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring up the virtual host on a TAP device and run until Ctrl-C.
+    Up(up::UpArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // One line, not clap's usage block.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("error: bad arguments").trim();
+            eprintln!("tapstack: {}", line.strip_prefix("error: ").unwrap_or(line));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tapstack: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! `tapstack up`: the virtual host on a TAP device.
+
+use std::net::Ipv4Addr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+use tapstack::device::capture::{CaptureWriter, Format};
+use tapstack::device::impair::ImpairConfig;
+use tapstack::device::tap::Tap;
+use tapstack::runtime::{self, Ending, RunOptions};
+use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, MacAddr};
+
+/// Options of `tapstack up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// TAP device to create (or attach to, if it exists).
+    #[arg(long, default_value = "tap0")]
+    tap: String,
+    /// The stack's own IPv4 address and prefix.
+    #[arg(long, default_value = "10.77.0.2/24")]
+    ip: Ipv4Cidr,
+    /// Address and prefix given to the kernel side of the TAP device.
+    #[arg(long, default_value = "10.77.0.1/24")]
+    host_ip: Ipv4Cidr,
+    /// Leave the kernel side of the TAP device as it is (no address, MTU or link changes).
+    #[arg(long)]
+    no_host_config: bool,
+    /// Default router for destinations off the subnet.
+    #[arg(long)]
+    gateway: Option<Ipv4Addr>,
+    /// The stack's MAC address (default: 02:00 followed by the IPv4 address).
+    #[arg(long)]
+    mac: Option<MacAddr>,
+    /// IP MTU of the link.
+    #[arg(long, default_value_t = 1500)]
+    mtu: usize,
+    /// Write every frame in and out to this file (.pcapng marks direction; anything else is pcap).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Seed for every random choice (default: a fresh one, printed at start).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Inject faults in both directions, e.g. loss=5%,reorder=10%,dup=1%,delay=5ms,corrupt=0.1%.
+    #[arg(long, value_name = "SPEC")]
+    impair: Option<ImpairConfig>,
+    /// ARP probes before using the address (RFC 5227); 0 skips conflict detection at start.
+    #[arg(long, default_value_t = 2)]
+    arp_probes: u32,
+    /// More log output: -v for protocol events in plain words, -vv for every frame.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less output: warnings and errors only.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .compact()
+        .try_init();
+}
+
+fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Checks the addresses against each other before anything touches the system.
+fn check_addresses(args: &UpArgs) -> Result<()> {
+    if args.no_host_config {
+        return Ok(());
+    }
+    let (ours, host) = (args.ip, args.host_ip);
+    if ours.addr() == host.addr() {
+        bail!(
+            "--ip and --host-ip are both {}: the stack and the kernel need different addresses",
+            ours.addr()
+        );
+    }
+    if !ours.contains(host.addr()) || ours.prefix() != host.prefix() {
+        bail!(
+            "--host-ip {host} is not in the stack's subnet {}/{}",
+            ours.network(),
+            ours.prefix()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: UpArgs) -> Result<ExitCode> {
+    init_logging(args.verbose, args.quiet);
+    check_addresses(&args)?;
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let o = args.ip.addr().octets();
+    let mac = args
+        .mac
+        .unwrap_or(MacAddr([0x02, 0x00, o[0], o[1], o[2], o[3]]));
+    let mut config = Config::new(mac, Some(args.ip));
+    config.gateway = args.gateway;
+    config.mtu = args.mtu;
+    config.seed = seed;
+    config.arp.probe_count = args.arp_probes;
+    let iface = Interface::new(config).context("bad configuration")?;
+    let mut host = Host::with_standard_services(iface).context("starting services")?;
+
+    let tap = Tap::open(&args.tap)?;
+    let tap_name = tap.name().to_owned();
+    if !args.no_host_config {
+        tap.configure_host(Some(args.host_ip), args.mtu)?;
+    }
+    let capture = match &args.pcap {
+        Some(path) => Some(
+            CaptureWriter::create(path, &tap_name)
+                .with_context(|| format!("cannot write capture {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let io = tap.spawn()?;
+
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let addr = args.ip.addr();
+    println!("tapstack: virtual host on {tap_name}");
+    println!("  stack address  {} (MAC {mac}, MTU {})", args.ip, args.mtu);
+    if args.no_host_config {
+        println!("  kernel side    left as configured");
+    } else {
+        println!("  kernel side    {} on {tap_name}", args.host_ip);
+    }
+    let services: Vec<&str> = host.service_names().collect();
+    println!("  services       {} (UDP port 7)", services.join(", "));
+    if let Some(path) = &args.pcap {
+        let kind = match Format::from_path(path) {
+            Format::PcapNg => "pcapng, direction marked",
+            Format::Pcap => "pcap",
+        };
+        println!("  capture        {} ({kind})", path.display());
+    }
+    if let Some(imp) = &args.impair {
+        println!("  impairment     {imp} (both directions)");
+    }
+    println!("  seed           {seed}");
+    println!("Try: ping {addr}   |   echo hello | socat - UDP:{addr}:7   (Ctrl-C stops)");
+
+    let mut rejected: Option<MacAddr> = None;
+    let options = RunOptions {
+        capture,
+        impair: args.impair,
+        seed,
+    };
+    let report = runtime::run(&mut host, &io, options, &stop_rx, |event| match *event {
+        Event::AddressReady(a) => {
+            println!("tapstack: {a} is up and answering");
+            ControlFlow::Continue(())
+        }
+        Event::AddressConflict { addr, mac } => {
+            eprintln!("tapstack: warning: {mac} also claims {addr}; defending it");
+            ControlFlow::Continue(())
+        }
+        Event::AddressRejected { mac, .. } => {
+            rejected = Some(mac);
+            ControlFlow::Break(())
+        }
+        Event::NeighbourUnreachable(_) => ControlFlow::Continue(()),
+    });
+    io.shutdown();
+
+    println!();
+    println!(
+        "tapstack: stopped ({})",
+        match report.ended {
+            Ending::Stopped => "interrupted",
+            Ending::ByEvent => "address conflict",
+            Ending::DeviceClosed => "device closed",
+        }
+    );
+    println!("{}", host.iface().stats());
+    if let Some(s) = report.impair_in {
+        println!("impairment in:  {s:?}");
+    }
+    if let Some(s) = report.impair_out {
+        println!("impairment out: {s:?}");
+    }
+    if let Some(path) = &args.pcap {
+        println!("capture: {} frames in {}", report.captured, path.display());
+    }
+    if let Some(e) = report.capture_error {
+        bail!("capture incomplete: {e}");
+    }
+    if let Some(mac) = rejected {
+        bail!("address {addr} is already in use by {mac}");
+    }
+    if report.ended == Ending::DeviceClosed {
+        bail!("TAP device {tap_name} went away");
+    }
+    Ok(ExitCode::SUCCESS)
+}
