@@ -874,3 +874,6 @@ fn write_eth_header(out: &mut Vec<u8>, dst: MacAddr, src: MacAddr, ether_type: E
     };
     out.extend_from_slice(&h.to_bytes());
 }
+
+#[cfg(test)]
+mod tests;

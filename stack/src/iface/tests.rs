@@ -1,0 +1,1 @@
+//! Byte-vector tests of the interface: frames in, frames out, counters, at explicit times.
