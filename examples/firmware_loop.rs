@@ -31,12 +31,20 @@ fn small_limits() -> Limits {
 fn host(last_octet: u8, echo: bool) -> Result<Host> {
     let mut config = Config::new(
         MacAddr([0x02, 0, 0, 0, 0, last_octet]),
-        Some(format!("192.0.2.{last_octet}/24").parse().map_err(|e: String| anyhow!(e))?),
+        Some(
+            format!("192.0.2.{last_octet}/24")
+                .parse()
+                .map_err(|e: String| anyhow!(e))?,
+        ),
     );
     config.limits = small_limits();
     config.seed = u64::from(last_octet);
     let iface = Interface::new(config)?;
-    Ok(if echo { Host::with_standard_services(iface)? } else { Host::new(iface) })
+    Ok(if echo {
+        Host::with_standard_services(iface)?
+    } else {
+        Host::new(iface)
+    })
 }
 
 fn main() -> Result<()> {
@@ -60,12 +68,17 @@ fn main() -> Result<()> {
         server.poll(now, &mut |out| wire.send(End::B, now, out));
 
         if !sent && device.iface().ipv4().is_some() {
-            device.iface_mut().udp_send_to(socket, server_addr, b"hello from the firmware loop")?;
+            device
+                .iface_mut()
+                .udp_send_to(socket, server_addr, b"hello from the firmware loop")?;
             println!("{now}: sent a datagram to {server_addr}");
             sent = true;
         }
         if let Some((from, data)) = device.iface_mut().udp_recv_from(socket) {
-            println!("{now}: echo from {from}: {:?} (after {step} loop turns)", String::from_utf8_lossy(&data));
+            println!(
+                "{now}: echo from {from}: {:?} (after {step} loop turns)",
+                String::from_utf8_lossy(&data)
+            );
             println!("device: {}", device.iface().stats());
             println!("server: {}", server.iface().stats());
             return Ok(());

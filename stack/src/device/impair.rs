@@ -79,9 +79,11 @@ impl FromStr for ImpairConfig {
                 "reorder" => c.reorder = percent(value)?,
                 "corrupt" => c.corrupt = percent(value)?,
                 "delay" => c.delay = duration(value)?,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown impairment '{other}' (expected loss, dup, reorder, corrupt, delay)"
-                )),
+                ))
+                }
             }
         }
         Ok(c)
