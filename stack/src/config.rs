@@ -186,6 +186,8 @@ pub struct Config {
     pub arp: ArpTiming,
     /// Table and queue bounds.
     pub limits: Limits,
+    /// TCP settings.
+    pub tcp: crate::tcp::Config,
 }
 
 impl Config {
@@ -200,6 +202,7 @@ impl Config {
             seed: 0,
             arp: ArpTiming::default(),
             limits: Limits::default(),
+            tcp: crate::tcp::Config::default(),
         }
     }
 

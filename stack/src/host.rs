@@ -22,7 +22,8 @@ impl Host {
         }
     }
 
-    /// A host running the standard services (UDP echo on port 7).
+    /// A host running the standard services: UDP echo (7), TCP echo (7), discard (9) and
+    /// chargen (19).
     ///
     /// # Errors
     /// [`udp::BindError`] when a service port cannot be bound.
@@ -30,6 +31,11 @@ impl Host {
         let mut host = Host::new(iface);
         let echo = UdpEcho::bind(&mut host.iface, crate::services::echo::PORT)?;
         host.add_service(Box::new(echo));
+        use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
+        for (kind, port) in [(Kind::Echo, ECHO_PORT), (Kind::Discard, DISCARD_PORT), (Kind::Chargen, CHARGEN_PORT)] {
+            let server = Server::listen(&mut host.iface, kind, port, 1024).map_err(|_| udp::BindError::PortInUse(port))?;
+            host.add_service(Box::new(server));
+        }
         Ok(host)
     }
 

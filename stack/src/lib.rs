@@ -24,6 +24,7 @@ pub mod rng;
 pub mod runtime;
 pub mod services;
 pub mod stats;
+pub mod tcp;
 pub mod time;
 pub mod udp;
 

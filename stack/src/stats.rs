@@ -89,6 +89,24 @@ drop_reasons! {
     UdpNoSocket => "udp_no_socket",
     /// The socket's receive queue is full.
     UdpQueueFull => "udp_queue_full",
+    /// TCP segment shorter than its header, or a data offset outside the segment.
+    TcpBadHeader => "tcp_bad_header",
+    /// TCP option whose length is impossible.
+    TcpBadOption => "tcp_bad_option",
+    /// TCP checksum mismatch.
+    TcpBadChecksum => "tcp_bad_checksum",
+    /// TCP control bits no sender produces (SYN+FIN, SYN+RST, none).
+    TcpBadFlags => "tcp_bad_flags",
+    /// TCP segment to a broadcast or multicast address.
+    TcpNotUnicast => "tcp_not_unicast",
+    /// No connection or listener (answered with RST).
+    TcpNoSocket => "tcp_no_socket",
+    /// SYN to a listener whose backlog is full.
+    TcpBacklogFull => "tcp_backlog_full",
+    /// SYN while the connection table is full.
+    TcpTableFull => "tcp_table_full",
+    /// TCP segment needing no action (a stray RST, a non-SYN to a listener).
+    TcpIgnored => "tcp_ignored",
 }
 
 impl DropReason {
@@ -161,21 +179,34 @@ pub struct Stats {
     pub udp_delivered: u64,
     /// UDP datagrams sent.
     pub udp_sent: u64,
+    /// TCP segments sent.
+    pub tcp_segments_sent: u64,
 
-    drops: [u64; DropReason::COUNT],
+    drops: DropCounts,
 }
+
+/// One counter per [`DropReason`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DropCounts([u64; DropReason::COUNT]);
+
+impl Default for DropCounts {
+    fn default() -> Self {
+        DropCounts([0; DropReason::COUNT])
+    }
+}
+
 
 impl Stats {
     /// Counts one dropped frame.
     pub fn record_drop(&mut self, reason: DropReason) {
-        if let Some(c) = self.drops.get_mut(reason as usize) {
+        if let Some(c) = self.drops.0.get_mut(reason as usize) {
             *c += 1;
         }
     }
 
     /// Frames dropped for `reason`.
     pub fn drops(&self, reason: DropReason) -> u64 {
-        self.drops.get(reason as usize).copied().unwrap_or(0)
+        self.drops.0.get(reason as usize).copied().unwrap_or(0)
     }
 
     /// Every reason with a non-zero count.
@@ -188,11 +219,11 @@ impl Stats {
 
     /// Frames dropped for any reason.
     pub fn total_drops(&self) -> u64 {
-        self.drops.iter().sum()
+        self.drops.0.iter().sum()
     }
 
     /// The named counters, in a fixed order, for printing.
-    pub fn counters(&self) -> [(&'static str, u64); 28] {
+    pub fn counters(&self) -> [(&'static str, u64); 29] {
         [
             ("rx_frames", self.rx_frames),
             ("rx_bytes", self.rx_bytes),
@@ -221,6 +252,7 @@ impl Stats {
             ("icmp_errors_rx", self.icmp_errors_rx),
             ("udp_delivered", self.udp_delivered),
             ("udp_sent", self.udp_sent),
+            ("tcp_segments_sent", self.tcp_segments_sent),
             ("drop_reasons", self.nonzero_drops().count() as u64),
         ]
     }

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use etherparse::{EtherType, Ethernet2Header};
 use tracing::{debug, info, trace, warn};
@@ -20,6 +20,7 @@ use crate::ipv4::{self, reassembly, EmitRepr, Protocol};
 use crate::rng::Rng;
 use crate::stats::{DropReason, Stats};
 use crate::time::{earliest, Instant};
+use crate::tcp;
 use crate::udp;
 
 /// Something the user of the interface should know about.
@@ -113,6 +114,7 @@ pub struct Interface {
     ident: u16,
     icmp_errors: TokenBucket,
     udp: udp::Sockets,
+    tcp: tcp::Sockets,
     events: VecDeque<Event>,
     started: bool,
     frame: Vec<u8>,
@@ -153,6 +155,7 @@ impl Interface {
                 l.udp_queue_bytes,
                 ephemeral,
             ),
+            tcp: tcp::Sockets::new(config.tcp, u16::try_from(config.mtu - 40).unwrap_or(1460), config.seed),
             events: VecDeque::new(),
             started: false,
             frame: Vec::with_capacity(config.mtu + ethernet::HEADER_LEN),
@@ -245,6 +248,81 @@ impl Interface {
         self.udp.close(h);
     }
 
+    /// Opens a TCP listener on `port`.
+    ///
+    /// # Errors
+    /// [`tcp::ListenError`] when the port has a listener.
+    pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<tcp::ListenHandle, tcp::ListenError> {
+        self.tcp.listen(port, backlog)
+    }
+
+    /// Takes an established connection from a listener.
+    pub fn tcp_accept(&mut self, l: tcp::ListenHandle) -> Option<tcp::Handle> {
+        self.tcp.accept(l)
+    }
+
+    /// Closes a listener, resetting connections not yet accepted.
+    pub fn tcp_unlisten(&mut self, l: tcp::ListenHandle) {
+        self.tcp.unlisten(l);
+    }
+
+    /// Opens a TCP connection to `remote`; the SYN leaves at the next `poll`.
+    ///
+    /// # Errors
+    /// [`tcp::ConnectError`] when there is no address yet or the table is full.
+    pub fn tcp_connect(&mut self, now: Instant, remote: SocketAddr) -> Result<tcp::Handle, tcp::ConnectError> {
+        let Some(cidr) = self.ipv4() else {
+            return Err(tcp::ConnectError::NoAddress);
+        };
+        self.tcp.connect(now, IpAddr::V4(cidr.addr()), remote)
+    }
+
+    /// Queues data on a connection; returns how much fit.
+    ///
+    /// # Errors
+    /// [`tcp::SocketError`] when the connection is gone, failed or shut down.
+    pub fn tcp_send(&mut self, h: tcp::Handle, data: &[u8]) -> Result<usize, tcp::SocketError> {
+        self.tcp.send(h, data)
+    }
+
+    /// Reads received data; `Ok(0)` means nothing yet.
+    ///
+    /// # Errors
+    /// [`tcp::SocketError::Closed`] after the peer's FIN, `Failed` after a reset or timeout.
+    pub fn tcp_recv(&mut self, h: tcp::Handle, out: &mut [u8]) -> Result<usize, tcp::SocketError> {
+        self.tcp.recv(h, out)
+    }
+
+    /// Closes the sending side of a connection.
+    pub fn tcp_shutdown(&mut self, h: tcp::Handle) {
+        self.tcp.shutdown(h);
+    }
+
+    /// Closes a connection and lets go of its handle.
+    pub fn tcp_close(&mut self, h: tcp::Handle) {
+        self.tcp.close(h);
+    }
+
+    /// Resets a connection and lets go of its handle.
+    pub fn tcp_abort(&mut self, h: tcp::Handle) {
+        self.tcp.abort(h);
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn tcp_set_nodelay(&mut self, h: tcp::Handle, nodelay: bool) {
+        self.tcp.set_nodelay(h, nodelay);
+    }
+
+    /// A connection's state, counters, RTT and windows.
+    pub fn tcp_connection(&self, h: tcp::Handle) -> Option<&tcp::Connection> {
+        self.tcp.get(h)
+    }
+
+    /// The TCP socket table (every connection, table counters).
+    pub fn tcp(&self) -> &tcp::Sockets {
+        &self.tcp
+    }
+
     /// Handles one received Ethernet frame; replies go to `emit`.
     pub fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
         self.start(now);
@@ -292,6 +370,7 @@ impl Interface {
             debug!(expired, "IPv4: reassembly timed out");
         }
 
+        self.flush_tcp(now, emit);
         if let Some(cidr) = self.ipv4() {
             let mut body = std::mem::take(&mut self.body);
             while let Some((port, dst, data)) = self.udp.pop_tx() {
@@ -628,7 +707,8 @@ impl Interface {
         match ip.protocol {
             Protocol::Icmp => self.process_icmp(now, ip, cast, payload, emit),
             Protocol::Udp => self.process_udp(now, ip, cast, payload, original, emit),
-            Protocol::Tcp | Protocol::Unknown(_) => {
+            Protocol::Tcp => self.process_tcp(now, ip, cast, payload, emit),
+            Protocol::Unknown(_) => {
                 if cast == Cast::Unicast {
                     self.send_icmp_error(now, ErrorKind::ProtocolUnreachable, ip, original, emit);
                 }
@@ -664,15 +744,83 @@ impl Interface {
                 self.stats.icmp_echo_replied += 1;
                 Ok(())
             }
-            icmp::Message::Error { kind, code, .. } => {
+            icmp::Message::Error { kind, code, original, .. } => {
                 self.stats.icmp_errors_rx += 1;
                 debug!(from = %ip.src, kind, code, "ICMP: error type {kind} code {code} from {}", ip.src);
+                // RFC 1122 4.2.3.9: port, protocol and host unreachable during a connect are hard errors.
+                if kind == 3 && matches!(code, 1..=3) {
+                    self.icmp_unreachable_to_tcp(original);
+                }
                 Ok(())
             }
             icmp::Message::EchoReply { .. } | icmp::Message::Other { .. } => {
                 Err(DropReason::IcmpIgnored)
             }
         }
+    }
+
+    fn process_tcp(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        cast: Cast,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        if cast != Cast::Unicast {
+            return Err(DropReason::TcpNotUnicast);
+        }
+        let (seg, data) = tcp::segment::parse(payload, IpAddr::V4(ip.src), IpAddr::V4(ip.dst)).map_err(|e| match e {
+            tcp::segment::ParseError::Truncated | tcp::segment::ParseError::BadDataOffset => DropReason::TcpBadHeader,
+            tcp::segment::ParseError::BadOption => DropReason::TcpBadOption,
+            tcp::segment::ParseError::BadChecksum => DropReason::TcpBadChecksum,
+            tcp::segment::ParseError::BadFlags => DropReason::TcpBadFlags,
+        })?;
+        self.stats.ipv4_delivered += 1;
+        let local = SocketAddr::new(IpAddr::V4(ip.dst), seg.dst_port);
+        let remote = SocketAddr::new(IpAddr::V4(ip.src), seg.src_port);
+        let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
+        self.flush_tcp(now, emit);
+        match outcome {
+            tcp::Outcome::Handled => Ok(()),
+            tcp::Outcome::NoSocket => {
+                debug!(%remote, port = seg.dst_port, "TCP: nothing on port {}, sending RST", seg.dst_port);
+                Err(DropReason::TcpNoSocket)
+            }
+            tcp::Outcome::BacklogFull => Err(DropReason::TcpBacklogFull),
+            tcp::Outcome::TableFull => Err(DropReason::TcpTableFull),
+            tcp::Outcome::Ignored => Err(DropReason::TcpIgnored),
+        }
+    }
+
+    /// Sends every segment the TCP table has ready.
+    fn flush_tcp(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        if self.ipv4().is_none() {
+            return;
+        }
+        let mut body = std::mem::take(&mut self.body);
+        while let Some((_, remote)) = self.tcp.next_segment(now, &mut body) {
+            if let IpAddr::V4(dst) = remote.ip() {
+                self.stats.tcp_segments_sent += 1;
+                self.send_ipv4(now, dst, Protocol::Tcp, &body, emit);
+            }
+        }
+        self.body = body;
+    }
+
+    /// Finds the connection an ICMP error quotes (its IP header and first 8 TCP bytes).
+    fn icmp_unreachable_to_tcp(&mut self, original: &[u8]) {
+        let Some(&first) = original.first() else { return };
+        let ihl = usize::from(first & 0x0f) * 4;
+        let (Some(hdr), Some(ports)) = (original.get(..20), original.get(ihl..ihl + 4)) else { return };
+        if hdr[9] != 6 {
+            return;
+        }
+        let src = Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]);
+        let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
+        let local = SocketAddr::new(IpAddr::V4(src), u16::from_be_bytes([ports[0], ports[1]]));
+        let remote = SocketAddr::new(IpAddr::V4(dst), u16::from_be_bytes([ports[2], ports[3]]));
+        self.tcp.on_icmp_unreachable(local, remote);
     }
 
     fn process_udp(

@@ -1,6 +1,7 @@
 //! Services: ordinary users of the socket API, run in the stack loop by [`crate::Host`].
 
 pub mod echo;
+pub mod tcp;
 
 use crate::iface::Interface;
 use crate::time::Instant;

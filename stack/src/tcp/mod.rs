@@ -1,0 +1,717 @@
+//! TCP (RFC 9293), with window scaling and timestamps (RFC 7323), SACK (RFC 2018), congestion
+//! control (RFC 5681, NewReno RFC 6582), retransmission timing (RFC 6298) and the robustness
+//! rules of RFC 5961.
+//!
+//! Files, one concern each: [`seq`] sequence numbers, [`segment`] the wire format and options,
+//! [`buffer`] send/receive rings and out-of-order data, [`rtt`] the retransmission timer,
+//! [`congestion`] the congestion window, [`conn`] one connection's state machine, and this file
+//! the socket table: listeners, the connection lookup, timers and the order segments go out in.
+
+pub mod buffer;
+pub mod congestion;
+pub mod conn;
+pub mod rtt;
+pub mod segment;
+pub mod seq;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use core::fmt;
+use core::hash::Hasher;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use siphasher::sip::SipHasher24;
+
+pub use conn::{Connection, Counters, Error, Params, Reset, State};
+pub use seq::Seq;
+
+use crate::rng::Rng;
+use crate::time::Instant;
+
+/// TCP settings of a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Receive buffer per connection.
+    pub rx_buffer: usize,
+    /// Send buffer per connection.
+    pub tx_buffer: usize,
+    /// Smallest retransmission timeout (RFC 6298 says 1 s; Linux uses 200 ms).
+    pub min_rto: Duration,
+    /// Largest retransmission timeout.
+    pub max_rto: Duration,
+    /// Delayed ACK timeout.
+    pub delayed_ack: Duration,
+    /// TIME-WAIT duration (2*MSL; RFC 9293 suggests MSL = 2 min, Linux waits 60 s in all).
+    pub time_wait: Duration,
+    /// Retransmissions before a connection is given up.
+    pub max_retries: u32,
+    /// Connections open at once (all states, listeners' queues included).
+    pub max_connections: usize,
+    /// Offer window scaling.
+    pub window_scaling: bool,
+    /// Offer timestamps.
+    pub timestamps: bool,
+    /// Offer SACK.
+    pub sack: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rx_buffer: 256 * 1024,
+            tx_buffer: 256 * 1024,
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            max_retries: 15,
+            max_connections: 16_384,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+        }
+    }
+}
+
+/// A connection handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Handle {
+    index: u32,
+    generation: u32,
+}
+
+/// A listener handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenHandle {
+    port: u16,
+    generation: u32,
+}
+
+/// Why `listen` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenError {
+    /// Another listener has the port.
+    PortInUse(u16),
+    /// Port 0 cannot be listened on.
+    Unaddressable,
+}
+
+impl fmt::Display for ListenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenError::PortInUse(p) => write!(f, "TCP port {p} already has a listener"),
+            ListenError::Unaddressable => f.write_str("cannot listen on port 0"),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// Why `connect` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// No IPv4 address yet.
+    NoAddress,
+    /// Port 0 or an unspecified address.
+    Unaddressable,
+    /// The connection table is full.
+    TooManyConnections,
+    /// No free local port.
+    NoFreePort,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectError::NoAddress => "no local address yet",
+            ConnectError::Unaddressable => "destination address or port is unspecified",
+            ConnectError::TooManyConnections => "TCP connection table is full",
+            ConnectError::NoFreePort => "no free local port",
+        })
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Why a send or receive failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketError {
+    /// The handle names no connection.
+    InvalidHandle,
+    /// The connection failed.
+    Failed(Error),
+    /// Sending after shutdown, or receiving after the peer's FIN with nothing left.
+    Closed,
+}
+
+impl fmt::Display for SocketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketError::InvalidHandle => f.write_str("no such TCP connection"),
+            SocketError::Failed(e) => write!(f, "{e}"),
+            SocketError::Closed => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for SocketError {}
+
+/// What happened to a received segment at the table level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Given to a connection or listener.
+    Handled,
+    /// No connection or listener: answered with a RST (RFC 9293 3.10.7.1).
+    NoSocket,
+    /// The listener's backlog is full.
+    BacklogFull,
+    /// The connection table is full.
+    TableFull,
+    /// Neither SYN nor a segment for a known connection (stray RST, ACK to a listener...).
+    Ignored,
+}
+
+/// Table-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Connections opened actively.
+    pub active_opens: u64,
+    /// Connections accepted from listeners.
+    pub passive_opens: u64,
+    /// RSTs sent for segments with no connection.
+    pub resets_sent: u64,
+    /// SYNs dropped because a backlog was full.
+    pub backlog_drops: u64,
+    /// Connections that failed (reset, refused, timed out).
+    pub failed: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: Connection,
+    generation: u32,
+    /// The listener whose accept queue holds this connection until `accept`.
+    listener: Option<u16>,
+    /// The user let go of the handle; the slot is freed once the connection is closed.
+    released: bool,
+    scheduled: Option<Instant>,
+    ready: bool,
+}
+
+#[derive(Debug)]
+struct Listener {
+    generation: u32,
+    backlog: usize,
+    /// Established connections waiting for `accept`.
+    queue: VecDeque<usize>,
+    /// Connections in SYN-RECEIVED.
+    half_open: usize,
+}
+
+type Key = (SocketAddr, SocketAddr);
+
+/// The TCP socket table.
+#[derive(Debug)]
+pub struct Sockets {
+    config: Config,
+    mss: u16,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    generation: u32,
+    by_key: HashMap<Key, usize>,
+    listeners: BTreeMap<u16, Listener>,
+    timers: BTreeSet<(Instant, usize)>,
+    ready: VecDeque<usize>,
+    control: VecDeque<(SocketAddr, SocketAddr, segment::Repr)>,
+    isn_key: (u64, u64),
+    next_port: u16,
+    counters: TableCounters,
+}
+
+/// Segments waiting in the control queue (RSTs) at most.
+const CONTROL_QUEUE: usize = 256;
+/// First ephemeral port.
+const EPHEMERAL: u16 = 49152;
+
+impl Sockets {
+    /// An empty table. `mss` is the MSS we announce (IP MTU less 40).
+    pub fn new(config: Config, mss: u16, seed: u64) -> Self {
+        let mut rng = Rng::new(seed, "tcp");
+        let isn_key = (rng.next_u64(), rng.next_u64());
+        let next_port = EPHEMERAL + (rng.next_u32() % u32::from(u16::MAX - EPHEMERAL)) as u16;
+        Sockets {
+            config,
+            mss,
+            slots: Vec::new(),
+            free: Vec::new(),
+            generation: 0,
+            by_key: HashMap::new(),
+            listeners: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            ready: VecDeque::new(),
+            control: VecDeque::new(),
+            isn_key,
+            next_port,
+            counters: TableCounters::default(),
+        }
+    }
+
+    fn params(&self) -> Params {
+        let c = &self.config;
+        Params {
+            mss: self.mss,
+            rx_buffer: c.rx_buffer,
+            tx_buffer: c.tx_buffer,
+            min_rto: c.min_rto,
+            max_rto: c.max_rto,
+            delayed_ack: c.delayed_ack,
+            time_wait: c.time_wait,
+            max_retries: c.max_retries,
+            window_scaling: c.window_scaling,
+            timestamps: c.timestamps,
+            sack: c.sack,
+            nodelay: false,
+        }
+    }
+
+    /// RFC 9293 3.4.1 (SHLD-1, RFC 6528): ISN = M + F(localip, localport, remoteip, remoteport,
+    /// secretkey), M a 4-microsecond clock and F a keyed hash; the key comes from the seed.
+    /// The same hash, salted differently, gives the connection's timestamp offset.
+    fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> (Seq, u32) {
+        let mut h = SipHasher24::new_with_keys(self.isn_key.0, self.isn_key.1);
+        for a in [local, remote] {
+            match a.ip() {
+                IpAddr::V4(ip) => h.write(&ip.octets()),
+                IpAddr::V6(ip) => h.write(&ip.octets()),
+            }
+            h.write_u16(a.port());
+        }
+        let f = h.finish();
+        let m = (now.micros() / 4) as u32;
+        (Seq(m.wrapping_add(f as u32)), (f >> 32) as u32)
+    }
+
+    /// Counters of the table.
+    pub fn counters(&self) -> &TableCounters {
+        &self.counters
+    }
+
+    /// Connections in the table (all states).
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Opens a listener on `port` with room for `backlog` connections not yet accepted.
+    ///
+    /// # Errors
+    /// [`ListenError`] when the port has a listener.
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenHandle, ListenError> {
+        if port == 0 {
+            return Err(ListenError::Unaddressable);
+        }
+        if self.listeners.contains_key(&port) {
+            return Err(ListenError::PortInUse(port));
+        }
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        self.listeners.insert(port, Listener { generation, backlog: backlog.max(1), queue: VecDeque::new(), half_open: 0 });
+        Ok(ListenHandle { port, generation })
+    }
+
+    /// Takes the oldest established connection from a listener's queue.
+    pub fn accept(&mut self, l: ListenHandle) -> Option<Handle> {
+        let listener = self.listeners.get_mut(&l.port).filter(|x| x.generation == l.generation)?;
+        let index = listener.queue.pop_front()?;
+        let slot = self.slots.get_mut(index)?.as_mut()?;
+        slot.listener = None;
+        slot.released = false;
+        Some(Handle { index: index as u32, generation: slot.generation })
+    }
+
+    /// Closes a listener; connections not yet accepted are reset.
+    pub fn unlisten(&mut self, l: ListenHandle) {
+        let Some(listener) = self.listeners.get(&l.port).filter(|x| x.generation == l.generation) else { return };
+        let _ = listener;
+        self.listeners.remove(&l.port);
+        let orphans: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(l.port)).map(|_| i))
+            .collect();
+        for i in orphans {
+            if let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) {
+                slot.released = true;
+                if let Some(rst) = slot.conn.abort() {
+                    let (local, remote) = (slot.conn.local(), slot.conn.remote());
+                    self.queue_reset(local, remote, rst);
+                }
+            }
+            self.after_change(i, Instant::ZERO);
+        }
+    }
+
+    /// Opens a connection from `local_ip` to `remote` (RFC 9293 3.10.1).
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the table is full or the address unusable.
+    pub fn connect(&mut self, now: Instant, local_ip: IpAddr, remote: SocketAddr) -> Result<Handle, ConnectError> {
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(ConnectError::Unaddressable);
+        }
+        if self.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let local = self.free_local(local_ip, remote)?;
+        let (iss, ts) = self.isn(now, local, remote);
+        let conn = Connection::connect(local, remote, iss, ts, self.params());
+        self.counters.active_opens += 1;
+        let index = self.insert(conn, None, now);
+        let generation = self.slots.get(index).and_then(Option::as_ref).map_or(0, |s| s.generation);
+        Ok(Handle { index: index as u32, generation })
+    }
+
+    fn free_local(&mut self, ip: IpAddr, remote: SocketAddr) -> Result<SocketAddr, ConnectError> {
+        let span = u32::from(u16::MAX - EPHEMERAL) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX { EPHEMERAL } else { port + 1 };
+            let local = SocketAddr::new(ip, port);
+            if !self.by_key.contains_key(&(local, remote)) && !self.listeners.contains_key(&port) {
+                return Ok(local);
+            }
+        }
+        Err(ConnectError::NoFreePort)
+    }
+
+    fn insert(&mut self, conn: Connection, listener: Option<u16>, now: Instant) -> usize {
+        self.generation = self.generation.wrapping_add(1);
+        let key = (conn.local(), conn.remote());
+        let slot = Slot { conn, generation: self.generation, listener, released: listener.is_some(), scheduled: None, ready: false };
+        let index = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i) {
+                    *s = Some(slot);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert(key, index);
+        self.after_change(index, now);
+        index
+    }
+
+    fn slot(&self, h: Handle) -> Option<&Slot> {
+        self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation && s.listener.is_none())
+    }
+
+    fn slot_mut(&mut self, h: Handle) -> Option<&mut Slot> {
+        self.slots.get_mut(h.index as usize)?.as_mut().filter(|s| s.generation == h.generation && s.listener.is_none())
+    }
+
+    /// The connection behind a handle, for reading its state and counters.
+    pub fn get(&self, h: Handle) -> Option<&Connection> {
+        self.slot(h).map(|s| &s.conn)
+    }
+
+    /// Every connection, with its handle-less index order (for `/stats`).
+    pub fn iter(&self) -> impl Iterator<Item = &Connection> + '_ {
+        self.slots.iter().flatten().map(|s| &s.conn)
+    }
+
+    /// Queues data to send; returns how much fit (0 when the buffer is full).
+    ///
+    /// # Errors
+    /// [`SocketError`] when the connection is gone or shut down.
+    pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, SocketError> {
+        let slot = self.slot_mut(h).ok_or(SocketError::InvalidHandle)?;
+        if let Some(e) = slot.conn.error() {
+            return Err(SocketError::Failed(e));
+        }
+        if !slot.conn.may_send() {
+            return Err(SocketError::Closed);
+        }
+        let n = slot.conn.send(data);
+        if n > 0 {
+            self.after_change(h.index as usize, Instant::ZERO);
+        }
+        Ok(n)
+    }
+
+    /// Reads received data. `Ok(0)` means nothing yet.
+    ///
+    /// # Errors
+    /// [`SocketError::Closed`] once the peer's FIN has been read past, [`SocketError::Failed`]
+    /// after a reset or timeout.
+    pub fn recv(&mut self, h: Handle, out: &mut [u8]) -> Result<usize, SocketError> {
+        let slot = self.slot_mut(h).ok_or(SocketError::InvalidHandle)?;
+        let n = slot.conn.recv(out);
+        if n > 0 {
+            self.after_change(h.index as usize, Instant::ZERO);
+            return Ok(n);
+        }
+        if let Some(e) = slot.conn.error() {
+            return Err(SocketError::Failed(e));
+        }
+        if slot.conn.recv_finished() {
+            return Err(SocketError::Closed);
+        }
+        Ok(0)
+    }
+
+    /// Closes the sending side (a FIN follows the queued data).
+    pub fn shutdown(&mut self, h: Handle) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.conn.shutdown();
+            self.after_change(h.index as usize, Instant::ZERO);
+        }
+    }
+
+    /// Shuts down and lets go of the handle; the connection finishes closing on its own.
+    pub fn close(&mut self, h: Handle) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.conn.shutdown();
+            slot.released = true;
+            self.after_change(h.index as usize, Instant::ZERO);
+        }
+    }
+
+    /// Resets the connection and lets go of the handle.
+    pub fn abort(&mut self, h: Handle) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.released = true;
+            if let Some(rst) = slot.conn.abort() {
+                let (local, remote) = (slot.conn.local(), slot.conn.remote());
+                self.queue_reset(local, remote, rst);
+            }
+            self.after_change(h.index as usize, Instant::ZERO);
+        }
+    }
+
+    /// Turns Nagle's algorithm off or on for a connection.
+    pub fn set_nodelay(&mut self, h: Handle, nodelay: bool) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.conn.set_nodelay(nodelay);
+        }
+    }
+
+    fn queue_reset(&mut self, local: SocketAddr, remote: SocketAddr, rst: Reset) {
+        if self.control.len() >= CONTROL_QUEUE {
+            return;
+        }
+        let repr = segment::Repr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: rst.seq,
+            ack: rst.ack.unwrap_or_default(),
+            flags: segment::Flags { rst: true, ack: rst.ack.is_some(), ..Default::default() },
+            ..Default::default()
+        };
+        self.counters.resets_sent += 1;
+        self.control.push_back((local, remote, repr));
+    }
+
+    /// Hands a received segment to its connection or listener.
+    pub fn on_segment(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &segment::Repr,
+        payload: &[u8],
+    ) -> Outcome {
+        if let Some(&index) = self.by_key.get(&(local, remote)) {
+            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                let was = slot.conn.state();
+                if let Some(rst) = slot.conn.on_segment(now, seg, payload) {
+                    self.queue_reset(local, remote, rst);
+                }
+                let slot_listener = self.slots.get(index).and_then(Option::as_ref).and_then(|s| s.listener);
+                let is = self.slots.get(index).and_then(Option::as_ref).map_or(State::Closed, |s| s.conn.state());
+                if let Some(port) = slot_listener {
+                    if was == State::SynReceived && is != State::SynReceived {
+                        if let Some(l) = self.listeners.get_mut(&port) {
+                            l.half_open = l.half_open.saturating_sub(1);
+                            if is != State::Closed {
+                                l.queue.push_back(index);
+                            }
+                        }
+                    }
+                }
+                self.after_change(index, now);
+                return Outcome::Handled;
+            }
+        }
+        let f = seg.flags;
+        let table_full = self.len() >= self.config.max_connections;
+        if let Some(listener) = self.listeners.get_mut(&local.port()) {
+            // RFC 9293 3.10.7.2 LISTEN: ignore RST, answer ACK with RST, accept SYN.
+            if f.rst {
+                return Outcome::Ignored;
+            }
+            if f.ack {
+                let rst = Reset { seq: seg.ack, ack: None };
+                self.queue_reset(local, remote, rst);
+                return Outcome::Ignored;
+            }
+            if !f.syn {
+                return Outcome::Ignored;
+            }
+            if listener.queue.len() + listener.half_open >= listener.backlog {
+                self.counters.backlog_drops += 1;
+                return Outcome::BacklogFull;
+            }
+            if table_full {
+                return Outcome::TableFull;
+            }
+            listener.half_open += 1;
+            let port = local.port();
+            let (iss, ts) = self.isn(now, local, remote);
+            let conn = Connection::accept(now, local, remote, iss, ts, seg, self.params());
+            self.counters.passive_opens += 1;
+            self.insert(conn, Some(port), now);
+            return Outcome::Handled;
+        }
+        // RFC 9293 3.10.7.1 CLOSED: "If the state is CLOSED ... a reset is sent in response to
+        // any incoming segment except another reset."
+        if f.rst {
+            return Outcome::Ignored;
+        }
+        let rst = if f.ack {
+            Reset { seq: seg.ack, ack: None }
+        } else {
+            Reset { seq: Seq(0), ack: Some(seg.seq + seg.seq_len(payload.len())) }
+        };
+        self.queue_reset(local, remote, rst);
+        Outcome::NoSocket
+    }
+
+    /// An ICMP destination unreachable about a segment from `local` to `remote`.
+    pub fn on_icmp_unreachable(&mut self, local: SocketAddr, remote: SocketAddr) {
+        if let Some(&index) = self.by_key.get(&(local, remote)) {
+            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                slot.conn.on_icmp_unreachable();
+            }
+            self.after_change(index, Instant::ZERO);
+        }
+    }
+
+    /// Marks a connection as possibly having output, and re-arms its timer.
+    fn after_change(&mut self, index: usize, now: Instant) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        if !slot.ready {
+            slot.ready = true;
+            self.ready.push_back(index);
+        }
+        let _ = now;
+    }
+
+    fn reschedule(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        let next = slot.conn.poll_at();
+        if slot.scheduled != next {
+            if let Some(old) = slot.scheduled {
+                self.timers.remove(&(old, index));
+            }
+            if let Some(t) = next {
+                self.timers.insert((t, index));
+            }
+            slot.scheduled = next;
+        }
+        let closed = slot.conn.state() == State::Closed;
+        if closed {
+            if slot.conn.error().is_some_and(|e| e != Error::Aborted) {
+                self.counters.failed += 1;
+            }
+            if slot.released {
+                self.remove(index);
+            } else if let Some(old) = slot.scheduled.take() {
+                self.timers.remove(&(old, index));
+            }
+        }
+    }
+
+    fn remove(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else { return };
+        if let Some(t) = slot.scheduled {
+            self.timers.remove(&(t, index));
+        }
+        self.by_key.remove(&(slot.conn.local(), slot.conn.remote()));
+        if let Some(port) = slot.listener {
+            if let Some(l) = self.listeners.get_mut(&port) {
+                l.queue.retain(|&i| i != index);
+                if slot.conn.state() == State::Closed && l.half_open > 0 && !l.queue.contains(&index) {
+                    // A half-open connection died (RST, timeout).
+                    l.half_open = l.half_open.saturating_sub(1);
+                }
+            }
+        }
+        self.free.push(index);
+    }
+
+    /// Writes the next segment to send into `out` and returns its `(local, remote)` addresses.
+    pub fn next_segment(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<(SocketAddr, SocketAddr)> {
+        if let Some((local, remote, repr)) = self.control.pop_front() {
+            out.clear();
+            segment::emit(out, &repr, local.ip(), remote.ip(), [&[], &[]]);
+            return Some((local, remote));
+        }
+        while let Some(&(t, index)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                slot.scheduled = None;
+                if !slot.ready {
+                    slot.ready = true;
+                    self.ready.push_back(index);
+                }
+            }
+        }
+        while let Some(&index) = self.ready.front() {
+            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+                self.ready.pop_front();
+                continue;
+            };
+            let (local, remote) = (slot.conn.local(), slot.conn.remote());
+            out.clear();
+            let mut emit = |repr: &segment::Repr, payload: [&[u8]; 2]| {
+                segment::emit(out, repr, local.ip(), remote.ip(), payload);
+            };
+            if slot.conn.poll_transmit(now, &mut emit) {
+                return Some((local, remote));
+            }
+            slot.ready = false;
+            self.ready.pop_front();
+            self.reschedule(index);
+        }
+        None
+    }
+
+    /// When `next_segment` should next be called; an instant in the past means now.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.control.is_empty() || !self.ready.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Buffer memory held by all connections.
+    pub fn buffer_memory(&self) -> usize {
+        self.slots.iter().flatten().map(|s| s.conn.buffer_memory()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

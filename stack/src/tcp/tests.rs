@@ -1,0 +1,191 @@
+//! Two tapstack interfaces on the in-memory wire, talking TCP under virtual time.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use crate::device::impair::ImpairConfig;
+use crate::device::memory::{End, Wire};
+use crate::tcp::{self, SocketError, State};
+use crate::time::earliest;
+use crate::{Config, Instant, Interface, MacAddr};
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+struct Pair {
+    wire: Wire,
+    a: Interface,
+    b: Interface,
+    now: Instant,
+}
+
+fn iface(ip: Ipv4Addr, last: u8, seed: u64) -> Interface {
+    let mut c = Config::new(MacAddr([2, 0, 0, 0, 0, last]), Some(format!("{ip}/24").parse().unwrap()));
+    c.seed = seed;
+    c.arp.probe_count = 0;
+    c.arp.announce_count = 0;
+    c.tcp.time_wait = Duration::from_secs(2);
+    Interface::new(c).unwrap()
+}
+
+impl Pair {
+    fn new(impair: Option<&str>, seed: u64) -> Pair {
+        let wire = match impair {
+            Some(spec) => Wire::impaired(1500, spec.parse::<ImpairConfig>().unwrap(), seed),
+            None => Wire::new(1500),
+        };
+        let mut p = Pair { wire, a: iface(A_IP, 1, seed), b: iface(B_IP, 2, seed + 1), now: Instant::ZERO };
+        p.step();
+        p
+    }
+
+    /// Delivers what is due, polls both sides, and moves time to the next deadline.
+    fn step(&mut self) {
+        let now = self.now;
+        let (wire, a, b) = (&mut self.wire, &mut self.a, &mut self.b);
+        while let Some(f) = wire.recv(End::A, now) {
+            a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
+        }
+        while let Some(f) = wire.recv(End::B, now) {
+            b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
+        }
+        a.poll(now, &mut |out| wire.send(End::A, now, out));
+        b.poll(now, &mut |out| wire.send(End::B, now, out));
+        let next = earliest(earliest(a.poll_at(), b.poll_at()), wire.poll_at());
+        self.now = match next {
+            Some(t) if t > now => t,
+            Some(_) => now,
+            None => now + Duration::from_millis(100),
+        };
+    }
+
+    fn run_until(&mut self, mut done: impl FnMut(&mut Pair) -> bool, limit: Duration) {
+        let end = self.now + limit;
+        let mut steps = 0u64;
+        while !done(self) {
+            assert!(self.now < end, "not done within {limit:?} of virtual time");
+            steps += 1;
+            assert!(steps < 5_000_000, "livelock");
+            self.step();
+        }
+    }
+}
+
+fn pattern(n: usize, salt: u8) -> Vec<u8> {
+    (0..n).map(|i| ((i * 31 + usize::from(salt) * 7 + i / 251) % 256) as u8).collect()
+}
+
+/// Opens a connection A -> B:port, moves `a_data` A->B and `b_data` B->A, closes both ways.
+fn transfer(p: &mut Pair, a_data: &[u8], b_data: &[u8], limit: Duration) -> (tcp::Handle, tcp::Handle) {
+    let listener = p.b.tcp_listen(5000, 8).unwrap();
+    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5000)).unwrap();
+    let mut cb = None;
+    let (mut a_sent, mut b_sent) = (0, 0);
+    let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
+    let (mut a_eof, mut b_eof) = (false, false);
+    let mut buf = vec![0u8; 65536];
+    p.run_until(
+        |p| {
+            if cb.is_none() {
+                cb = p.b.tcp_accept(listener);
+            }
+            if a_sent < a_data.len() {
+                match p.a.tcp_send(ca, &a_data[a_sent..]) {
+                    Ok(n) => a_sent += n,
+                    Err(e) => panic!("a send: {e} at {}: a {:#?} b {:#?}", p.now, p.a.tcp_connection(ca), cb.and_then(|h| p.b.tcp_connection(h))),
+                }
+                if a_sent == a_data.len() {
+                    p.a.tcp_shutdown(ca);
+                }
+            }
+            loop {
+                match p.a.tcp_recv(ca, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => a_got.extend_from_slice(&buf[..n]),
+                    Err(SocketError::Closed) => {
+                        a_eof = true;
+                        break;
+                    }
+                    Err(e) => panic!("a recv: {e}"),
+                }
+            }
+            if let Some(cb) = cb {
+                if b_sent < b_data.len() {
+                    b_sent += p.b.tcp_send(cb, &b_data[b_sent..]).unwrap();
+                    if b_sent == b_data.len() {
+                        p.b.tcp_shutdown(cb);
+                    }
+                }
+                loop {
+                    match p.b.tcp_recv(cb, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => b_got.extend_from_slice(&buf[..n]),
+                        Err(SocketError::Closed) => {
+                            b_eof = true;
+                            break;
+                        }
+                        Err(e) => panic!("b recv: {e}"),
+                    }
+                }
+            }
+            a_eof && b_eof
+        },
+        limit,
+    );
+    assert_eq!(b_got.len(), a_data.len());
+    assert!(b_got == a_data, "A->B bytes differ");
+    assert_eq!(a_got.len(), b_data.len());
+    assert!(a_got == b_data, "B->A bytes differ");
+    (ca, cb.unwrap())
+}
+
+#[test]
+fn handshake_transfer_and_close_on_a_clean_wire() {
+    let mut p = Pair::new(None, 1);
+    let a_data = pattern(1 << 20, 1);
+    let b_data = pattern(300_000, 2);
+    let (ca, cb) = transfer(&mut p, &a_data, &b_data, Duration::from_secs(30));
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert!(c.timestamps_enabled() && c.sack_enabled());
+    assert_eq!(c.counters().retransmits, 0);
+    assert_eq!(c.mss(), 1460 - 12);
+    // Both FINs were exchanged; both sides end in TIME-WAIT or CLOSED.
+    p.run_until(
+        |p| {
+            let sa = p.a.tcp_connection(ca).map(|c| c.state());
+            let sb = p.b.tcp_connection(cb).map(|c| c.state());
+            sa == Some(State::Closed) && sb == Some(State::Closed)
+        },
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn lossy_wire_still_delivers_everything_in_order() {
+    let mut p = Pair::new(Some("loss=5%,reorder=5%,dup=1%,delay=1ms"), 7);
+    let a_data = pattern(2 << 20, 3);
+    let b_data = pattern(500_000, 4);
+    let (ca, _) = transfer(&mut p, &a_data, &b_data, Duration::from_secs(600));
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert!(c.counters().retransmits > 0, "losses were repaired by retransmission");
+}
+
+#[test]
+fn syn_to_a_closed_port_is_refused() {
+    let mut p = Pair::new(None, 3);
+    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 4444)).unwrap();
+    p.run_until(|p| p.a.tcp_connection(ca).is_some_and(|c| c.state() == State::Closed), Duration::from_secs(5));
+    assert_eq!(p.a.tcp_connection(ca).unwrap().error(), Some(tcp::Error::Refused));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.tcp_recv(ca, &mut buf), Err(SocketError::Failed(tcp::Error::Refused)));
+    assert_eq!(p.b.stats().drops(crate::DropReason::TcpNoSocket), 1);
+}
+
+#[test]
+fn unanswered_syn_times_out_with_backoff() {
+    let mut p = Pair::new(None, 4);
+    // Nobody at 10.0.0.9: ARP fails first; use a listener-less peer that drops everything instead.
+    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 80)).unwrap();
+    p.run_until(|p| p.a.tcp_connection(ca).is_some_and(|c| c.state() == State::Closed), Duration::from_secs(3600));
+    assert_eq!(p.a.tcp_connection(ca).unwrap().error(), Some(tcp::Error::TimedOut));
+}
