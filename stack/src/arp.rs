@@ -144,6 +144,8 @@ pub struct Cache {
     capacity: usize,
     lifetime: Duration,
     evictions: u64,
+    /// Neighbours whose resolution was evicted while packets may wait for them.
+    abandoned: Vec<Ipv4Addr>,
 }
 
 impl Cache {
@@ -154,6 +156,7 @@ impl Cache {
             capacity: capacity.max(1),
             lifetime,
             evictions: 0,
+            abandoned: Vec::new(),
         }
     }
 
@@ -274,9 +277,17 @@ impl Cache {
             })
             .map(|(ip, _)| *ip);
         if let Some(ip) = victim {
-            self.entries.remove(&ip);
+            if let Some(Entry::Incomplete { .. }) = self.entries.remove(&ip) {
+                self.abandoned.push(ip);
+            }
             self.evictions += 1;
         }
+    }
+
+    /// Neighbours whose resolution in progress was evicted since the last call: whatever waits
+    /// for them will never be sent.
+    pub fn take_abandoned(&mut self) -> Vec<Ipv4Addr> {
+        std::mem::take(&mut self.abandoned)
     }
 }
 
@@ -463,6 +474,7 @@ mod tests {
         }
         c.learn(Ipv4Addr::new(10, 0, 0, 4), MAC_A, Instant::from_secs(10));
         assert_eq!(c.len(), 3);
+        assert!(c.take_abandoned().is_empty(), "a resolved entry went");
         assert_eq!(c.evictions(), 1);
         assert!(
             !c.contains(Ipv4Addr::new(10, 0, 0, 1)),

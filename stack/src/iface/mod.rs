@@ -354,11 +354,8 @@ impl Interface {
             match *d {
                 arp::Due::Request(ip) => self.send_arp_request(ip, emit),
                 arp::Due::Failed(ip) => {
-                    let dropped = self.pending.take_for(ip).len() as u64;
-                    self.stats.arp_pending_dropped += dropped;
-                    self.stats.arp_resolution_failed += 1;
-                    debug!(%ip, dropped, "ARP: no answer from {ip}, giving up");
-                    self.push_event(Event::NeighbourUnreachable(ip));
+                    debug!(%ip, "ARP: no answer from {ip}, giving up");
+                    self.give_up_on(ip);
                 }
             }
         }
@@ -511,7 +508,9 @@ impl Interface {
             arp::ParseError::Truncated => DropReason::ArpTruncated,
             arp::ParseError::Unsupported => DropReason::ArpUnsupported,
         })?;
-        if !r.sender_mac.is_unicast() {
+        // Our own hardware address as sender is our own packet coming back (a bridge, a loop),
+        // never a conflict: RFC 5227 2.4 requires a sender hardware address that is not ours.
+        if !r.sender_mac.is_unicast() || r.sender_mac == self.config.mac {
             return Err(DropReason::ArpBadSender);
         }
         let Some(cidr) = self.config.ipv4 else {
@@ -569,6 +568,24 @@ impl Interface {
         Ok(())
     }
 
+    /// Resolution of `ip` ended without an answer: drop what waits for it.
+    fn give_up_on(&mut self, ip: Ipv4Addr) {
+        let dropped = self.pending.take_for(ip).len() as u64;
+        self.stats.arp_pending_dropped += dropped;
+        self.stats.arp_resolution_failed += 1;
+        self.push_event(Event::NeighbourUnreachable(ip));
+    }
+
+    /// Counts evictions made by the last cache insertion; resolutions evicted while in
+    /// progress are given up on, so that nothing waits for them forever.
+    fn after_cache_insert(&mut self, evictions_before: u64) {
+        self.stats.arp_evictions += self.arp.evictions() - evictions_before;
+        for ip in self.arp.take_abandoned() {
+            debug!(%ip, "ARP: cache full, abandoning resolution of {ip}");
+            self.give_up_on(ip);
+        }
+    }
+
     fn conflict(&mut self, now: Instant, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
         let Some(cidr) = self.config.ipv4 else { return };
         self.stats.arp_conflicts += 1;
@@ -607,7 +624,7 @@ impl Interface {
     fn learn(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
         let before = self.arp.evictions();
         let was_waiting = self.arp.learn(ip, mac, now);
-        self.stats.arp_evictions += self.arp.evictions() - before;
+        self.after_cache_insert(before);
         self.stats.arp_learned += 1;
         if was_waiting {
             debug!(%ip, %mac, "ARP: {ip} is at {mac}");
@@ -937,13 +954,13 @@ impl Interface {
             self.stats.arp_pending_dropped += 1;
         }
         let before = self.arp.evictions();
-        if self
+        let first = self
             .arp
-            .start(next_hop, now, self.config.arp.retry_interval)
-        {
+            .start(next_hop, now, self.config.arp.retry_interval);
+        self.after_cache_insert(before);
+        if first {
             self.send_arp_request(next_hop, emit);
         }
-        self.stats.arp_evictions += self.arp.evictions() - before;
     }
 
     fn emit_ipv4(

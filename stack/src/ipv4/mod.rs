@@ -154,6 +154,9 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, len: usize, offset: usiz
     let mut h = Ipv4Header {
         total_len: payload_len.saturating_add(HEADER_LEN as u16),
         identification: repr.ident,
+        // Datagrams we originate may be fragmented on the way (RFC 791); etherparse's default
+        // would set DF.
+        dont_fragment: false,
         more_fragments: more,
         fragment_offset: IpFragOffset::try_new(u16::try_from(offset / 8).unwrap_or(0))
             .unwrap_or(IpFragOffset::ZERO),
