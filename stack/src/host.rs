@@ -32,8 +32,13 @@ impl Host {
         let echo = UdpEcho::bind(&mut host.iface, crate::services::echo::PORT)?;
         host.add_service(Box::new(echo));
         use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
-        for (kind, port) in [(Kind::Echo, ECHO_PORT), (Kind::Discard, DISCARD_PORT), (Kind::Chargen, CHARGEN_PORT)] {
-            let server = Server::listen(&mut host.iface, kind, port, 1024).map_err(|_| udp::BindError::PortInUse(port))?;
+        for (kind, port) in [
+            (Kind::Echo, ECHO_PORT),
+            (Kind::Discard, DISCARD_PORT),
+            (Kind::Chargen, CHARGEN_PORT),
+        ] {
+            let server = Server::listen(&mut host.iface, kind, port, 1024)
+                .map_err(|_| udp::BindError::PortInUse(port))?;
             host.add_service(Box::new(server));
         }
         Ok(host)

@@ -195,7 +195,6 @@ impl Default for DropCounts {
     }
 }
 
-
 impl Stats {
     /// Counts one dropped frame.
     pub fn record_drop(&mut self, reason: DropReason) {

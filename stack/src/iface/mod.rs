@@ -19,8 +19,8 @@ use crate::icmp::{self, ErrorKind, TokenBucket};
 use crate::ipv4::{self, reassembly, EmitRepr, Protocol};
 use crate::rng::Rng;
 use crate::stats::{DropReason, Stats};
-use crate::time::{earliest, Instant};
 use crate::tcp;
+use crate::time::{earliest, Instant};
 use crate::udp;
 
 /// Something the user of the interface should know about.
@@ -155,7 +155,11 @@ impl Interface {
                 l.udp_queue_bytes,
                 ephemeral,
             ),
-            tcp: tcp::Sockets::new(config.tcp, u16::try_from(config.mtu - 40).unwrap_or(1460), config.seed),
+            tcp: tcp::Sockets::new(
+                config.tcp,
+                u16::try_from(config.mtu - 40).unwrap_or(1460),
+                config.seed,
+            ),
             events: VecDeque::new(),
             started: false,
             frame: Vec::with_capacity(config.mtu + ethernet::HEADER_LEN),
@@ -252,7 +256,11 @@ impl Interface {
     ///
     /// # Errors
     /// [`tcp::ListenError`] when the port has a listener.
-    pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<tcp::ListenHandle, tcp::ListenError> {
+    pub fn tcp_listen(
+        &mut self,
+        port: u16,
+        backlog: usize,
+    ) -> Result<tcp::ListenHandle, tcp::ListenError> {
         self.tcp.listen(port, backlog)
     }
 
@@ -270,7 +278,11 @@ impl Interface {
     ///
     /// # Errors
     /// [`tcp::ConnectError`] when there is no address yet or the table is full.
-    pub fn tcp_connect(&mut self, now: Instant, remote: SocketAddr) -> Result<tcp::Handle, tcp::ConnectError> {
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+    ) -> Result<tcp::Handle, tcp::ConnectError> {
         let Some(cidr) = self.ipv4() else {
             return Err(tcp::ConnectError::NoAddress);
         };
@@ -761,7 +773,12 @@ impl Interface {
                 self.stats.icmp_echo_replied += 1;
                 Ok(())
             }
-            icmp::Message::Error { kind, code, original, .. } => {
+            icmp::Message::Error {
+                kind,
+                code,
+                original,
+                ..
+            } => {
                 self.stats.icmp_errors_rx += 1;
                 debug!(from = %ip.src, kind, code, "ICMP: error type {kind} code {code} from {}", ip.src);
                 // RFC 1122 4.2.3.9: port, protocol and host unreachable during a connect are hard errors.
@@ -787,12 +804,15 @@ impl Interface {
         if cast != Cast::Unicast {
             return Err(DropReason::TcpNotUnicast);
         }
-        let (seg, data) = tcp::segment::parse(payload, IpAddr::V4(ip.src), IpAddr::V4(ip.dst)).map_err(|e| match e {
-            tcp::segment::ParseError::Truncated | tcp::segment::ParseError::BadDataOffset => DropReason::TcpBadHeader,
-            tcp::segment::ParseError::BadOption => DropReason::TcpBadOption,
-            tcp::segment::ParseError::BadChecksum => DropReason::TcpBadChecksum,
-            tcp::segment::ParseError::BadFlags => DropReason::TcpBadFlags,
-        })?;
+        let (seg, data) = tcp::segment::parse(payload, IpAddr::V4(ip.src), IpAddr::V4(ip.dst))
+            .map_err(|e| match e {
+                tcp::segment::ParseError::Truncated | tcp::segment::ParseError::BadDataOffset => {
+                    DropReason::TcpBadHeader
+                }
+                tcp::segment::ParseError::BadOption => DropReason::TcpBadOption,
+                tcp::segment::ParseError::BadChecksum => DropReason::TcpBadChecksum,
+                tcp::segment::ParseError::BadFlags => DropReason::TcpBadFlags,
+            })?;
         self.stats.ipv4_delivered += 1;
         let local = SocketAddr::new(IpAddr::V4(ip.dst), seg.dst_port);
         let remote = SocketAddr::new(IpAddr::V4(ip.src), seg.src_port);
@@ -827,9 +847,13 @@ impl Interface {
 
     /// Finds the connection an ICMP error quotes (its IP header and first 8 TCP bytes).
     fn icmp_unreachable_to_tcp(&mut self, original: &[u8]) {
-        let Some(&first) = original.first() else { return };
+        let Some(&first) = original.first() else {
+            return;
+        };
         let ihl = usize::from(first & 0x0f) * 4;
-        let (Some(hdr), Some(ports)) = (original.get(..20), original.get(ihl..ihl + 4)) else { return };
+        let (Some(hdr), Some(ports)) = (original.get(..20), original.get(ihl..ihl + 4)) else {
+            return;
+        };
         if hdr[9] != 6 {
             return;
         }

@@ -23,7 +23,6 @@ const ALL_HOSTS_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
 const ETH_ARP: u16 = 0x0806;
 const ETH_IPV4: u16 = 0x0800;
 const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 const OP_REQUEST: u16 = 1;
 const OP_REPLY: u16 = 2;
@@ -1731,7 +1730,7 @@ fn icmp_errors_are_rate_limited() {
 #[test]
 fn protocol_unreachable_for_an_unknown_protocol() {
     let mut net = ready();
-    for (n, protocol) in [(0u16, 99u8), (1, PROTO_TCP)] {
+    for (n, protocol) in [(0u16, 99u8), (1, 253)] {
         let original = Ip::new(PEER_IP, OUR_IP, protocol).packet(&pattern(12));
         let out = net.rx(1, &from_peer(&original));
         let error =
@@ -1755,7 +1754,10 @@ fn protocol_unreachable_for_an_unknown_protocol() {
 #[test]
 fn host_echoes_udp_on_port_7() {
     let mut host = Host::with_standard_services(Interface::new(config()).unwrap()).unwrap();
-    assert_eq!(host.service_names().collect::<Vec<_>>(), ["udp-echo"]);
+    assert_eq!(
+        host.service_names().collect::<Vec<_>>(),
+        ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen"]
+    );
     let mut out = Vec::new();
     host.poll(t(0), &mut |f| out.push(f.to_vec()));
     assert_eq!(out, NONE);

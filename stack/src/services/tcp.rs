@@ -61,10 +61,27 @@ impl Server {
     ///
     /// # Errors
     /// [`tcp::ListenError`] when the port has a listener.
-    pub fn listen(iface: &mut Interface, kind: Kind, port: u16, max_conns: usize) -> Result<Self, tcp::ListenError> {
+    pub fn listen(
+        iface: &mut Interface,
+        kind: Kind,
+        port: u16,
+        max_conns: usize,
+    ) -> Result<Self, tcp::ListenError> {
         let listener = iface.tcp_listen(port, 128)?;
-        let pattern = if kind == Kind::Chargen { chargen_pattern() } else { Vec::new() };
-        Ok(Server { kind, listener, conns: Vec::new(), max_conns, buf: vec![0; 64 * 1024], pattern, served: 0 })
+        let pattern = if kind == Kind::Chargen {
+            chargen_pattern()
+        } else {
+            Vec::new()
+        };
+        Ok(Server {
+            kind,
+            listener,
+            conns: Vec::new(),
+            max_conns,
+            buf: vec![0; 64 * 1024],
+            pattern,
+            served: 0,
+        })
     }
 
     /// Connections served so far.
@@ -74,11 +91,15 @@ impl Server {
 
     /// Runs one connection; returns false when it is finished.
     fn run(&mut self, iface: &mut Interface, idx: usize) -> bool {
-        let Some(c) = self.conns.get_mut(idx) else { return false };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return false;
+        };
         let h = c.handle;
         match self.kind {
             Kind::Echo => loop {
-                let room = iface.tcp_connection(h).map_or(0, tcp::Connection::send_capacity);
+                let room = iface
+                    .tcp_connection(h)
+                    .map_or(0, tcp::Connection::send_capacity);
                 let want = room.min(self.buf.len());
                 if want == 0 {
                     return true;
@@ -149,7 +170,9 @@ impl Service for Server {
 
     fn poll(&mut self, _now: Instant, iface: &mut Interface) {
         while self.conns.len() < self.max_conns {
-            let Some(handle) = iface.tcp_accept(self.listener) else { break };
+            let Some(handle) = iface.tcp_accept(self.listener) else {
+                break;
+            };
             self.served += 1;
             self.conns.push(Conn { handle, offset: 0 });
         }

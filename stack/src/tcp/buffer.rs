@@ -18,7 +18,12 @@ pub struct Ring {
 impl Ring {
     /// An empty ring that will hold at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
-        Ring { buf: Vec::new(), head: 0, len: 0, cap: cap.max(1) }
+        Ring {
+            buf: Vec::new(),
+            head: 0,
+            len: 0,
+            cap: cap.max(1),
+        }
     }
 
     /// Bytes held.
@@ -78,7 +83,8 @@ impl Ring {
         self.storage();
         let start = (self.head + offset) % self.cap;
         let first = n.min(self.cap - start);
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + first), data.get(..first)) {
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + first), data.get(..first))
+        {
             dst.copy_from_slice(src);
         }
         if let (Some(dst), Some(src)) = (self.buf.get_mut(..n - first), data.get(first..n)) {
@@ -100,7 +106,10 @@ impl Ring {
         let len = len.min(self.len - offset);
         let start = (self.head + offset) % self.cap;
         let first = len.min(self.cap - start);
-        [self.buf.get(start..start + first).unwrap_or_default(), self.buf.get(..len - first).unwrap_or_default()]
+        [
+            self.buf.get(start..start + first).unwrap_or_default(),
+            self.buf.get(..len - first).unwrap_or_default(),
+        ]
     }
 
     /// Drops `n` bytes from the front.
@@ -208,8 +217,15 @@ impl Assembler {
 
     /// SACK blocks: the most recently changed range first, then the others, highest first.
     pub fn sack_blocks(&self, max: usize) -> impl Iterator<Item = (Seq, Seq)> + '_ {
-        let first = self.recent.and_then(|r| self.ranges.iter().find(|x| x.0 == r).copied());
-        let rest = self.ranges.iter().rev().filter(move |x| Some(**x) != first).copied();
+        let first = self
+            .recent
+            .and_then(|r| self.ranges.iter().find(|x| x.0 == r).copied());
+        let rest = self
+            .ranges
+            .iter()
+            .rev()
+            .filter(move |x| Some(**x) != first)
+            .copied();
         first.into_iter().chain(rest).take(max)
     }
 }
@@ -258,7 +274,10 @@ mod tests {
         assert!(a.insert(Seq(40), Seq(50)));
         assert!(a.insert(Seq(30), Seq(35)));
         assert_eq!(a.len(), 2);
-        assert_eq!(a.sack_blocks(4).collect::<Vec<_>>(), [(Seq(20), Seq(35)), (Seq(40), Seq(50))]);
+        assert_eq!(
+            a.sack_blocks(4).collect::<Vec<_>>(),
+            [(Seq(20), Seq(35)), (Seq(40), Seq(50))]
+        );
         assert_eq!(a.take_contiguous(Seq(10)), None);
         assert_eq!(a.take_contiguous(Seq(20)), Some(Seq(35)));
         assert_eq!(a.take_contiguous(Seq(35)), None);

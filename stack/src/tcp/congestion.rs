@@ -44,7 +44,11 @@ pub struct NewReno {
 impl NewReno {
     /// A controller for a connection with send MSS `mss`.
     pub fn new(mss: usize) -> Self {
-        NewReno { cwnd: initial_window(mss), ssthresh: usize::MAX, acked_in_ca: 0 }
+        NewReno {
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+            acked_in_ca: 0,
+        }
     }
 }
 
@@ -122,7 +126,11 @@ mod tests {
         for _ in 0..10 {
             c.on_ack(t, 1000, mss, None);
         }
-        assert_eq!(c.cwnd(), 11_000, "one MSS per window in congestion avoidance");
+        assert_eq!(
+            c.cwnd(),
+            11_000,
+            "one MSS per window in congestion avoidance"
+        );
         c.on_rto(t, 8000, mss);
         assert_eq!((c.ssthresh(), c.cwnd()), (4000, 1000));
     }

@@ -48,7 +48,10 @@ pub enum State {
 impl State {
     /// True in the states where both sides' sequence numbers are known.
     pub fn synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 
     /// A short name, as in RFC 9293 figure 5.
@@ -324,11 +327,24 @@ impl Connection {
     }
 
     /// An active open (RFC 9293 3.10.1): the SYN goes out at the next `poll_transmit`.
-    pub fn connect(local: SocketAddr, remote: SocketAddr, iss: Seq, ts_offset: u32, params: Params) -> Self {
+    pub fn connect(
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        ts_offset: u32,
+        params: Params,
+    ) -> Self {
         let mut c = Connection::new(State::SynSent, local, remote, iss, params);
-        c.rcv_wscale = if params.window_scaling { scale_for(params.rx_buffer) } else { 0 };
+        c.rcv_wscale = if params.window_scaling {
+            scale_for(params.rx_buffer)
+        } else {
+            0
+        };
         if params.timestamps {
-            c.ts = Some(Timestamps { recent: 0, offset: ts_offset });
+            c.ts = Some(Timestamps {
+                recent: 0,
+                offset: ts_offset,
+            });
         }
         c.sack = params.sack;
         c
@@ -377,12 +393,18 @@ impl Connection {
             }
         }
         self.ts = match (self.params.timestamps, o.timestamps) {
-            (true, Some((val, _))) => Some(Timestamps { recent: val, offset: ts_offset }),
+            (true, Some((val, _))) => Some(Timestamps {
+                recent: val,
+                offset: ts_offset,
+            }),
             _ => None,
         };
         self.sack = self.params.sack && o.sack_permitted;
         let option_room = if self.ts.is_some() { 12 } else { 0 };
-        self.mss = peer_mss.min(usize::from(self.params.mss)).saturating_sub(option_room).max(32);
+        self.mss = peer_mss
+            .min(usize::from(self.params.mss))
+            .saturating_sub(option_room)
+            .max(32);
         self.cc = NewReno::new(self.mss);
     }
 
@@ -482,13 +504,18 @@ impl Connection {
 
     /// True when the user may still send.
     pub fn may_send(&self) -> bool {
-        matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
-            && !self.fin_queued
+        matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) && !self.fin_queued
     }
 
     /// True when no more data will arrive (FIN received, or the connection is gone).
     pub fn recv_finished(&self) -> bool {
-        matches!(self.state, State::CloseWait | State::LastAck | State::Closing | State::TimeWait | State::Closed)
+        matches!(
+            self.state,
+            State::CloseWait | State::LastAck | State::Closing | State::TimeWait | State::Closed
+        )
     }
 
     /// Queues data; returns how much fit.
@@ -539,9 +566,14 @@ impl Connection {
     /// Aborts (RFC 9293 3.10.5): returns the RST to send, if the peer knows of us.
     pub fn abort(&mut self) -> Option<Reset> {
         let rst = match self.state {
-            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                Some(Reset { seq: self.snd_max, ack: None })
-            }
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(Reset {
+                seq: self.snd_max,
+                ack: None,
+            }),
             _ => None,
         };
         self.close_with(Some(Error::Aborted));
@@ -569,7 +601,8 @@ impl Connection {
     }
 
     fn ts_now(&self, now: Instant) -> Option<u32> {
-        self.ts.map(|t| (now.millis() as u32).wrapping_add(t.offset))
+        self.ts
+            .map(|t| (now.millis() as u32).wrapping_add(t.offset))
     }
 
     /// The window we could advertise now: free buffer, less out-of-order data held beyond it.
@@ -620,9 +653,21 @@ impl Connection {
 
     fn syn_repr(&mut self, now: Instant) -> Repr {
         let ack = self.state == State::SynReceived;
-        let mut r = self.base_repr(now, self.iss, Flags { syn: true, ack, ..Flags::default() });
+        let mut r = self.base_repr(
+            now,
+            self.iss,
+            Flags {
+                syn: true,
+                ack,
+                ..Flags::default()
+            },
+        );
         r.options.mss = Some(self.params.mss);
-        let offer_ws = if ack { self.ws_ok } else { self.params.window_scaling };
+        let offer_ws = if ack {
+            self.ws_ok
+        } else {
+            self.params.window_scaling
+        };
         if offer_ws {
             r.options.window_scale = Some(self.rcv_wscale);
         }
@@ -648,7 +693,14 @@ impl Connection {
         let f = seg.flags;
         // "first check the ACK bit": acceptable only if ISS < SEG.ACK =< SND.NXT.
         if f.ack && !(seg.ack > self.iss && seg.ack <= self.snd_max) {
-            return if f.rst { None } else { Some(Reset { seq: seg.ack, ack: None }) };
+            return if f.rst {
+                None
+            } else {
+                Some(Reset {
+                    seq: seg.ack,
+                    ack: None,
+                })
+            };
         }
         // "second check the RST bit": with an acceptable ACK, "error: connection reset".
         if f.rst {
@@ -687,7 +739,12 @@ impl Connection {
         None
     }
 
-    fn on_segment_synchronized(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {
+    fn on_segment_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &Repr,
+        payload: &[u8],
+    ) -> Option<Reset> {
         let f = seg.flags;
         let mut seq = seg.seq;
         let mut data = payload;
@@ -748,7 +805,11 @@ impl Connection {
         // "second check the RST bit" with RFC 5961 3.2: only an exact match resets.
         if f.rst {
             if seg.seq == self.rcv_nxt {
-                let err = if self.state == State::SynReceived { Error::Refused } else { Error::Reset };
+                let err = if self.state == State::SynReceived {
+                    Error::Refused
+                } else {
+                    Error::Reset
+                };
                 self.close_with(Some(err));
             } else {
                 self.challenge_ack(now);
@@ -779,7 +840,10 @@ impl Connection {
                 self.snd_wl2 = seg.ack;
                 self.max_snd_wnd = self.snd_wnd;
             } else {
-                return Some(Reset { seq: seg.ack, ack: None });
+                return Some(Reset {
+                    seq: seg.ack,
+                    ack: None,
+                });
             }
         }
         if let Some(reset) = self.process_ack(now, seg, data.len() + usize::from(fin)) {
@@ -799,7 +863,9 @@ impl Connection {
         // "seventh, process the segment text".
         if !data.is_empty() {
             match self.state {
-                State::Established | State::FinWait1 | State::FinWait2 => self.accept_data(now, seq, data),
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    self.accept_data(now, seq, data)
+                }
                 _ => {}
             }
         }
@@ -854,7 +920,10 @@ impl Connection {
 
     fn challenge_ack(&mut self, now: Instant) {
         // RFC 5961 7: rate limited; one per 10 ms per connection is plenty for a real peer.
-        if self.last_challenge.is_some_and(|t| now < t + Duration::from_millis(10)) {
+        if self
+            .last_challenge
+            .is_some_and(|t| now < t + Duration::from_millis(10))
+        {
             return;
         }
         self.last_challenge = Some(now);
@@ -865,11 +934,15 @@ impl Connection {
     fn on_rtt_sample(&mut self, now: Instant, seg: &Repr) {
         // With timestamps, every ACK of new data gives a sample (RFC 7323 4.1); without, the
         // timed segment does, unless it was retransmitted (Karn).
-        if let (Some(_), Some((_, ecr)), Some(ts_now)) = (self.ts, seg.options.timestamps, self.ts_now(now)) {
+        if let (Some(_), Some((_, ecr)), Some(ts_now)) =
+            (self.ts, seg.options.timestamps, self.ts_now(now))
+        {
             if ecr != 0 {
                 let ms = ts_now.wrapping_sub(ecr);
                 if ms < 60_000 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)).max(Duration::from_micros(100)));
+                    self.rtt.sample(
+                        Duration::from_millis(u64::from(ms)).max(Duration::from_micros(100)),
+                    );
                     self.rtt_probe = None;
                     return;
                 }
@@ -892,7 +965,10 @@ impl Connection {
             self.ack_due = AckDue::Now;
             return None;
         }
-        let oldest = Seq(self.snd_una.0.wrapping_sub(self.max_snd_wnd.min(1 << 30) as u32));
+        let oldest = Seq(self
+            .snd_una
+            .0
+            .wrapping_sub(self.max_snd_wnd.min(1 << 30) as u32));
         if ack < oldest {
             self.ack_due = AckDue::Now;
             return None;
@@ -928,7 +1004,11 @@ impl Connection {
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
-            self.rto_at = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+            self.rto_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
             if let Some(fin) = self.fin_seq {
                 if ack > fin {
                     self.on_fin_acked(now);
@@ -1024,29 +1104,40 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        if self.ack_due == AckDue::Now || self.rexmit_first || self.window_probe || self.wants_to_send() {
+        if self.ack_due == AckDue::Now
+            || self.rexmit_first
+            || self.window_probe
+            || self.wants_to_send()
+        {
             return Some(Instant::ZERO);
         }
         let delayed = match self.ack_due {
             AckDue::Delayed(t) => Some(t),
             _ => None,
         };
-        [delayed, self.rto_at, self.persist_at, self.time_wait_at].into_iter().flatten().min()
+        [delayed, self.rto_at, self.persist_at, self.time_wait_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// True when a SYN, data or FIN could go out now (ignoring timers).
     fn wants_to_send(&self) -> bool {
         match self.state {
             State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {
-                self.sendable_data() > 0 || self.fin_ready()
-            }
+            State::Established
+            | State::CloseWait
+            | State::FinWait1
+            | State::Closing
+            | State::LastAck => self.sendable_data() > 0 || self.fin_ready(),
             _ => false,
         }
     }
 
     fn fin_ready(&self) -> bool {
-        self.fin_queued && self.unsent_from(self.snd_nxt) == 0 && self.fin_seq.is_none_or(|f| self.snd_nxt <= f)
+        self.fin_queued
+            && self.unsent_from(self.snd_nxt) == 0
+            && self.fin_seq.is_none_or(|f| self.snd_nxt <= f)
     }
 
     /// How many new bytes may go out now (window, congestion window, Nagle, sender SWS).
@@ -1069,7 +1160,9 @@ impl Connection {
         // only if it empties the queue and nothing is in flight (or Nagle is off), or it is at
         // least half the largest window the peer offered.
         let all = n == unsent;
-        if (all && (in_flight == 0 || self.nodelay)) || (self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2) {
+        if (all && (in_flight == 0 || self.nodelay))
+            || (self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2)
+        {
             n
         } else {
             0
@@ -1134,15 +1227,25 @@ impl Connection {
         let offset = seq.since(self.tx_base);
         let n = self.unsent_from(seq).min(max);
         let fin_at = self.tx_base + self.tx.len();
-        let with_fin = self.fin_queued && seq + n == fin_at && (self.fin_seq.is_none() || retransmit || self.snd_nxt <= fin_at);
+        let with_fin = self.fin_queued
+            && seq + n == fin_at
+            && (self.fin_seq.is_none() || retransmit || self.snd_nxt <= fin_at);
         if n == 0 && !with_fin {
             return false;
         }
-        let mut flags = Flags { ack: true, psh: n > 0 && seq + n == fin_at, ..Flags::default() };
+        let mut flags = Flags {
+            ack: true,
+            psh: n > 0 && seq + n == fin_at,
+            ..Flags::default()
+        };
         flags.fin = with_fin;
         let mut repr = self.base_repr(now, seq, flags);
         if self.sack && !self.ooo.is_empty() {
-            let room = if repr.options.timestamps.is_some() { 3 } else { 4 };
+            let room = if repr.options.timestamps.is_some() {
+                3
+            } else {
+                4
+            };
             let mut blocks = SackBlocks::default();
             for (l, r) in self.ooo.sack_blocks(room) {
                 blocks.push(l, r);
@@ -1187,7 +1290,14 @@ impl Connection {
         if self.unsent_from(seq) == 0 {
             return false;
         }
-        let repr = self.base_repr(now, seq, Flags { ack: true, ..Flags::default() });
+        let repr = self.base_repr(
+            now,
+            seq,
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+        );
         let payload = self.tx.peek(seq.since(self.tx_base), 1);
         self.counters.window_probes += 1;
         self.counters.segments_out += 1;
@@ -1208,9 +1318,20 @@ impl Connection {
         // SND.MAX, not SND.NXT: after a timeout SND.NXT goes back to resend, but a pure ACK
         // numbered below what the peer has received would fail its acceptability test and be
         // dropped with its acknowledgment (RFC 9293 3.10.7.4).
-        let mut repr = self.base_repr(now, self.snd_max, Flags { ack: true, ..Flags::default() });
+        let mut repr = self.base_repr(
+            now,
+            self.snd_max,
+            Flags {
+                ack: true,
+                ..Flags::default()
+            },
+        );
         if self.sack && !self.ooo.is_empty() {
-            let room = if repr.options.timestamps.is_some() { 3 } else { 4 };
+            let room = if repr.options.timestamps.is_some() {
+                3
+            } else {
+                4
+            };
             let mut blocks = SackBlocks::default();
             for (l, r) in self.ooo.sack_blocks(room) {
                 blocks.push(l, r);
@@ -1233,13 +1354,18 @@ impl Connection {
             self.on_retransmission_timeout(now);
         }
         // Zero window: the persist timer probes (RFC 9293 3.8.6.1, MUST-35/36).
-        let stalled = self.snd_wnd == 0 && self.unsent_from(self.snd_nxt) > 0 && self.snd_una == self.snd_max;
+        let stalled =
+            self.snd_wnd == 0 && self.unsent_from(self.snd_nxt) > 0 && self.snd_una == self.snd_max;
         if stalled && self.state.synchronized() {
             match self.persist_at {
                 None => self.persist_at = Some(now + self.rtt.rto()),
                 Some(t) if t <= now => {
                     self.persist_backoff = (self.persist_backoff + 1).min(6);
-                    let wait = self.rtt.rto().saturating_mul(1 << self.persist_backoff).min(self.params.max_rto);
+                    let wait = self
+                        .rtt
+                        .rto()
+                        .saturating_mul(1 << self.persist_backoff)
+                        .min(self.params.max_rto);
                     self.persist_at = Some(now + wait);
                     self.window_probe = true;
                 }
@@ -1273,3 +1399,6 @@ impl Connection {
         self.rto_at = Some(now + self.rtt.rto());
     }
 }
+
+#[cfg(test)]
+mod tests;

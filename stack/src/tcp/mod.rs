@@ -320,23 +320,43 @@ impl Sockets {
         }
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
-        self.listeners.insert(port, Listener { generation, backlog: backlog.max(1), queue: VecDeque::new(), half_open: 0 });
+        self.listeners.insert(
+            port,
+            Listener {
+                generation,
+                backlog: backlog.max(1),
+                queue: VecDeque::new(),
+                half_open: 0,
+            },
+        );
         Ok(ListenHandle { port, generation })
     }
 
     /// Takes the oldest established connection from a listener's queue.
     pub fn accept(&mut self, l: ListenHandle) -> Option<Handle> {
-        let listener = self.listeners.get_mut(&l.port).filter(|x| x.generation == l.generation)?;
+        let listener = self
+            .listeners
+            .get_mut(&l.port)
+            .filter(|x| x.generation == l.generation)?;
         let index = listener.queue.pop_front()?;
         let slot = self.slots.get_mut(index)?.as_mut()?;
         slot.listener = None;
         slot.released = false;
-        Some(Handle { index: index as u32, generation: slot.generation })
+        Some(Handle {
+            index: index as u32,
+            generation: slot.generation,
+        })
     }
 
     /// Closes a listener; connections not yet accepted are reset.
     pub fn unlisten(&mut self, l: ListenHandle) {
-        let Some(listener) = self.listeners.get(&l.port).filter(|x| x.generation == l.generation) else { return };
+        let Some(listener) = self
+            .listeners
+            .get(&l.port)
+            .filter(|x| x.generation == l.generation)
+        else {
+            return;
+        };
         let _ = listener;
         self.listeners.remove(&l.port);
         let orphans: Vec<usize> = self
@@ -361,7 +381,12 @@ impl Sockets {
     ///
     /// # Errors
     /// [`ConnectError`] when the table is full or the address unusable.
-    pub fn connect(&mut self, now: Instant, local_ip: IpAddr, remote: SocketAddr) -> Result<Handle, ConnectError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<Handle, ConnectError> {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(ConnectError::Unaddressable);
         }
@@ -373,15 +398,26 @@ impl Sockets {
         let conn = Connection::connect(local, remote, iss, ts, self.params());
         self.counters.active_opens += 1;
         let index = self.insert(conn, None, now);
-        let generation = self.slots.get(index).and_then(Option::as_ref).map_or(0, |s| s.generation);
-        Ok(Handle { index: index as u32, generation })
+        let generation = self
+            .slots
+            .get(index)
+            .and_then(Option::as_ref)
+            .map_or(0, |s| s.generation);
+        Ok(Handle {
+            index: index as u32,
+            generation,
+        })
     }
 
     fn free_local(&mut self, ip: IpAddr, remote: SocketAddr) -> Result<SocketAddr, ConnectError> {
         let span = u32::from(u16::MAX - EPHEMERAL) + 1;
         for _ in 0..span {
             let port = self.next_port;
-            self.next_port = if port == u16::MAX { EPHEMERAL } else { port + 1 };
+            self.next_port = if port == u16::MAX {
+                EPHEMERAL
+            } else {
+                port + 1
+            };
             let local = SocketAddr::new(ip, port);
             if !self.by_key.contains_key(&(local, remote)) && !self.listeners.contains_key(&port) {
                 return Ok(local);
@@ -393,7 +429,14 @@ impl Sockets {
     fn insert(&mut self, conn: Connection, listener: Option<u16>, now: Instant) -> usize {
         self.generation = self.generation.wrapping_add(1);
         let key = (conn.local(), conn.remote());
-        let slot = Slot { conn, generation: self.generation, listener, released: listener.is_some(), scheduled: None, ready: false };
+        let slot = Slot {
+            conn,
+            generation: self.generation,
+            listener,
+            released: listener.is_some(),
+            scheduled: None,
+            ready: false,
+        };
         let index = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i) {
@@ -412,11 +455,17 @@ impl Sockets {
     }
 
     fn slot(&self, h: Handle) -> Option<&Slot> {
-        self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation && s.listener.is_none())
+        self.slots
+            .get(h.index as usize)?
+            .as_ref()
+            .filter(|s| s.generation == h.generation && s.listener.is_none())
     }
 
     fn slot_mut(&mut self, h: Handle) -> Option<&mut Slot> {
-        self.slots.get_mut(h.index as usize)?.as_mut().filter(|s| s.generation == h.generation && s.listener.is_none())
+        self.slots
+            .get_mut(h.index as usize)?
+            .as_mut()
+            .filter(|s| s.generation == h.generation && s.listener.is_none())
     }
 
     /// The connection behind a handle, for reading its state and counters.
@@ -514,7 +563,11 @@ impl Sockets {
             dst_port: remote.port(),
             seq: rst.seq,
             ack: rst.ack.unwrap_or_default(),
-            flags: segment::Flags { rst: true, ack: rst.ack.is_some(), ..Default::default() },
+            flags: segment::Flags {
+                rst: true,
+                ack: rst.ack.is_some(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         self.counters.resets_sent += 1;
@@ -536,8 +589,16 @@ impl Sockets {
                 if let Some(rst) = slot.conn.on_segment(now, seg, payload) {
                     self.queue_reset(local, remote, rst);
                 }
-                let slot_listener = self.slots.get(index).and_then(Option::as_ref).and_then(|s| s.listener);
-                let is = self.slots.get(index).and_then(Option::as_ref).map_or(State::Closed, |s| s.conn.state());
+                let slot_listener = self
+                    .slots
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .and_then(|s| s.listener);
+                let is = self
+                    .slots
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .map_or(State::Closed, |s| s.conn.state());
                 if let Some(port) = slot_listener {
                     if was == State::SynReceived && is != State::SynReceived {
                         if let Some(l) = self.listeners.get_mut(&port) {
@@ -560,7 +621,10 @@ impl Sockets {
                 return Outcome::Ignored;
             }
             if f.ack {
-                let rst = Reset { seq: seg.ack, ack: None };
+                let rst = Reset {
+                    seq: seg.ack,
+                    ack: None,
+                };
                 self.queue_reset(local, remote, rst);
                 return Outcome::Ignored;
             }
@@ -588,9 +652,15 @@ impl Sockets {
             return Outcome::Ignored;
         }
         let rst = if f.ack {
-            Reset { seq: seg.ack, ack: None }
+            Reset {
+                seq: seg.ack,
+                ack: None,
+            }
         } else {
-            Reset { seq: Seq(0), ack: Some(seg.seq + seg.seq_len(payload.len())) }
+            Reset {
+                seq: Seq(0),
+                ack: Some(seg.seq + seg.seq_len(payload.len())),
+            }
         };
         self.queue_reset(local, remote, rst);
         Outcome::NoSocket
@@ -608,7 +678,9 @@ impl Sockets {
 
     /// Marks a connection as possibly having output, and re-arms its timer.
     fn after_change(&mut self, index: usize, now: Instant) {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
         if !slot.ready {
             slot.ready = true;
             self.ready.push_back(index);
@@ -617,7 +689,9 @@ impl Sockets {
     }
 
     fn reschedule(&mut self, index: usize) {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else { return };
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
         let next = slot.conn.poll_at();
         if slot.scheduled != next {
             if let Some(old) = slot.scheduled {
@@ -642,7 +716,9 @@ impl Sockets {
     }
 
     fn remove(&mut self, index: usize) {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else { return };
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            return;
+        };
         if let Some(t) = slot.scheduled {
             self.timers.remove(&(t, index));
         }
@@ -650,7 +726,10 @@ impl Sockets {
         if let Some(port) = slot.listener {
             if let Some(l) = self.listeners.get_mut(&port) {
                 l.queue.retain(|&i| i != index);
-                if slot.conn.state() == State::Closed && l.half_open > 0 && !l.queue.contains(&index) {
+                if slot.conn.state() == State::Closed
+                    && l.half_open > 0
+                    && !l.queue.contains(&index)
+                {
                     // A half-open connection died (RST, timeout).
                     l.half_open = l.half_open.saturating_sub(1);
                 }
@@ -660,7 +739,11 @@ impl Sockets {
     }
 
     /// Writes the next segment to send into `out` and returns its `(local, remote)` addresses.
-    pub fn next_segment(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<(SocketAddr, SocketAddr)> {
+    pub fn next_segment(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Option<(SocketAddr, SocketAddr)> {
         if let Some((local, remote, repr)) = self.control.pop_front() {
             out.clear();
             segment::emit(out, &repr, local.ip(), remote.ip(), [&[], &[]]);
@@ -709,7 +792,11 @@ impl Sockets {
 
     /// Buffer memory held by all connections.
     pub fn buffer_memory(&self) -> usize {
-        self.slots.iter().flatten().map(|s| s.conn.buffer_memory()).sum()
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.conn.buffer_memory())
+            .sum()
     }
 }
 

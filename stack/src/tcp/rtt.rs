@@ -19,7 +19,14 @@ pub struct Rtt {
 impl Rtt {
     /// RFC 6298 2.1: "Until a round-trip time (RTT) measurement has been made ... RTO <- 1 second".
     pub fn new(min: Duration, max: Duration) -> Self {
-        Rtt { srtt: None, rttvar: Duration::ZERO, rto: Duration::from_secs(1).clamp(min, max), min, max, backoff: 0 }
+        Rtt {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: Duration::from_secs(1).clamp(min, max),
+            min,
+            max,
+            backoff: 0,
+        }
     }
 
     /// Takes a measurement (never from a retransmitted segment, RFC 6298 3: Karn).
@@ -60,7 +67,9 @@ impl Rtt {
 
     /// The current timeout, backoff included.
     pub fn rto(&self) -> Duration {
-        self.rto.saturating_mul(1 << self.backoff.min(16)).min(self.max)
+        self.rto
+            .saturating_mul(1 << self.backoff.min(16))
+            .min(self.max)
     }
 
     /// The smoothed RTT, once measured.

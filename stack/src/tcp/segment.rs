@@ -130,7 +130,10 @@ pub fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Sum16BitWords {
                 IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
                 IpAddr::V6(a) => a.octets(),
             };
-            sum.add_16bytes(to16(s)).add_16bytes(to16(d)).add_4bytes(len.to_be_bytes()).add_4bytes([0, 0, 0, 6])
+            sum.add_16bytes(to16(s))
+                .add_16bytes(to16(d))
+                .add_4bytes(len.to_be_bytes())
+                .add_4bytes([0, 0, 0, 6])
         }
     }
 }
@@ -149,7 +152,11 @@ pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), Pars
     if header_len < HEADER_LEN || header_len > buf.len() {
         return Err(ParseError::BadDataOffset);
     }
-    if pseudo_header(src, dst, buf.len()).add_slice(buf).ones_complement() != 0 {
+    if pseudo_header(src, dst, buf.len())
+        .add_slice(buf)
+        .ones_complement()
+        != 0
+    {
         return Err(ParseError::BadChecksum);
     }
     let bits = fixed[13];
@@ -161,7 +168,9 @@ pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), Pars
         ack: bits & 0x10 != 0,
         urg: bits & 0x20 != 0,
     };
-    if (flags.syn && (flags.fin || flags.rst)) || !(flags.syn || flags.ack || flags.rst || flags.fin) {
+    if (flags.syn && (flags.fin || flags.rst))
+        || !(flags.syn || flags.ack || flags.rst || flags.fin)
+    {
         return Err(ParseError::BadFlags);
     }
     let options = parse_options(buf.get(HEADER_LEN..header_len).unwrap_or_default())?;
@@ -258,7 +267,10 @@ pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [
         }
         add(TcpOptionElement::Noop);
         add(TcpOptionElement::Noop);
-        add(TcpOptionElement::SelectiveAcknowledgement((first.0 .0, first.1 .0), more));
+        add(TcpOptionElement::SelectiveAcknowledgement(
+            (first.0 .0, first.1 .0),
+            more,
+        ));
     }
     // Options that do not fit are left out rather than failing the segment.
     if h.set_options(elems.get(..n).unwrap_or_default()).is_err() {
@@ -269,7 +281,9 @@ pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [
     out.extend_from_slice(payload[0]);
     out.extend_from_slice(payload[1]);
     let seg = out.get(start..).unwrap_or_default();
-    let sum = pseudo_header(src, dst, seg.len()).add_slice(seg).ones_complement();
+    let sum = pseudo_header(src, dst, seg.len())
+        .add_slice(seg)
+        .ones_complement();
     if let Some(c) = out.get_mut(start + 16..start + 18) {
         // Native order: the sum was taken over the bytes as they lie in memory.
         c.copy_from_slice(&sum.to_ne_bytes());
@@ -286,15 +300,17 @@ mod tests {
 
     /// A SYN from Linux: MSS 1460, SACK permitted, timestamps, NOP, window scale 7.
     const LINUX_SYN: [u8; 40] = [
-        0xa2, 0x5c, 0x00, 0x50, 0x8e, 0x3c, 0x5b, 0x21, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x00, 0x00,
-        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x1d, 0x5a, 0x6c, 0x5f, 0x00, 0x00, 0x00, 0x00,
-        0x01, 0x03, 0x03, 0x07,
+        0xa2, 0x5c, 0x00, 0x50, 0x8e, 0x3c, 0x5b, 0x21, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
+        0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x1d, 0x5a,
+        0x6c, 0x5f, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
     ];
 
     fn with_checksum(mut seg: Vec<u8>) -> Vec<u8> {
         seg[16] = 0;
         seg[17] = 0;
-        let sum = pseudo_header(A, B, seg.len()).add_slice(&seg).ones_complement();
+        let sum = pseudo_header(A, B, seg.len())
+            .add_slice(&seg)
+            .ones_complement();
         seg[16..18].copy_from_slice(&sum.to_ne_bytes());
         seg
     }
@@ -304,7 +320,10 @@ mod tests {
         let seg = with_checksum(LINUX_SYN.to_vec());
         let (r, payload) = parse(&seg, A, B).unwrap();
         assert!(payload.is_empty());
-        assert_eq!((r.src_port, r.dst_port, r.seq, r.window), (41564, 80, Seq(0x8e3c5b21), 64240));
+        assert_eq!(
+            (r.src_port, r.dst_port, r.seq, r.window),
+            (41564, 80, Seq(0x8e3c5b21), 64240)
+        );
         assert!(r.flags.syn && !r.flags.ack);
         assert_eq!(r.options.mss, Some(1460));
         assert!(r.options.sack_permitted);
@@ -315,9 +334,26 @@ mod tests {
 
     #[test]
     fn emit_parses_back() {
-        let mut repr = Repr { src_port: 80, dst_port: 41564, seq: Seq(7), ack: Seq(0x8e3c5b22), window: 1000, ..Default::default() };
-        repr.flags = Flags { syn: true, ack: true, ..Default::default() };
-        repr.options = Options { mss: Some(1460), window_scale: Some(8), sack_permitted: true, timestamps: Some((1, 2)), sack: SackBlocks::default() };
+        let mut repr = Repr {
+            src_port: 80,
+            dst_port: 41564,
+            seq: Seq(7),
+            ack: Seq(0x8e3c5b22),
+            window: 1000,
+            ..Default::default()
+        };
+        repr.flags = Flags {
+            syn: true,
+            ack: true,
+            ..Default::default()
+        };
+        repr.options = Options {
+            mss: Some(1460),
+            window_scale: Some(8),
+            sack_permitted: true,
+            timestamps: Some((1, 2)),
+            sack: SackBlocks::default(),
+        };
         let mut out = Vec::new();
         emit(&mut out, &repr, B, A, [b"ab", b"c"]);
         let (back, payload) = parse(&out, B, A).unwrap();
@@ -327,11 +363,26 @@ mod tests {
         for i in 0..4u32 {
             sack.push(Seq(100 * i), Seq(100 * i + 50));
         }
-        let repr = Repr { flags: Flags { ack: true, ..Default::default() }, options: Options { timestamps: Some((5, 6)), sack, ..Default::default() }, ..repr };
+        let repr = Repr {
+            flags: Flags {
+                ack: true,
+                ..Default::default()
+            },
+            options: Options {
+                timestamps: Some((5, 6)),
+                sack,
+                ..Default::default()
+            },
+            ..repr
+        };
         out.clear();
         emit(&mut out, &repr, B, A, [&[], &[]]);
         let (back, _) = parse(&out, B, A).unwrap();
-        assert_eq!(back.options.sack.as_slice().len(), 3, "three blocks fit beside timestamps");
+        assert_eq!(
+            back.options.sack.as_slice().len(),
+            3,
+            "three blocks fit beside timestamps"
+        );
         assert_eq!(back.options.timestamps, Some((5, 6)));
     }
 
@@ -343,25 +394,50 @@ mod tests {
         }
         let mut off = LINUX_SYN.to_vec();
         off[12] = 0x40; // 16-byte header
-        assert_eq!(parse(&with_checksum(off.clone()), A, B).err(), Some(ParseError::BadDataOffset));
+        assert_eq!(
+            parse(&with_checksum(off.clone()), A, B).err(),
+            Some(ParseError::BadDataOffset)
+        );
         off[12] = 0xf0; // 60-byte header in 40 bytes
-        assert_eq!(parse(&with_checksum(off), A, B).err(), Some(ParseError::BadDataOffset));
+        assert_eq!(
+            parse(&with_checksum(off), A, B).err(),
+            Some(ParseError::BadDataOffset)
+        );
         let mut opt = LINUX_SYN.to_vec();
         opt[21] = 0x30; // MSS option claims 48 bytes
-        assert_eq!(parse(&with_checksum(opt.clone()), A, B).err(), Some(ParseError::BadOption));
+        assert_eq!(
+            parse(&with_checksum(opt.clone()), A, B).err(),
+            Some(ParseError::BadOption)
+        );
         opt[21] = 0x01; // length 1
-        assert_eq!(parse(&with_checksum(opt), A, B).err(), Some(ParseError::BadOption));
+        assert_eq!(
+            parse(&with_checksum(opt), A, B).err(),
+            Some(ParseError::BadOption)
+        );
         let mut synfin = LINUX_SYN.to_vec();
         synfin[13] = 0x03;
-        assert_eq!(parse(&with_checksum(synfin), A, B).err(), Some(ParseError::BadFlags));
+        assert_eq!(
+            parse(&with_checksum(synfin), A, B).err(),
+            Some(ParseError::BadFlags)
+        );
         let mut none = LINUX_SYN.to_vec();
         none[13] = 0x00;
-        assert_eq!(parse(&with_checksum(none), A, B).err(), Some(ParseError::BadFlags));
+        assert_eq!(
+            parse(&with_checksum(none), A, B).err(),
+            Some(ParseError::BadFlags)
+        );
         let mut sum = seg.clone();
         sum[30] ^= 1;
         assert_eq!(parse(&sum, A, B).err(), Some(ParseError::BadChecksum));
         let mut unknown = LINUX_SYN.to_vec();
         unknown[37] = 0x1e; // NOP, then kind 30 of length 3: skipped
-        assert_eq!(parse(&with_checksum(unknown), A, B).unwrap().0.options.window_scale, None);
+        assert_eq!(
+            parse(&with_checksum(unknown), A, B)
+                .unwrap()
+                .0
+                .options
+                .window_scale,
+            None
+        );
     }
 }

@@ -23,12 +23,20 @@ impl Seq {
 
     /// The later of two numbers.
     pub fn max(self, other: Seq) -> Seq {
-        if self >= other { self } else { other }
+        if self >= other {
+            self
+        } else {
+            other
+        }
     }
 
     /// The earlier of two numbers.
     pub fn min(self, other: Seq) -> Seq {
-        if self <= other { self } else { other }
+        if self <= other {
+            self
+        } else {
+            other
+        }
     }
 
     /// True when `lo <= self < hi`.

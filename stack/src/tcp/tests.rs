@@ -20,7 +20,10 @@ struct Pair {
 }
 
 fn iface(ip: Ipv4Addr, last: u8, seed: u64) -> Interface {
-    let mut c = Config::new(MacAddr([2, 0, 0, 0, 0, last]), Some(format!("{ip}/24").parse().unwrap()));
+    let mut c = Config::new(
+        MacAddr([2, 0, 0, 0, 0, last]),
+        Some(format!("{ip}/24").parse().unwrap()),
+    );
     c.seed = seed;
     c.arp.probe_count = 0;
     c.arp.announce_count = 0;
@@ -34,7 +37,12 @@ impl Pair {
             Some(spec) => Wire::impaired(1500, spec.parse::<ImpairConfig>().unwrap(), seed),
             None => Wire::new(1500),
         };
-        let mut p = Pair { wire, a: iface(A_IP, 1, seed), b: iface(B_IP, 2, seed + 1), now: Instant::ZERO };
+        let mut p = Pair {
+            wire,
+            a: iface(A_IP, 1, seed),
+            b: iface(B_IP, 2, seed + 1),
+            now: Instant::ZERO,
+        };
         p.step();
         p
     }
@@ -72,13 +80,22 @@ impl Pair {
 }
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
-    (0..n).map(|i| ((i * 31 + usize::from(salt) * 7 + i / 251) % 256) as u8).collect()
+    (0..n)
+        .map(|i| ((i * 31 + usize::from(salt) * 7 + i / 251) % 256) as u8)
+        .collect()
 }
 
 /// Opens a connection A -> B:port, moves `a_data` A->B and `b_data` B->A, closes both ways.
-fn transfer(p: &mut Pair, a_data: &[u8], b_data: &[u8], limit: Duration) -> (tcp::Handle, tcp::Handle) {
+fn transfer(
+    p: &mut Pair,
+    a_data: &[u8],
+    b_data: &[u8],
+    limit: Duration,
+) -> (tcp::Handle, tcp::Handle) {
     let listener = p.b.tcp_listen(5000, 8).unwrap();
-    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5000)).unwrap();
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5000))
+            .unwrap();
     let mut cb = None;
     let (mut a_sent, mut b_sent) = (0, 0);
     let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
@@ -92,7 +109,12 @@ fn transfer(p: &mut Pair, a_data: &[u8], b_data: &[u8], limit: Duration) -> (tcp
             if a_sent < a_data.len() {
                 match p.a.tcp_send(ca, &a_data[a_sent..]) {
                     Ok(n) => a_sent += n,
-                    Err(e) => panic!("a send: {e} at {}: a {:#?} b {:#?}", p.now, p.a.tcp_connection(ca), cb.and_then(|h| p.b.tcp_connection(h))),
+                    Err(e) => panic!(
+                        "a send: {e} at {}: a {:#?} b {:#?}",
+                        p.now,
+                        p.a.tcp_connection(ca),
+                        cb.and_then(|h| p.b.tcp_connection(h))
+                    ),
                 }
                 if a_sent == a_data.len() {
                     p.a.tcp_shutdown(ca);
@@ -167,17 +189,34 @@ fn lossy_wire_still_delivers_everything_in_order() {
     let b_data = pattern(500_000, 4);
     let (ca, _) = transfer(&mut p, &a_data, &b_data, Duration::from_secs(600));
     let c = p.a.tcp_connection(ca).unwrap();
-    assert!(c.counters().retransmits > 0, "losses were repaired by retransmission");
+    assert!(
+        c.counters().retransmits > 0,
+        "losses were repaired by retransmission"
+    );
 }
 
 #[test]
 fn syn_to_a_closed_port_is_refused() {
     let mut p = Pair::new(None, 3);
-    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 4444)).unwrap();
-    p.run_until(|p| p.a.tcp_connection(ca).is_some_and(|c| c.state() == State::Closed), Duration::from_secs(5));
-    assert_eq!(p.a.tcp_connection(ca).unwrap().error(), Some(tcp::Error::Refused));
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 4444))
+            .unwrap();
+    p.run_until(
+        |p| {
+            p.a.tcp_connection(ca)
+                .is_some_and(|c| c.state() == State::Closed)
+        },
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        p.a.tcp_connection(ca).unwrap().error(),
+        Some(tcp::Error::Refused)
+    );
     let mut buf = [0u8; 4];
-    assert_eq!(p.a.tcp_recv(ca, &mut buf), Err(SocketError::Failed(tcp::Error::Refused)));
+    assert_eq!(
+        p.a.tcp_recv(ca, &mut buf),
+        Err(SocketError::Failed(tcp::Error::Refused))
+    );
     assert_eq!(p.b.stats().drops(crate::DropReason::TcpNoSocket), 1);
 }
 
@@ -185,7 +224,21 @@ fn syn_to_a_closed_port_is_refused() {
 fn unanswered_syn_times_out_with_backoff() {
     let mut p = Pair::new(None, 4);
     // Nobody at 10.0.0.9: ARP fails first; use a listener-less peer that drops everything instead.
-    let ca = p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 80)).unwrap();
-    p.run_until(|p| p.a.tcp_connection(ca).is_some_and(|c| c.state() == State::Closed), Duration::from_secs(3600));
-    assert_eq!(p.a.tcp_connection(ca).unwrap().error(), Some(tcp::Error::TimedOut));
+    let ca =
+        p.a.tcp_connect(
+            p.now,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 80),
+        )
+        .unwrap();
+    p.run_until(
+        |p| {
+            p.a.tcp_connection(ca)
+                .is_some_and(|c| c.state() == State::Closed)
+        },
+        Duration::from_secs(3600),
+    );
+    assert_eq!(
+        p.a.tcp_connection(ca).unwrap().error(),
+        Some(tcp::Error::TimedOut)
+    );
 }
