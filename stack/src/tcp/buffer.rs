@@ -1,5 +1,6 @@
-//! Send and receive buffers: a bounded ring of bytes, and the out-of-order bookkeeping of the
-//! receive side (which also yields the SACK blocks of RFC 2018).
+//! Send and receive buffers: a bounded ring of bytes, and sets of sequence ranges: the
+//! out-of-order data of the receive side (which yields the SACK blocks of RFC 2018) and, on the
+//! send side, the ranges the peer has SACKed (the scoreboard of RFC 6675).
 //!
 //! Storage is allocated when the first byte arrives and can be given back once the ring is empty,
 //! so an idle connection holds no buffer memory.
@@ -208,6 +209,30 @@ impl Assembler {
     /// True when no out-of-order data is held.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
+    }
+
+    /// The ranges, lowest first.
+    pub fn ranges(&self) -> &[(Seq, Seq)] {
+        &self.ranges
+    }
+
+    /// Forgets everything below `seq` (cutting a range that straddles it).
+    pub fn remove_below(&mut self, seq: Seq) {
+        self.ranges.retain(|&(_, e)| e > seq);
+        if let Some(first) = self.ranges.first_mut() {
+            first.0 = first.0.max(seq);
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.recent = None;
+    }
+
+    /// Bytes covered by all ranges.
+    pub fn covered(&self) -> usize {
+        self.ranges.iter().map(|&(s, e)| e.since(s)).sum()
     }
 
     /// Ranges held.

@@ -17,6 +17,9 @@ pub trait Controller: Debug + Send {
     fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>);
     /// Three duplicate ACKs: entering fast recovery with `flight` bytes outstanding.
     fn on_fast_retransmit(&mut self, now: Instant, flight: usize, mss: usize);
+    /// Loss detected with SACK information: the window is reduced once and the pipe
+    /// algorithm of RFC 6675 decides what is sent (no inflation by duplicate ACKs).
+    fn on_sack_recovery(&mut self, now: Instant, flight: usize, mss: usize);
     /// A duplicate ACK during recovery (the window inflates by one segment).
     fn on_dup_ack_in_recovery(&mut self, mss: usize);
     /// A partial ACK during recovery (RFC 6582 3.2 step 5).
@@ -82,6 +85,13 @@ impl Controller for NewReno {
         self.acked_in_ca = 0;
     }
 
+    fn on_sack_recovery(&mut self, _now: Instant, flight: usize, mss: usize) {
+        // RFC 6675 5 step 4.2: ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4).
+        self.ssthresh = (flight / 2).max(2 * mss);
+        self.cwnd = self.ssthresh;
+        self.acked_in_ca = 0;
+    }
+
     fn on_dup_ack_in_recovery(&mut self, mss: usize) {
         self.cwnd += mss;
     }
@@ -133,5 +143,11 @@ mod tests {
         );
         c.on_rto(t, 8000, mss);
         assert_eq!((c.ssthresh(), c.cwnd()), (4000, 1000));
+        c.on_sack_recovery(t, 30_000, mss);
+        assert_eq!(
+            (c.ssthresh(), c.cwnd()),
+            (15_000, 15_000),
+            "no inflation with SACK"
+        );
     }
 }

@@ -162,6 +162,8 @@ pub struct Counters {
     pub paws_dropped: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
+    /// Segments retransmitted to fill a hole the peer's SACK blocks showed.
+    pub sack_retransmits: u64,
 }
 
 /// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
@@ -236,6 +238,10 @@ pub struct Connection {
     recovery: Option<Seq>,
     /// Retransmit the segment at SND.UNA at the next transmission.
     rexmit_first: bool,
+    /// SACKed ranges above SND.UNA (the RFC 6675 scoreboard), sorted and merged.
+    scoreboard: Assembler,
+    /// Highest sequence number retransmitted in the current recovery (RFC 6675 HighRxt).
+    high_rxt: Seq,
     retries: u32,
 
     ack_due: AckDue,
@@ -313,6 +319,8 @@ impl Connection {
             dup_acks: 0,
             recovery: None,
             rexmit_first: false,
+            scoreboard: Assembler::default(),
+            high_rxt: Seq(0),
             retries: 0,
             ack_due: AckDue::No,
             unacked_segments: 0,
@@ -974,10 +982,14 @@ impl Connection {
             return None;
         }
         let window = usize::from(seg.window) << self.snd_wscale;
+        if self.sack {
+            self.update_scoreboard(seg);
+        }
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
             self.on_rtt_sample(now, seg);
             // Release acknowledged data (the SYN and FIN take sequence space, not buffer).
+            self.scoreboard.remove_below(ack);
             let data_acked = ack.since(self.tx_base).min(self.tx.len());
             self.tx.consume(data_acked);
             self.tx.shrink_if_empty();
@@ -995,8 +1007,14 @@ impl Connection {
                     self.recovery = None;
                     self.cc.on_recovery_end(self.flight(), self.mss);
                 }
+                Some(_) if self.sack_recovery() => {
+                    // RFC 6675: the pipe decides; holes are taken from the scoreboard.
+                    if self.high_rxt < ack {
+                        self.high_rxt = ack;
+                    }
+                }
                 Some(_) => {
-                    // Step 5: partial acknowledgment; the next hole is lost too.
+                    // RFC 6582 step 5: partial acknowledgment; the next hole is lost too.
                     self.cc.on_partial_ack(acked, self.mss);
                     self.rexmit_first = true;
                 }
@@ -1023,15 +1041,27 @@ impl Connection {
             // RFC 5681 2: a duplicate ACK.
             self.counters.dup_acks += 1;
             self.dup_acks += 1;
-            if self.recovery.is_some() {
+            if self.recovery.is_some() && !self.sack_recovery() {
                 self.cc.on_dup_ack_in_recovery(self.mss);
-            } else if self.dup_acks == 3 {
-                // RFC 6582 3.2 step 2: fast retransmit, enter recovery until SND.MAX is acknowledged.
-                self.counters.fast_retransmits += 1;
-                self.recovery = Some(self.snd_max);
+            }
+        }
+        // Loss detection: three duplicate ACKs (RFC 5681 3.2), or with SACK more than
+        // (DupThresh - 1) * SMSS bytes SACKed above SND.UNA (RFC 6675 IsLost).
+        let sack_loss = self.sack && self.scoreboard.covered() > 2 * self.mss;
+        if self.recovery.is_none()
+            && self.snd_una != self.snd_max
+            && (self.dup_acks >= 3 || sack_loss)
+        {
+            // Enter recovery until SND.MAX is acknowledged (RFC 6582 3.2 step 2, RFC 6675 5).
+            self.counters.fast_retransmits += 1;
+            self.recovery = Some(self.snd_max);
+            self.rtt_probe = None;
+            if self.sack && !self.scoreboard.is_empty() {
+                self.cc.on_sack_recovery(now, self.flight(), self.mss);
+                self.high_rxt = self.snd_una;
+            } else {
                 self.cc.on_fast_retransmit(now, self.flight(), self.mss);
                 self.rexmit_first = true;
-                self.rtt_probe = None;
             }
         }
         // Window update (RFC 9293 3.10.7.4, "If SND.UNA =< SEG.ACK =< SND.NXT ... update the window").
@@ -1045,6 +1075,71 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// Records the peer's SACK blocks that describe data we sent above SND.UNA (RFC 2018 3;
+    /// blocks outside that range are ignored, RFC 6675 5.1).
+    fn update_scoreboard(&mut self, seg: &Repr) {
+        let floor = self.snd_una.max(seg.ack);
+        for &(l, r) in seg.options.sack.as_slice() {
+            if l < r && r > floor && r <= self.snd_max {
+                // A full scoreboard keeps what it has; recovery then relies on the cumulative ACK.
+                let _ = self.scoreboard.insert(l.max(floor), r);
+            }
+        }
+    }
+
+    /// True while recovering with the SACK scoreboard (RFC 6675) rather than NewReno.
+    fn sack_recovery(&self) -> bool {
+        self.recovery.is_some() && self.sack && !self.scoreboard.is_empty()
+    }
+
+    /// Holes: unSACKed ranges between SND.UNA and the highest SACKed byte.
+    fn holes(&self) -> impl Iterator<Item = (Seq, Seq)> + '_ {
+        let mut from = self.snd_una;
+        self.scoreboard.ranges().iter().filter_map(move |&(s, e)| {
+            let hole = (from < s).then_some((from, s));
+            from = from.max(e);
+            hole
+        })
+    }
+
+    /// RFC 6675 "pipe": bytes believed in the network: outstanding, less SACKed, less holes
+    /// presumed lost and not yet retransmitted.
+    fn pipe(&self) -> usize {
+        let lost: usize = self
+            .holes()
+            .map(|(s, e)| {
+                let from = s.max(self.high_rxt);
+                e.since(from)
+            })
+            .sum();
+        self.flight()
+            .saturating_sub(self.scoreboard.covered())
+            .saturating_sub(lost)
+    }
+
+    /// RFC 6675 NextSeg rule 1: the first hole byte not yet retransmitted, and how much of the
+    /// hole one segment covers.
+    fn next_hole(&self) -> Option<(Seq, usize)> {
+        self.holes().find_map(|(s, e)| {
+            let from = s.max(self.high_rxt);
+            (from < e).then(|| (from, e.since(from).min(self.mss)))
+        })
+    }
+
+    /// The first byte at or after `seq` that the peer has not SACKed, and the start of the next
+    /// SACKed range after it.
+    fn skip_sacked(&self, mut seq: Seq) -> (Seq, Option<Seq>) {
+        for &(s, e) in self.scoreboard.ranges() {
+            if seq < s {
+                return (seq, Some(s));
+            }
+            if seq < e {
+                seq = e;
+            }
+        }
+        (seq, None)
     }
 
     fn on_fin_acked(&mut self, now: Instant) {
@@ -1146,9 +1241,15 @@ impl Connection {
         if unsent == 0 {
             return 0;
         }
-        let window = self.snd_wnd.min(self.cc.cwnd());
         let in_flight = self.snd_nxt.since(self.snd_una);
-        let room = window.saturating_sub(in_flight);
+        let counted = if self.sack_recovery() {
+            self.pipe()
+        } else {
+            in_flight
+        };
+        let cwnd_room = self.cc.cwnd().saturating_sub(counted);
+        let rwnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        let room = cwnd_room.min(rwnd_room);
         let n = unsent.min(room).min(self.mss);
         if n == 0 {
             return 0;
@@ -1201,13 +1302,30 @@ impl Connection {
             self.window_probe = false;
             return self.send_window_probe(now, emit);
         }
+        if self.sack_recovery() && self.pipe() < self.cc.cwnd() {
+            if let Some((seq, len)) = self.next_hole() {
+                self.high_rxt = seq + len;
+                self.counters.sack_retransmits += 1;
+                if self.send_segment_at(now, seq, len, true, emit) {
+                    return true;
+                }
+            }
+        }
+        if self.snd_nxt < self.snd_max && !self.scoreboard.is_empty() {
+            // Going back after a timeout: what the peer SACKed is not sent again.
+            let (seq, _) = self.skip_sacked(self.snd_nxt);
+            self.snd_nxt = seq.min(self.snd_max);
+        }
         if self.rexmit_first {
             self.rexmit_first = false;
             if self.send_segment_at(now, self.snd_una, self.mss, true, emit) {
                 return true;
             }
         }
-        let n = self.sendable_data();
+        let mut n = self.sendable_data();
+        if let (_, Some(next_sacked)) = self.skip_sacked(self.snd_nxt) {
+            n = n.min(next_sacked.since(self.snd_nxt));
+        }
         if n > 0 || self.fin_ready() {
             let seq = self.snd_nxt;
             return self.send_segment_at(now, seq, n, false, emit);
@@ -1386,6 +1504,10 @@ impl Connection {
         self.counters.timeouts += 1;
         if self.rtt.backoffs() == 0 {
             self.cc.on_rto(now, self.flight(), self.mss);
+        }
+        if self.rtt.backoffs() > 0 {
+            // A second timeout in a row: the peer may have discarded SACKed data (RFC 2018 8).
+            self.scoreboard.clear();
         }
         self.rtt.back_off();
         self.rtt_probe = None;

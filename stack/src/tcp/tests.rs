@@ -19,7 +19,7 @@ struct Pair {
     now: Instant,
 }
 
-fn iface(ip: Ipv4Addr, last: u8, seed: u64) -> Interface {
+fn iface(ip: Ipv4Addr, last: u8, seed: u64, sack: bool) -> Interface {
     let mut c = Config::new(
         MacAddr([2, 0, 0, 0, 0, last]),
         Some(format!("{ip}/24").parse().unwrap()),
@@ -28,19 +28,24 @@ fn iface(ip: Ipv4Addr, last: u8, seed: u64) -> Interface {
     c.arp.probe_count = 0;
     c.arp.announce_count = 0;
     c.tcp.time_wait = Duration::from_secs(2);
+    c.tcp.sack = sack;
     Interface::new(c).unwrap()
 }
 
 impl Pair {
     fn new(impair: Option<&str>, seed: u64) -> Pair {
+        Pair::with_sack(impair, seed, true)
+    }
+
+    fn with_sack(impair: Option<&str>, seed: u64, sack: bool) -> Pair {
         let wire = match impair {
             Some(spec) => Wire::impaired(1500, spec.parse::<ImpairConfig>().unwrap(), seed),
             None => Wire::new(1500),
         };
         let mut p = Pair {
             wire,
-            a: iface(A_IP, 1, seed),
-            b: iface(B_IP, 2, seed + 1),
+            a: iface(A_IP, 1, seed, sack),
+            b: iface(B_IP, 2, seed + 1, sack),
             now: Instant::ZERO,
         };
         p.step();
@@ -98,6 +103,7 @@ fn transfer(
             .unwrap();
     let mut cb = None;
     let (mut a_sent, mut b_sent) = (0, 0);
+    let mut b_done = false;
     let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
     let (mut a_eof, mut b_eof) = (false, false);
     let mut buf = vec![0u8; 65536];
@@ -132,10 +138,11 @@ fn transfer(
                 }
             }
             if let Some(cb) = cb {
-                if b_sent < b_data.len() {
+                if !b_done {
                     b_sent += p.b.tcp_send(cb, &b_data[b_sent..]).unwrap();
                     if b_sent == b_data.len() {
                         p.b.tcp_shutdown(cb);
+                        b_done = true;
                     }
                 }
                 loop {
@@ -240,5 +247,30 @@ fn unanswered_syn_times_out_with_backoff() {
     assert_eq!(
         p.a.tcp_connection(ca).unwrap().error(),
         Some(tcp::Error::TimedOut)
+    );
+}
+
+#[test]
+fn sack_retransmits_fewer_bytes_than_newreno_alone() {
+    let spec = Some("loss=5%,reorder=5%,dup=1%,delay=1ms");
+    let a_data = pattern(4 << 20, 5);
+    let mut with = Pair::with_sack(spec, 11, true);
+    let (ca, _) = transfer(&mut with, &a_data, &[], Duration::from_secs(900));
+    let on = *with.a.tcp_connection(ca).unwrap().counters();
+    let mut without = Pair::with_sack(spec, 11, false);
+    let (ca, _) = transfer(&mut without, &a_data, &[], Duration::from_secs(900));
+    let off = *without.a.tcp_connection(ca).unwrap().counters();
+    assert!(!without.a.tcp_connection(ca).unwrap().sack_enabled());
+    eprintln!(
+        "SACK on: {on:?}\nSACK off: {off:?}\ntime on {} off {}",
+        with.now, without.now
+    );
+    assert!(on.sack_retransmits > 0);
+    assert_eq!(off.sack_retransmits, 0);
+    assert!(
+        on.retransmitted_bytes < off.retransmitted_bytes,
+        "SACK {} bytes vs {} without",
+        on.retransmitted_bytes,
+        off.retransmitted_bytes
     );
 }
