@@ -1,6 +1,6 @@
 //! Congestion control (RFC 5681) behind a small trait, with NewReno (RFC 5681, RFC 6582) as the
-//! default. Loss recovery itself (duplicate ACKs, the recovery point) lives in the connection;
-//! a controller only decides the window.
+//! default and CUBIC (RFC 9438) selectable. Loss recovery itself (duplicate ACKs, the recovery
+//! point, the SACK scoreboard) lives in the connection; a controller only decides the window.
 
 use core::fmt::Debug;
 use core::time::Duration;
@@ -113,6 +113,207 @@ impl Controller for NewReno {
     }
 }
 
+/// Which controller new connections use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    /// NewReno (RFC 5681, RFC 6582).
+    #[default]
+    NewReno,
+    /// CUBIC (RFC 9438).
+    Cubic,
+}
+
+/// CUBIC (RFC 9438): the window follows a cubic function of the time since the last reduction,
+/// with a Reno-friendly floor.
+#[derive(Clone, Debug)]
+pub struct Cubic {
+    cwnd: usize,
+    ssthresh: usize,
+    /// Window before the last reduction (RFC 9438 W_max), in bytes.
+    w_max: f64,
+    /// Start of the current congestion avoidance epoch.
+    epoch: Option<Instant>,
+    /// Time to reach W_max again (RFC 9438 K), seconds.
+    k: f64,
+    /// The window the cubic curve is centred on (RFC 9438 cwnd_epoch / W_max), bytes.
+    origin: f64,
+    /// Reno-friendly estimate (RFC 9438 W_est), bytes.
+    w_est: f64,
+}
+
+/// RFC 9438 4.1: C = 0.4 (segments per second cubed).
+const CUBIC_C: f64 = 0.4;
+/// RFC 9438 4.6: multiplicative decrease factor.
+const CUBIC_BETA: f64 = 0.7;
+
+impl Cubic {
+    /// A controller for a connection with send MSS `mss`.
+    pub fn new(mss: usize) -> Self {
+        Cubic {
+            cwnd: initial_window(mss),
+            ssthresh: usize::MAX,
+            w_max: 0.0,
+            epoch: None,
+            k: 0.0,
+            origin: 0.0,
+            w_est: 0.0,
+        }
+    }
+
+    /// RFC 9438 4.6-4.7: reduce on congestion, with fast convergence.
+    fn reduce(&mut self, mss: usize) {
+        let cwnd = self.cwnd as f64;
+        self.w_max = if cwnd < self.w_max {
+            cwnd * (1.0 + CUBIC_BETA) / 2.0
+        } else {
+            cwnd
+        };
+        self.ssthresh = ((cwnd * CUBIC_BETA) as usize).max(2 * mss);
+        self.epoch = None;
+    }
+}
+
+impl Controller for Cubic {
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            self.cwnd += acked.min(mss);
+            return;
+        }
+        let seg = mss as f64;
+        let epoch = match self.epoch {
+            Some(t) => t,
+            None => {
+                // RFC 9438 4.2: a new epoch starts at the first ACK in congestion avoidance.
+                let cwnd = self.cwnd as f64;
+                if cwnd < self.w_max {
+                    self.k = ((self.w_max - cwnd) / seg / CUBIC_C).cbrt();
+                    self.origin = self.w_max;
+                } else {
+                    self.k = 0.0;
+                    self.origin = cwnd;
+                }
+                self.w_est = cwnd;
+                self.epoch = Some(now);
+                now
+            }
+        };
+        let rtt = rtt.unwrap_or(Duration::from_millis(100)).as_secs_f64();
+        let t = now.saturating_duration_since(epoch).as_secs_f64() + rtt;
+        // W_cubic(t) = C * (t - K)^3 + W_max (equation 1), in segments, here in bytes.
+        let target = (CUBIC_C * (t - self.k).powi(3) * seg + self.origin)
+            .clamp(self.cwnd as f64, 1.5 * self.cwnd as f64);
+        // Reno-friendly region (4.3): W_est grows by alpha per RTT.
+        let alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+        self.w_est += alpha * seg * acked as f64 / self.cwnd as f64;
+        let cwnd = self.cwnd as f64;
+        let next = if target < self.w_est {
+            self.w_est
+        } else {
+            // 4.4: cwnd grows by (target - cwnd) / cwnd per ACKed segment.
+            cwnd + (target - cwnd) * acked as f64 / cwnd
+        };
+        self.cwnd = (next as usize).max(self.cwnd);
+    }
+
+    fn on_fast_retransmit(&mut self, _now: Instant, _flight: usize, mss: usize) {
+        self.reduce(mss);
+        self.cwnd = self.ssthresh + 3 * mss;
+    }
+
+    fn on_sack_recovery(&mut self, _now: Instant, _flight: usize, mss: usize) {
+        self.reduce(mss);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_dup_ack_in_recovery(&mut self, mss: usize) {
+        self.cwnd += mss;
+    }
+
+    fn on_partial_ack(&mut self, acked: usize, mss: usize) {
+        self.cwnd = self.cwnd.saturating_sub(acked).max(mss) + mss;
+    }
+
+    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
+        self.cwnd = self.ssthresh.min(flight.max(mss) + mss).max(2 * mss);
+    }
+
+    fn on_rto(&mut self, _now: Instant, _flight: usize, mss: usize) {
+        self.reduce(mss);
+        self.cwnd = mss;
+    }
+}
+
+/// The controller of one connection.
+#[derive(Clone, Debug)]
+pub enum Cc {
+    /// NewReno.
+    NewReno(NewReno),
+    /// CUBIC.
+    Cubic(Cubic),
+}
+
+impl Cc {
+    /// A fresh controller of the given kind.
+    pub fn new(algorithm: Algorithm, mss: usize) -> Self {
+        match algorithm {
+            Algorithm::NewReno => Cc::NewReno(NewReno::new(mss)),
+            Algorithm::Cubic => Cc::Cubic(Cubic::new(mss)),
+        }
+    }
+
+    fn inner(&self) -> &dyn Controller {
+        match self {
+            Cc::NewReno(c) => c,
+            Cc::Cubic(c) => c,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn Controller {
+        match self {
+            Cc::NewReno(c) => c,
+            Cc::Cubic(c) => c,
+        }
+    }
+}
+
+impl Controller for Cc {
+    fn cwnd(&self) -> usize {
+        self.inner().cwnd()
+    }
+    fn ssthresh(&self) -> usize {
+        self.inner().ssthresh()
+    }
+    fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
+        self.inner_mut().on_ack(now, acked, mss, rtt);
+    }
+    fn on_fast_retransmit(&mut self, now: Instant, flight: usize, mss: usize) {
+        self.inner_mut().on_fast_retransmit(now, flight, mss);
+    }
+    fn on_sack_recovery(&mut self, now: Instant, flight: usize, mss: usize) {
+        self.inner_mut().on_sack_recovery(now, flight, mss);
+    }
+    fn on_dup_ack_in_recovery(&mut self, mss: usize) {
+        self.inner_mut().on_dup_ack_in_recovery(mss);
+    }
+    fn on_partial_ack(&mut self, acked: usize, mss: usize) {
+        self.inner_mut().on_partial_ack(acked, mss);
+    }
+    fn on_recovery_end(&mut self, flight: usize, mss: usize) {
+        self.inner_mut().on_recovery_end(flight, mss);
+    }
+    fn on_rto(&mut self, now: Instant, flight: usize, mss: usize) {
+        self.inner_mut().on_rto(now, flight, mss);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +349,42 @@ mod tests {
             (c.ssthresh(), c.cwnd()),
             (15_000, 15_000),
             "no inflation with SACK"
+        );
+    }
+
+    #[test]
+    fn cubic_reduces_by_beta_and_grows_back_along_the_curve() {
+        let mss = 1000;
+        let mut c = Cubic::new(mss);
+        let t0 = Instant::from_secs(10);
+        c.cwnd = 100_000;
+        c.ssthresh = 50_000;
+        c.on_sack_recovery(t0, 100_000, mss);
+        assert_eq!((c.cwnd(), c.ssthresh()), (70_000, 70_000), "beta 0.7");
+        // K = cbrt(30 segments / 0.4) = 4.2 s: about then the window is back near W_max.
+        let rtt = Some(Duration::from_millis(10));
+        let mut t = t0;
+        let mut at_2s = 0;
+        for i in 1..=5000u64 {
+            t = t0 + Duration::from_millis(i);
+            c.on_ack(t, mss, mss, rtt);
+            if i == 2000 {
+                at_2s = c.cwnd();
+            }
+        }
+        assert!(
+            at_2s > 70_000 && at_2s < 100_000,
+            "concave growth towards W_max: {at_2s}"
+        );
+        assert!(c.cwnd() >= 99_000, "about W_max after K: {}", c.cwnd());
+        // A second reduction below the old W_max converges faster (4.7).
+        let before = c.cwnd();
+        c.cwnd = 80_000;
+        c.on_rto(t, 80_000, mss);
+        assert_eq!(c.cwnd(), mss);
+        assert!(
+            c.w_max < 80_000.0 && before > 0,
+            "fast convergence lowers W_max"
         );
     }
 }

@@ -12,7 +12,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::buffer::{Assembler, Ring};
-use super::congestion::{Controller, NewReno};
+use super::congestion::{Algorithm, Cc, Controller};
 use super::rtt::Rtt;
 use super::segment::{Flags, Options, Repr, SackBlocks};
 use super::seq::Seq;
@@ -129,6 +129,8 @@ pub struct Params {
     pub sack: bool,
     /// Disable Nagle's algorithm for new connections.
     pub nodelay: bool,
+    /// Congestion control.
+    pub congestion: Algorithm,
 }
 
 /// What a connection did, for `/stats` and tests.
@@ -232,7 +234,7 @@ pub struct Connection {
 
     rtt: Rtt,
     rtt_probe: Option<(Seq, Instant)>,
-    cc: NewReno,
+    cc: Cc,
     dup_acks: u32,
     /// NewReno recovery point (RFC 6582 "recover"); `Some` while in fast recovery.
     recovery: Option<Seq>,
@@ -315,7 +317,7 @@ impl Connection {
             nodelay: params.nodelay,
             rtt: Rtt::new(params.min_rto, params.max_rto),
             rtt_probe: None,
-            cc: NewReno::new(536),
+            cc: Cc::new(params.congestion, 536),
             dup_acks: 0,
             recovery: None,
             rexmit_first: false,
@@ -413,7 +415,7 @@ impl Connection {
             .min(usize::from(self.params.mss))
             .saturating_sub(option_room)
             .max(32);
-        self.cc = NewReno::new(self.mss);
+        self.cc = Cc::new(self.params.congestion, self.mss);
     }
 
     /// The state.

@@ -54,6 +54,8 @@ pub struct Config {
     pub timestamps: bool,
     /// Offer SACK.
     pub sack: bool,
+    /// Congestion control of new connections.
+    pub congestion: congestion::Algorithm,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            congestion: congestion::Algorithm::NewReno,
         }
     }
 }
@@ -272,6 +275,7 @@ impl Sockets {
             timestamps: c.timestamps,
             sack: c.sack,
             nodelay: false,
+            congestion: c.congestion,
         }
     }
 

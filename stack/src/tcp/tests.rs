@@ -19,7 +19,7 @@ struct Pair {
     now: Instant,
 }
 
-fn iface(ip: Ipv4Addr, last: u8, seed: u64, sack: bool) -> Interface {
+fn iface(ip: Ipv4Addr, last: u8, seed: u64, tune: &dyn Fn(&mut Config)) -> Interface {
     let mut c = Config::new(
         MacAddr([2, 0, 0, 0, 0, last]),
         Some(format!("{ip}/24").parse().unwrap()),
@@ -28,7 +28,7 @@ fn iface(ip: Ipv4Addr, last: u8, seed: u64, sack: bool) -> Interface {
     c.arp.probe_count = 0;
     c.arp.announce_count = 0;
     c.tcp.time_wait = Duration::from_secs(2);
-    c.tcp.sack = sack;
+    tune(&mut c);
     Interface::new(c).unwrap()
 }
 
@@ -38,14 +38,18 @@ impl Pair {
     }
 
     fn with_sack(impair: Option<&str>, seed: u64, sack: bool) -> Pair {
+        Pair::tuned(impair, seed, &move |c: &mut Config| c.tcp.sack = sack)
+    }
+
+    fn tuned(impair: Option<&str>, seed: u64, tune: &dyn Fn(&mut Config)) -> Pair {
         let wire = match impair {
             Some(spec) => Wire::impaired(1500, spec.parse::<ImpairConfig>().unwrap(), seed),
             None => Wire::new(1500),
         };
         let mut p = Pair {
             wire,
-            a: iface(A_IP, 1, seed, sack),
-            b: iface(B_IP, 2, seed + 1, sack),
+            a: iface(A_IP, 1, seed, tune),
+            b: iface(B_IP, 2, seed + 1, tune),
             now: Instant::ZERO,
         };
         p.step();
@@ -273,4 +277,14 @@ fn sack_retransmits_fewer_bytes_than_newreno_alone() {
         on.retransmitted_bytes,
         off.retransmitted_bytes
     );
+}
+
+#[test]
+fn cubic_delivers_on_a_lossy_wire() {
+    let tune = |c: &mut Config| c.tcp.congestion = tcp::congestion::Algorithm::Cubic;
+    let mut p = Pair::tuned(Some("loss=2%,reorder=2%,delay=2ms"), 13, &tune);
+    let a_data = pattern(4 << 20, 6);
+    let (ca, _) = transfer(&mut p, &a_data, &pattern(1000, 7), Duration::from_secs(900));
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert!(c.counters().fast_retransmits > 0);
 }
