@@ -384,6 +384,26 @@ impl Connection {
         c
     }
 
+    /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the SYN,ACK was sent without
+    /// keeping state, so only what the cookie encodes is known: the peer's MSS. Window scaling,
+    /// timestamps and SACK are off. The caller then hands it the ACK that carried the cookie.
+    pub fn from_cookie(local: SocketAddr, remote: SocketAddr, iss: Seq, irs: Seq, mss: u16, params: Params) -> Self {
+        let params = Params { window_scaling: false, timestamps: false, sack: false, ..params };
+        let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
+        c.irs = irs;
+        c.rcv_nxt = irs + 1;
+        let syn = Repr { seq: irs, options: Options { mss: Some(mss), ..Options::default() }, ..Repr::default() };
+        c.negotiate(&syn, 0);
+        // Our SYN,ACK is out (it was the cookie), and the window we offered in it was at most
+        // 65535 unscaled.
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.rcv_adv = c.rcv_nxt + c.rx.capacity().min(65_535);
+        c.snd_wl1 = irs;
+        c.snd_wl2 = iss;
+        c
+    }
+
     /// Applies the options of the peer's SYN: MSS (RFC 9293 3.7.1, default 536), window scale
     /// and timestamps (RFC 7323: only if both sides send them), SACK permitted (RFC 2018).
     fn negotiate(&mut self, syn: &Repr, ts_offset: u32) {

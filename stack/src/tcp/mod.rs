@@ -56,6 +56,8 @@ pub struct Config {
     pub sack: bool,
     /// Congestion control of new connections.
     pub congestion: congestion::Algorithm,
+    /// Answer SYNs with SYN cookies (RFC 4987) when a listener's backlog is full.
+    pub syn_cookies: bool,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             congestion: congestion::Algorithm::NewReno,
+            syn_cookies: true,
         }
     }
 }
@@ -188,6 +191,12 @@ pub struct TableCounters {
     pub backlog_drops: u64,
     /// Connections that failed (reset, refused, timed out).
     pub failed: u64,
+    /// SYN,ACKs sent as SYN cookies (backlog full).
+    pub syn_cookies_sent: u64,
+    /// Connections opened from a valid cookie.
+    pub syn_cookies_accepted: u64,
+    /// ACKs to a listener whose cookie did not check out.
+    pub syn_cookies_rejected: u64,
 }
 
 #[derive(Debug)]
@@ -198,6 +207,10 @@ struct Slot {
     listener: Option<u16>,
     /// The user let go of the handle; the slot is freed once the connection is closed.
     released: bool,
+    /// Counted in its listener's backlog as half-open (SYN-RECEIVED).
+    half_open: bool,
+    /// Seen closed already (counted once).
+    finished: bool,
     scheduled: Option<Instant>,
     ready: bool,
 }
@@ -236,6 +249,8 @@ pub struct Sockets {
 const CONTROL_QUEUE: usize = 256;
 /// First ephemeral port.
 const EPHEMERAL: u16 = 49152;
+/// MSS classes a SYN cookie can encode.
+const COOKIE_MSS: [u16; 8] = [536, 1200, 1220, 1300, 1400, 1440, 1452, 1460];
 
 impl Sockets {
     /// An empty table. `mss` is the MSS we announce (IP MTU less 40).
@@ -438,9 +453,14 @@ impl Sockets {
             generation: self.generation,
             listener,
             released: listener.is_some(),
+            half_open: listener.is_some(),
+            finished: false,
             scheduled: None,
             ready: false,
         };
+        if let Some(l) = listener.and_then(|port| self.listeners.get_mut(&port)) {
+            l.half_open += 1;
+        }
         let index = match self.free.pop() {
             Some(i) => {
                 if let Some(s) = self.slots.get_mut(i) {
@@ -587,67 +607,120 @@ impl Sockets {
         seg: &segment::Repr,
         payload: &[u8],
     ) -> Outcome {
-        if let Some(&index) = self.by_key.get(&(local, remote)) {
-            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
-                let was = slot.conn.state();
-                if let Some(rst) = slot.conn.on_segment(now, seg, payload) {
-                    self.queue_reset(local, remote, rst);
-                }
-                let slot_listener = self
-                    .slots
-                    .get(index)
-                    .and_then(Option::as_ref)
-                    .and_then(|s| s.listener);
-                let is = self
-                    .slots
-                    .get(index)
-                    .and_then(Option::as_ref)
-                    .map_or(State::Closed, |s| s.conn.state());
-                if let Some(port) = slot_listener {
-                    if was == State::SynReceived && is != State::SynReceived {
-                        if let Some(l) = self.listeners.get_mut(&port) {
-                            l.half_open = l.half_open.saturating_sub(1);
-                            if is != State::Closed {
-                                l.queue.push_back(index);
-                            }
-                        }
-                    }
-                }
-                self.after_change(index, now);
-                return Outcome::Handled;
-            }
+        match self.by_key.get(&(local, remote)) {
+            Some(&index) => self.on_segment_at(index, now, seg, payload),
+            None => self.on_segment_unmatched(now, local, remote, seg, payload),
         }
+    }
+
+    /// A segment for the connection at `index`.
+    fn on_segment_at(
+        &mut self,
+        index: usize,
+        now: Instant,
+        seg: &segment::Repr,
+        payload: &[u8],
+    ) -> Outcome {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return Outcome::Ignored;
+        };
+        let rst = slot.conn.on_segment(now, seg, payload);
+        let (local, remote) = (slot.conn.local(), slot.conn.remote());
+        if let Some(rst) = rst {
+            self.queue_reset(local, remote, rst);
+        }
+        self.settle_half_open(index);
+        self.after_change(index, now);
+        Outcome::Handled
+    }
+
+    /// A connection a listener made has left SYN-RECEIVED: it joins the accept queue, or, if it
+    /// failed, frees its place in the backlog.
+    fn settle_half_open(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let state = slot.conn.state();
+        if !slot.half_open || state == State::SynReceived {
+            return;
+        }
+        slot.half_open = false;
+        let Some(l) = slot.listener.and_then(|port| self.listeners.get_mut(&port)) else {
+            return;
+        };
+        l.half_open = l.half_open.saturating_sub(1);
+        if state != State::Closed {
+            l.queue.push_back(index);
+        }
+    }
+
+    /// A segment no connection matches: a listener's, or one to answer with RST.
+    fn on_segment_unmatched(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &segment::Repr,
+        payload: &[u8],
+    ) -> Outcome {
         let f = seg.flags;
         let table_full = self.len() >= self.config.max_connections;
-        if let Some(listener) = self.listeners.get_mut(&local.port()) {
+        if let Some(listener) = self.listeners.get(&local.port()) {
             // RFC 9293 3.10.7.2 LISTEN: ignore RST, answer ACK with RST, accept SYN.
             if f.rst {
                 return Outcome::Ignored;
             }
+            let backlog_full = listener.queue.len() + listener.half_open >= listener.backlog;
+            let accept_room = listener.queue.len() < listener.backlog;
             if f.ack {
-                let rst = Reset {
-                    seq: seg.ack,
-                    ack: None,
-                };
-                self.queue_reset(local, remote, rst);
+                // Perhaps the ACK of a SYN cookie (RFC 4987 3.6).
+                if self.config.syn_cookies && !f.syn {
+                    if let Some(mss) = self.check_cookie(now, local, remote, seg) {
+                        if table_full || !accept_room {
+                            // Valid, but no room: drop it; the peer's retransmission (or its
+                            // data) will carry the cookie again (as Linux does).
+                            self.counters.backlog_drops += 1;
+                            return Outcome::BacklogFull;
+                        }
+                        let iss = Seq(seg.ack.0.wrapping_sub(1));
+                        let irs = Seq(seg.seq.0.wrapping_sub(1));
+                        let conn =
+                            Connection::from_cookie(local, remote, iss, irs, mss, self.params());
+                        self.counters.syn_cookies_accepted += 1;
+                        self.counters.passive_opens += 1;
+                        let index = self.insert(conn, Some(local.port()), now);
+                        return self.on_segment_at(index, now, seg, payload);
+                    }
+                    self.counters.syn_cookies_rejected += 1;
+                }
+                self.queue_reset(
+                    local,
+                    remote,
+                    Reset {
+                        seq: seg.ack,
+                        ack: None,
+                    },
+                );
                 return Outcome::Ignored;
             }
             if !f.syn {
                 return Outcome::Ignored;
             }
-            if listener.queue.len() + listener.half_open >= listener.backlog {
+            if backlog_full {
+                if self.config.syn_cookies && !table_full {
+                    self.send_cookie(now, local, remote, seg);
+                    return Outcome::Handled;
+                }
                 self.counters.backlog_drops += 1;
                 return Outcome::BacklogFull;
             }
             if table_full {
                 return Outcome::TableFull;
             }
-            listener.half_open += 1;
-            let port = local.port();
             let (iss, ts) = self.isn(now, local, remote);
             let conn = Connection::accept(now, local, remote, iss, ts, seg, self.params());
             self.counters.passive_opens += 1;
-            self.insert(conn, Some(port), now);
+            self.insert(conn, Some(local.port()), now);
             return Outcome::Handled;
         }
         // RFC 9293 3.10.7.1 CLOSED: "If the state is CLOSED ... a reset is sent in response to
@@ -668,6 +741,95 @@ impl Sockets {
         };
         self.queue_reset(local, remote, rst);
         Outcome::NoSocket
+    }
+
+    /// RFC 4987 3.6 SYN cookie: 5 bits of a 64-second counter, 3 bits of MSS class, and 24
+    /// bits of a keyed hash over the 4-tuple, the counter and the peer's ISN.
+    fn cookie(
+        &self,
+        counter: u32,
+        mss_class: u32,
+        local: SocketAddr,
+        remote: SocketAddr,
+        peer_isn: Seq,
+    ) -> Seq {
+        let mut h = SipHasher24::new_with_keys(self.isn_key.1, self.isn_key.0);
+        for a in [local, remote] {
+            match a.ip() {
+                IpAddr::V4(ip) => h.write(&ip.octets()),
+                IpAddr::V6(ip) => h.write(&ip.octets()),
+            }
+            h.write_u16(a.port());
+        }
+        h.write_u32(counter);
+        h.write_u32(peer_isn.0);
+        h.write_u32(mss_class);
+        let hash = (h.finish() as u32) & 0x00ff_ffff;
+        Seq(((counter & 0x1f) << 27) | ((mss_class & 0x7) << 24) | hash)
+    }
+
+    fn cookie_counter(now: Instant) -> u32 {
+        (now.micros() / 64_000_000) as u32
+    }
+
+    /// Answers a SYN with a cookie SYN,ACK and keeps no state.
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &segment::Repr,
+    ) {
+        let peer_mss = syn.options.mss.unwrap_or(536);
+        let class = COOKIE_MSS.iter().rposition(|&m| m <= peer_mss).unwrap_or(0);
+        let iss = self.cookie(
+            Self::cookie_counter(now),
+            class as u32,
+            local,
+            remote,
+            syn.seq,
+        );
+        let repr = segment::Repr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: syn.seq + 1,
+            flags: segment::Flags {
+                syn: true,
+                ack: true,
+                ..Default::default()
+            },
+            window: self.config.rx_buffer.min(65_535) as u16,
+            options: segment::Options {
+                mss: Some(self.mss),
+                ..Default::default()
+            },
+        };
+        if self.control.len() < CONTROL_QUEUE {
+            self.counters.syn_cookies_sent += 1;
+            self.control.push_back((local, remote, repr));
+        }
+    }
+
+    /// Checks the cookie an ACK returns (RFC 4987 3.6); gives the peer's MSS when valid.
+    fn check_cookie(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &segment::Repr,
+    ) -> Option<u16> {
+        let cookie = Seq(seg.ack.0.wrapping_sub(1));
+        let peer_isn = Seq(seg.seq.0.wrapping_sub(1));
+        let class = (cookie.0 >> 24) & 0x7;
+        let current = Self::cookie_counter(now);
+        // Valid for the current and the previous 64-second period.
+        let valid = [current, current.wrapping_sub(1)].into_iter().any(|c| {
+            (c & 0x1f) == cookie.0 >> 27 && self.cookie(c, class, local, remote, peer_isn) == cookie
+        });
+        valid
+            .then(|| COOKIE_MSS.get(class as usize).copied())
+            .flatten()
     }
 
     /// An ICMP destination unreachable about a segment from `local` to `remote`.
@@ -708,9 +870,10 @@ impl Sockets {
         }
         let closed = slot.conn.state() == State::Closed;
         if closed {
-            if slot.conn.error().is_some_and(|e| e != Error::Aborted) {
+            if !slot.finished && slot.conn.error().is_some_and(|e| e != Error::Aborted) {
                 self.counters.failed += 1;
             }
+            slot.finished = true;
             if slot.released {
                 self.remove(index);
             } else if let Some(old) = slot.scheduled.take() {
@@ -727,16 +890,11 @@ impl Sockets {
             self.timers.remove(&(t, index));
         }
         self.by_key.remove(&(slot.conn.local(), slot.conn.remote()));
-        if let Some(port) = slot.listener {
-            if let Some(l) = self.listeners.get_mut(&port) {
-                l.queue.retain(|&i| i != index);
-                if slot.conn.state() == State::Closed
-                    && l.half_open > 0
-                    && !l.queue.contains(&index)
-                {
-                    // A half-open connection died (RST, timeout).
-                    l.half_open = l.half_open.saturating_sub(1);
-                }
+        if let Some(l) = slot.listener.and_then(|port| self.listeners.get_mut(&port)) {
+            l.queue.retain(|&i| i != index);
+            if slot.half_open {
+                // A half-open connection died (RST, timeout) before it was established.
+                l.half_open = l.half_open.saturating_sub(1);
             }
         }
         self.free.push(index);

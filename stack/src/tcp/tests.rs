@@ -288,3 +288,50 @@ fn cubic_delivers_on_a_lossy_wire() {
     let c = p.a.tcp_connection(ca).unwrap();
     assert!(c.counters().fast_retransmits > 0);
 }
+
+#[test]
+fn syn_cookies_carry_connections_past_a_full_backlog() {
+    let mut p = Pair::new(None, 21);
+    let listener = p.b.tcp_listen(6000, 1).unwrap();
+    let dst = SocketAddr::new(IpAddr::V4(B_IP), 6000);
+    let clients: Vec<_> = (0..4)
+        .map(|_| p.a.tcp_connect(p.now, dst).unwrap())
+        .collect();
+    let established = |p: &Pair| {
+        clients.iter().all(|&h| {
+            p.a.tcp_connection(h)
+                .is_some_and(|c| c.state() == State::Established)
+        })
+    };
+    p.run_until(|p| established(p), Duration::from_secs(5));
+    let table = *p.b.tcp().counters();
+    assert_eq!(table.syn_cookies_sent, 3, "{table:?}");
+    // Cookie connections join the accept queue as the backlog allows: accept one at a time and
+    // let each client send a greeting.
+    for (i, &h) in clients.iter().enumerate() {
+        p.a.tcp_send(h, format!("hello {i}").as_bytes()).unwrap();
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let mut servers = Vec::new();
+    p.run_until(
+        |p| {
+            while let Some(h) = p.b.tcp_accept(listener) {
+                servers.push(h);
+            }
+            for &h in &servers {
+                if let Ok(n) = p.b.tcp_recv(h, &mut buf) {
+                    if n > 0 {
+                        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    }
+                }
+            }
+            got.len() == 4
+        },
+        Duration::from_secs(30),
+    );
+    got.sort();
+    assert_eq!(got, ["hello 0", "hello 1", "hello 2", "hello 3"]);
+    assert!(p.b.tcp().counters().syn_cookies_accepted >= 1);
+    assert_eq!(p.b.tcp().counters().syn_cookies_rejected, 0);
+}
