@@ -320,6 +320,11 @@ impl Interface {
         self.tcp.abort(h);
     }
 
+    /// Turns keepalive on (probing after `idle` without a segment) or off (`None`).
+    pub fn tcp_set_keepalive(&mut self, h: tcp::Handle, idle: Option<core::time::Duration>) {
+        self.tcp.set_keepalive(h, idle);
+    }
+
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn tcp_set_nodelay(&mut self, h: tcp::Handle, nodelay: bool) {
         self.tcp.set_nodelay(h, nodelay);
@@ -711,6 +716,7 @@ impl Interface {
                     protocol: ip.protocol,
                     ttl: ip.ttl,
                     ident: ip.ident,
+                    dont_fragment: false,
                 };
                 ipv4::write_header(&mut original, &repr, datagram.len(), 0, false);
                 original.extend_from_slice(datagram.get(..8).unwrap_or(&datagram));
@@ -777,13 +783,13 @@ impl Interface {
                 kind,
                 code,
                 original,
-                ..
+                mtu,
             } => {
                 self.stats.icmp_errors_rx += 1;
                 debug!(from = %ip.src, kind, code, "ICMP: error type {kind} code {code} from {}", ip.src);
                 // RFC 1122 4.2.3.9: port, protocol and host unreachable during a connect are hard errors.
-                if kind == 3 && matches!(code, 1..=3) {
-                    self.icmp_unreachable_to_tcp(original);
+                if kind == 3 {
+                    self.icmp_unreachable_to_tcp(code, mtu, original);
                 }
                 Ok(())
             }
@@ -846,7 +852,7 @@ impl Interface {
     }
 
     /// Finds the connection an ICMP error quotes (its IP header and first 8 TCP bytes).
-    fn icmp_unreachable_to_tcp(&mut self, original: &[u8]) {
+    fn icmp_unreachable_to_tcp(&mut self, code: u8, mtu: u16, original: &[u8]) {
         let Some(&first) = original.first() else {
             return;
         };
@@ -861,7 +867,11 @@ impl Interface {
         let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
         let local = SocketAddr::new(IpAddr::V4(src), u16::from_be_bytes([ports[0], ports[1]]));
         let remote = SocketAddr::new(IpAddr::V4(dst), u16::from_be_bytes([ports[2], ports[3]]));
-        self.tcp.on_icmp_unreachable(local, remote);
+        match code {
+            1..=3 => self.tcp.on_icmp_unreachable(local, remote),
+            4 => self.tcp.on_path_mtu(local, remote, mtu),
+            _ => {}
+        }
     }
 
     fn process_udp(
@@ -1003,6 +1013,7 @@ impl Interface {
             protocol,
             ttl: self.config.ttl,
             ident: self.ident,
+            dont_fragment: protocol == Protocol::Tcp,
         };
         let mut frame = std::mem::take(&mut self.frame);
         let mut pieces = 0;

@@ -145,6 +145,8 @@ pub struct EmitRepr {
     pub ttl: u8,
     /// Identification.
     pub ident: u16,
+    /// Don't fragment (set by TCP, which finds the path MTU instead, RFC 1191).
+    pub dont_fragment: bool,
 }
 
 /// Appends a 20-byte header with a correct checksum for a fragment of `len` payload bytes at
@@ -154,9 +156,8 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, len: usize, offset: usiz
     let mut h = Ipv4Header {
         total_len: payload_len.saturating_add(HEADER_LEN as u16),
         identification: repr.ident,
-        // Datagrams we originate may be fragmented on the way (RFC 791); etherparse's default
-        // would set DF.
-        dont_fragment: false,
+        // Only whole datagrams can forbid fragmentation; etherparse's default would set DF.
+        dont_fragment: repr.dont_fragment && offset == 0 && !more,
         more_fragments: more,
         fragment_offset: IpFragOffset::try_new(u16::try_from(offset / 8).unwrap_or(0))
             .unwrap_or(IpFragOffset::ZERO),
@@ -258,6 +259,7 @@ mod tests {
             protocol: Protocol::Udp,
             ttl: 64,
             ident: 7,
+            dont_fragment: false,
         };
         let mut buf = Vec::new();
         write_header(&mut buf, &repr, 16, 1480, true);

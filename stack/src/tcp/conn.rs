@@ -166,6 +166,8 @@ pub struct Counters {
     pub window_probes: u64,
     /// Segments retransmitted to fill a hole the peer's SACK blocks showed.
     pub sack_retransmits: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
 }
 
 /// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
@@ -255,6 +257,13 @@ pub struct Connection {
     window_probe: bool,
     time_wait_at: Option<Instant>,
     last_challenge: Option<Instant>,
+    /// Keepalive idle time (RFC 9293 3.8.4); off when `None`.
+    keepalive: Option<Duration>,
+    /// When the last segment arrived.
+    last_heard: Instant,
+    /// Keepalive probes sent since then.
+    keepalive_probes: u32,
+    keepalive_due: bool,
 
     counters: Counters,
 }
@@ -266,6 +275,11 @@ struct Timestamps {
     /// Added to our millisecond clock for TSval.
     offset: u32,
 }
+
+/// Time between keepalive probes (RFC 1122 4.2.3.6 leaves it open; Linux uses 75 s).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
+/// Unanswered keepalive probes before the connection is given up.
+pub const KEEPALIVE_PROBES: u32 = 9;
 
 /// Largest window a window field can announce with a shift of `scale`.
 fn max_window(scale: u8) -> usize {
@@ -332,6 +346,10 @@ impl Connection {
             window_probe: false,
             time_wait_at: None,
             last_challenge: None,
+            keepalive: None,
+            last_heard: Instant::ZERO,
+            keepalive_probes: 0,
+            keepalive_due: false,
             counters: Counters::default(),
         }
     }
@@ -630,6 +648,31 @@ impl Connection {
         }
     }
 
+    /// ICMP "fragmentation needed" with the next-hop MTU (RFC 1191): segments shrink to fit.
+    pub fn on_path_mtu(&mut self, mtu: u16) {
+        // 68 is the smallest MTU IPv4 allows (RFC 791); below 576 a router is lying or broken.
+        let mtu = usize::from(mtu).max(576);
+        let option_room = if self.ts.is_some() { 12 } else { 0 };
+        let mss = mtu.saturating_sub(40 + option_room);
+        if mss < self.mss {
+            self.mss = mss;
+        }
+    }
+
+    /// Turns keepalive probing on after `idle` without a segment, or off (`None`).
+    pub fn set_keepalive(&mut self, idle: Option<Duration>) {
+        self.keepalive = idle;
+        self.keepalive_probes = 0;
+    }
+
+    fn keepalive_at(&self) -> Option<Instant> {
+        let idle = self.keepalive?;
+        if self.state != State::Established || self.snd_una != self.snd_max {
+            return None;
+        }
+        Some(self.last_heard + idle + KEEPALIVE_INTERVAL.saturating_mul(self.keepalive_probes))
+    }
+
     fn ts_now(&self, now: Instant) -> Option<u32> {
         self.ts
             .map(|t| (now.millis() as u32).wrapping_add(t.offset))
@@ -712,6 +755,8 @@ impl Connection {
     /// the segment calls for one.
     pub fn on_segment(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {
         self.counters.segments_in += 1;
+        self.last_heard = now;
+        self.keepalive_probes = 0;
         match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => self.on_segment_syn_sent(now, seg),
@@ -1224,6 +1269,7 @@ impl Connection {
         if self.ack_due == AckDue::Now
             || self.rexmit_first
             || self.window_probe
+            || self.keepalive_due
             || self.wants_to_send()
         {
             return Some(Instant::ZERO);
@@ -1232,7 +1278,7 @@ impl Connection {
             AckDue::Delayed(t) => Some(t),
             _ => None,
         };
-        [delayed, self.rto_at, self.persist_at, self.time_wait_at]
+        [delayed, self.rto_at, self.persist_at, self.time_wait_at, self.keepalive_at()]
             .into_iter()
             .flatten()
             .min()
@@ -1323,6 +1369,14 @@ impl Connection {
         if self.window_probe {
             self.window_probe = false;
             return self.send_window_probe(now, emit);
+        }
+        if self.keepalive_due {
+            // SEG.SEQ = SND.NXT - 1 with no data: the peer answers with an ACK.
+            self.keepalive_due = false;
+            let repr = self.base_repr(now, Seq(self.snd_max.0.wrapping_sub(1)), Flags { ack: true, ..Flags::default() });
+            self.counters.segments_out += 1;
+            emit(&repr, [&[], &[]]);
+            return true;
         }
         if self.sack_recovery() && self.pipe() < self.cc.cwnd() {
             if let Some((seq, len)) = self.next_hole() {
@@ -1489,6 +1543,17 @@ impl Connection {
         if self.time_wait_at.is_some_and(|t| t <= now) {
             self.close_with(None);
             return;
+        }
+        if self.keepalive_at().is_some_and(|t| t <= now) {
+            // RFC 9293 3.8.4 / RFC 1122 4.2.3.6: after KEEPALIVE_PROBES unanswered probes the
+            // peer is gone.
+            if self.keepalive_probes >= KEEPALIVE_PROBES {
+                self.close_with(Some(Error::TimedOut));
+                return;
+            }
+            self.keepalive_probes += 1;
+            self.counters.keepalive_probes += 1;
+            self.keepalive_due = true;
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.on_retransmission_timeout(now);

@@ -571,6 +571,23 @@ impl Sockets {
         }
     }
 
+    /// Turns keepalive probing on (after `idle` without a segment) or off for a connection.
+    pub fn set_keepalive(&mut self, h: Handle, idle: Option<Duration>) {
+        if let Some(slot) = self.slot_mut(h) {
+            slot.conn.set_keepalive(idle);
+            self.after_change(h.index as usize, Instant::ZERO);
+        }
+    }
+
+    /// ICMP "fragmentation needed" about a segment from `local` to `remote`.
+    pub fn on_path_mtu(&mut self, local: SocketAddr, remote: SocketAddr, mtu: u16) {
+        if let Some(&index) = self.by_key.get(&(local, remote)) {
+            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                slot.conn.on_path_mtu(mtu);
+            }
+        }
+    }
+
     /// Turns Nagle's algorithm off or on for a connection.
     pub fn set_nodelay(&mut self, h: Handle, nodelay: bool) {
         if let Some(slot) = self.slot_mut(h) {
