@@ -1,6 +1,11 @@
 //! `tapstack`: the command line of the tapstack userspace TCP/IP stack.
 
+mod alloc;
+mod bench;
 mod up;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
 
 use std::process::ExitCode;
 
@@ -18,6 +23,8 @@ struct Cli {
 enum Command {
     /// Bring up the virtual host on a TAP device and run until Ctrl-C.
     Up(up::UpArgs),
+    /// Measure TCP throughput against smoltcp in memory, and idle connection memory.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Up(args) => up::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
