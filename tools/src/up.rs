@@ -150,7 +150,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("  kernel side    {} on {tap_name}", args.host_ip);
     }
     let services: Vec<&str> = host.service_names().collect();
-    println!("  services       {} (UDP port 7)", services.join(", "));
+    println!("  services       {}", services.join(", "));
+    println!("                 (echo: UDP and TCP port 7, discard: TCP 9, chargen: TCP 19)");
     if let Some(path) = &args.pcap {
         let kind = match Format::from_path(path) {
             Format::PcapNg => "pcapng, direction marked",
@@ -162,7 +163,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("  impairment     {imp} (both directions)");
     }
     println!("  seed           {seed}");
-    println!("Try: ping {addr}   |   echo hello | socat - UDP:{addr}:7   (Ctrl-C stops)");
+    println!("Try: ping {addr}   |   echo hello | socat - TCP:{addr}:7   (Ctrl-C stops)");
 
     let mut rejected: Option<MacAddr> = None;
     let options = RunOptions {
