@@ -63,6 +63,8 @@ trait Endpoint {
     /// Reads what arrived; returns how much.
     fn recv(&mut self, buf: &mut [u8]) -> usize;
     fn established(&self) -> bool;
+    /// The connection's state, for a stall report.
+    fn describe(&self) -> String;
 }
 
 struct Ours {
@@ -147,6 +149,10 @@ impl Endpoint for Ours {
         self.conn
             .and_then(|h| self.iface.tcp_connection(h))
             .is_some_and(|c| c.state() == tcp::State::Established)
+    }
+
+    fn describe(&self) -> String {
+        format!("{:?}", self.conn.and_then(|h| self.iface.tcp_connection(h)))
     }
 }
 
@@ -293,6 +299,10 @@ impl Endpoint for Smol {
     fn established(&self) -> bool {
         self.sockets.get::<smol_tcp::Socket>(self.socket).state() == smol_tcp::State::Established
     }
+
+    fn describe(&self) -> String {
+        format!("{:?}", self.sockets.get::<smol_tcp::Socket>(self.socket))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -352,8 +362,11 @@ fn transfer(
     while received < bytes {
         steps += 1;
         if now > deadline || steps > 500_000_000 {
+            if std::env::var_os("TAPSTACK_BENCH_DEBUG").is_some() {
+                eprintln!("sender: {}\nreceiver: {}", tx.describe(), rx.describe());
+            }
             bail!(
-                "{} -> {} stalled at {received} of {bytes} bytes",
+                "{} -> {} stalled at {received} of {bytes} bytes (seed {seed})",
                 sender.name(),
                 receiver.name()
             );
@@ -401,6 +414,9 @@ fn transfer(
         };
     }
     let secs = start.elapsed().as_secs_f64();
+    if std::env::var_os("TAPSTACK_BENCH_DEBUG").is_some() {
+        eprintln!("{} -> {}: {data_segments} data segments, {steps} steps, virtual {now}\nsender: {}\nreceiver: {}", sender.name(), receiver.name(), tx.describe(), rx.describe());
+    }
     Ok(Run {
         gbits: bytes as f64 * 8.0 / secs / 1e9,
         ns_per_segment: secs * 1e9 / data_segments.max(1) as f64,

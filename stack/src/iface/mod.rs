@@ -411,11 +411,11 @@ impl Interface {
             } if announcements > 0 => Some(next),
             _ => None,
         };
-        let udp = (self.ipv4().is_some() && self.udp.has_tx()).then_some(Instant::ZERO);
-        earliest(
-            earliest(address, udp),
-            earliest(self.arp.poll_at(), self.reassembly.poll_at()),
-        )
+        let ready = self.ipv4().is_some();
+        let udp = (ready && self.udp.has_tx()).then_some(Instant::ZERO);
+        let tcp = if ready { self.tcp.poll_at() } else { None };
+        let timers = earliest(self.arp.poll_at(), self.reassembly.poll_at());
+        earliest(earliest(address, udp), earliest(tcp, timers))
     }
 
     fn start(&mut self, now: Instant) {
@@ -822,6 +822,8 @@ impl Interface {
         self.stats.ipv4_delivered += 1;
         let local = SocketAddr::new(IpAddr::V4(ip.dst), seg.dst_port);
         let remote = SocketAddr::new(IpAddr::V4(ip.src), seg.src_port);
+        // What the segment calls for (ACKs, data the ACK lets out, RSTs) leaves at once: the
+        // duplicate ACKs of RFC 5681 4.2 are how a peer without SACK finds its losses.
         let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
         self.flush_tcp(now, emit);
         match outcome {
@@ -841,14 +843,84 @@ impl Interface {
         if self.ipv4().is_none() {
             return;
         }
-        let mut body = std::mem::take(&mut self.body);
-        while let Some((_, remote)) = self.tcp.next_segment(now, &mut body) {
-            if let IpAddr::V4(dst) = remote.ip() {
-                self.stats.tcp_segments_sent += 1;
-                self.send_ipv4(now, dst, Protocol::Tcp, &body, emit);
+        // Segments are written straight into the frame, after room for the Ethernet and IP
+        // headers, so the payload is copied once (from the socket's ring). Only a segment whose
+        // next hop is unresolved takes the general path.
+        const HEADERS: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+        let mut frame = std::mem::take(&mut self.frame);
+        loop {
+            frame.clear();
+            frame.resize(HEADERS, 0);
+            let Some((_, remote)) = self.tcp.next_segment(now, &mut frame) else {
+                break;
+            };
+            let IpAddr::V4(dst) = remote.ip() else {
+                continue;
+            };
+            self.stats.tcp_segments_sent += 1;
+            let segment_len = frame.len() - HEADERS;
+            match self.resolved_next_hop(now, dst) {
+                Some(mac) if segment_len + ipv4::HEADER_LEN <= self.config.mtu => {
+                    if let Some(headers) = frame.get_mut(..HEADERS) {
+                        self.fill_headers(headers, mac, dst, Protocol::Tcp, segment_len);
+                    }
+                    self.stats.ipv4_sent += 1;
+                    self.transmit(&frame, emit);
+                }
+                _ => {
+                    let segment = frame.split_off(HEADERS);
+                    self.send_ipv4(now, dst, Protocol::Tcp, &segment, emit);
+                }
             }
         }
-        self.body = body;
+        self.frame = frame;
+    }
+
+    /// The MAC address a datagram to `dst` goes to, if known without asking ARP.
+    fn resolved_next_hop(&self, now: Instant, dst: Ipv4Addr) -> Option<MacAddr> {
+        let cidr = self.ipv4()?;
+        if dst.is_broadcast() || Some(dst) == cidr.broadcast() {
+            return Some(MacAddr::BROADCAST);
+        }
+        if dst.is_multicast() {
+            return Some(MacAddr::for_ipv4_multicast(dst));
+        }
+        let hop = if cidr.contains(dst) {
+            dst
+        } else {
+            self.config.gateway?
+        };
+        self.arp.lookup(hop, now)
+    }
+
+    /// Writes the Ethernet and IPv4 headers of a whole (unfragmented) datagram into the first
+    /// 34 bytes of a frame.
+    fn fill_headers(
+        &mut self,
+        out: &mut [u8],
+        mac: MacAddr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        payload_len: usize,
+    ) {
+        let Some(cidr) = self.config.ipv4 else { return };
+        self.ident = self.ident.wrapping_add(1);
+        let repr = EmitRepr {
+            src: cidr.addr(),
+            dst,
+            protocol,
+            ttl: self.config.ttl,
+            ident: self.ident,
+            dont_fragment: protocol == Protocol::Tcp,
+        };
+        let mut headers = std::mem::take(&mut self.body);
+        headers.clear();
+        write_eth_header(&mut headers, mac, self.config.mac, EtherType::IPV4);
+        ipv4::write_header(&mut headers, &repr, payload_len, 0, false);
+        if let Some(dst) = out.get_mut(..headers.len()) {
+            dst.copy_from_slice(&headers);
+        }
+        self.body = headers;
     }
 
     /// Finds the connection an ICMP error quotes (its IP header and first 8 TCP bytes).

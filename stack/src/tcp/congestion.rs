@@ -28,6 +28,8 @@ pub trait Controller: Debug + Send {
     fn on_recovery_end(&mut self, flight: usize, mss: usize);
     /// The retransmission timer fired (RFC 5681 3.1, equation 4).
     fn on_rto(&mut self, now: Instant, flight: usize, mss: usize);
+    /// A reduction turned out to be spurious: restore the window from before it (RFC 4015).
+    fn undo(&mut self, cwnd: usize, ssthresh: usize);
 }
 
 /// Initial window (RFC 6928): min(10*MSS, max(2*MSS, 14600)).
@@ -66,8 +68,10 @@ impl Controller for NewReno {
 
     fn on_ack(&mut self, _now: Instant, acked: usize, mss: usize, _rtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start: cwnd += min(N, SMSS) per ACK (RFC 5681 equation 2).
-            self.cwnd += acked.min(mss);
+            // Slow start by bytes acknowledged (RFC 3465). RFC 5681 equation 2 caps each ACK
+            // at one SMSS; like Linux, a stretch ACK (one ACK for a burst) counts in full, or
+            // a receiver that coalesces ACKs would slow our start down.
+            self.cwnd += acked;
         } else {
             // Congestion avoidance: one SMSS per window's worth of acknowledged bytes.
             self.acked_in_ca += acked;
@@ -110,6 +114,11 @@ impl Controller for NewReno {
         // Loss window: one segment (RFC 5681 3.1).
         self.cwnd = mss;
         self.acked_in_ca = 0;
+    }
+
+    fn undo(&mut self, cwnd: usize, ssthresh: usize) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = ssthresh;
     }
 }
 
@@ -184,7 +193,7 @@ impl Controller for Cubic {
 
     fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            self.cwnd += acked.min(mss);
+            self.cwnd += acked;
             return;
         }
         let seg = mss as f64;
@@ -249,6 +258,12 @@ impl Controller for Cubic {
         self.reduce(mss);
         self.cwnd = mss;
     }
+
+    fn undo(&mut self, cwnd: usize, ssthresh: usize) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = ssthresh;
+        self.epoch = None;
+    }
 }
 
 /// The controller of one connection.
@@ -311,6 +326,9 @@ impl Controller for Cc {
     }
     fn on_rto(&mut self, now: Instant, flight: usize, mss: usize) {
         self.inner_mut().on_rto(now, flight, mss);
+    }
+    fn undo(&mut self, cwnd: usize, ssthresh: usize) {
+        self.inner_mut().undo(cwnd, ssthresh);
     }
 }
 

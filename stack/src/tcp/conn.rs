@@ -168,6 +168,8 @@ pub struct Counters {
     pub sack_retransmits: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
+    /// Recoveries undone because the retransmission was spurious (RFC 3522 Eifel detection).
+    pub spurious_recoveries: u64,
 }
 
 /// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
@@ -217,6 +219,8 @@ pub struct Connection {
     /// Right edge of the window we advertised; never moves left (RFC 9293 3.8.6.2.2).
     rcv_adv: Seq,
     rcv_wscale: u8,
+    /// The window our SYN announced.
+    syn_window: usize,
     rx_fin: Option<Seq>,
     fin_received: bool,
 
@@ -246,6 +250,12 @@ pub struct Connection {
     scoreboard: Assembler,
     /// Highest sequence number retransmitted in the current recovery (RFC 6675 HighRxt).
     high_rxt: Seq,
+    /// Reordering tolerance in segments (the DupThresh of RFC 5681/6675), raised when a
+    /// retransmission turns out to have been spurious.
+    reordering: usize,
+    /// The first retransmission of this recovery: its sequence number, the TSval it carried,
+    /// and the window before the reduction (for the Eifel response, RFC 3522/4015).
+    first_rexmit: Option<(Seq, u32, usize, usize)>,
     retries: u32,
 
     ack_due: AckDue,
@@ -255,6 +265,8 @@ pub struct Connection {
     persist_at: Option<Instant>,
     persist_backoff: u32,
     window_probe: bool,
+    /// The SWS override timeout fired: a short segment may go out.
+    sws_override: bool,
     time_wait_at: Option<Instant>,
     last_challenge: Option<Instant>,
     /// Keepalive idle time (RFC 9293 3.8.4); off when `None`.
@@ -280,6 +292,9 @@ struct Timestamps {
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
 /// Unanswered keepalive probes before the connection is given up.
 pub const KEEPALIVE_PROBES: u32 = 9;
+
+/// Most reordering (in segments) tolerated before loss is assumed.
+const MAX_REORDERING: usize = 64;
 
 /// Largest window a window field can announce with a shift of `scale`.
 fn max_window(scale: u8) -> usize {
@@ -318,6 +333,7 @@ impl Connection {
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
             rcv_wscale: 0,
+            syn_window: 0,
             rx_fin: None,
             fin_received: false,
             ws_ok: false,
@@ -337,6 +353,8 @@ impl Connection {
             rexmit_first: false,
             scoreboard: Assembler::default(),
             high_rxt: Seq(0),
+            reordering: 3,
+            first_rexmit: None,
             retries: 0,
             ack_due: AckDue::No,
             unacked_segments: 0,
@@ -344,6 +362,7 @@ impl Connection {
             persist_at: None,
             persist_backoff: 0,
             window_probe: false,
+            sws_override: false,
             time_wait_at: None,
             last_challenge: None,
             keepalive: None,
@@ -405,12 +424,31 @@ impl Connection {
     /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the SYN,ACK was sent without
     /// keeping state, so only what the cookie encodes is known: the peer's MSS. Window scaling,
     /// timestamps and SACK are off. The caller then hands it the ACK that carried the cookie.
-    pub fn from_cookie(local: SocketAddr, remote: SocketAddr, iss: Seq, irs: Seq, mss: u16, params: Params) -> Self {
-        let params = Params { window_scaling: false, timestamps: false, sack: false, ..params };
+    pub fn from_cookie(
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        irs: Seq,
+        mss: u16,
+        params: Params,
+    ) -> Self {
+        let params = Params {
+            window_scaling: false,
+            timestamps: false,
+            sack: false,
+            ..params
+        };
         let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
         c.irs = irs;
         c.rcv_nxt = irs + 1;
-        let syn = Repr { seq: irs, options: Options { mss: Some(mss), ..Options::default() }, ..Repr::default() };
+        let syn = Repr {
+            seq: irs,
+            options: Options {
+                mss: Some(mss),
+                ..Options::default()
+            },
+            ..Repr::default()
+        };
         c.negotiate(&syn, 0);
         // Our SYN,ACK is out (it was the cookie), and the window we offered in it was at most
         // 65535 unscaled.
@@ -598,8 +636,16 @@ impl Connection {
     /// Closes the sending side (RFC 9293 3.10.4, CLOSE call): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
-            State::SynSent => self.state = State::Closed,
-            State::SynReceived | State::Established => {
+            State::SynSent => self.close_with(None),
+            // RFC 9293 3.10.4, SYN-RECEIVED: "If no SENDs have been issued and there is no
+            // pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
+            // state; otherwise, queue for processing after entering ESTABLISHED state."
+            State::SynReceived if self.tx.is_empty() => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
             }
@@ -686,8 +732,10 @@ impl Connection {
     /// The window field to send, keeping the right edge from moving left.
     fn window_field(&mut self, syn: bool) -> u16 {
         if syn {
-            // RFC 7323 2.2: the window of a SYN is never scaled.
+            // RFC 7323 2.2: the window of a SYN is never scaled. In an active open RCV.NXT is
+            // not known yet: the edge is set from `syn_window` once the SYN,ACK arrives.
             let w = self.advertisable().min(65_535);
+            self.syn_window = w;
             self.rcv_adv = self.rcv_nxt + w;
             return w as u16;
         }
@@ -725,7 +773,8 @@ impl Connection {
     }
 
     fn syn_repr(&mut self, now: Instant) -> Repr {
-        let ack = self.state == State::SynReceived;
+        // Everything but an active open's own SYN acknowledges the peer's.
+        let ack = self.state != State::SynSent;
         let mut r = self.base_repr(
             now,
             self.iss,
@@ -759,12 +808,12 @@ impl Connection {
         self.keepalive_probes = 0;
         match self.state {
             State::Closed | State::Listen => None,
-            State::SynSent => self.on_segment_syn_sent(now, seg),
+            State::SynSent => self.on_segment_syn_sent(now, seg, payload),
             _ => self.on_segment_synchronized(now, seg, payload),
         }
     }
 
-    fn on_segment_syn_sent(&mut self, now: Instant, seg: &Repr) -> Option<Reset> {
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {
         let f = seg.flags;
         // "first check the ACK bit": acceptable only if ISS < SEG.ACK =< SND.NXT.
         if f.ack && !(seg.ack > self.iss && seg.ack <= self.snd_max) {
@@ -790,7 +839,7 @@ impl Connection {
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt + self.syn_window;
         let ts_offset = self.ts.map_or(0, |t| t.offset);
         self.negotiate(seg, ts_offset);
         self.snd_wnd = usize::from(seg.window);
@@ -801,11 +850,18 @@ impl Connection {
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK.
             self.snd_una = seg.ack;
             self.on_rtt_sample(now, seg);
+            self.after_handshake_timeouts();
             self.rto_at = None;
-            self.retries = 0;
-            self.rtt.reset_backoff();
             self.state = State::Established;
             self.ack_due = AckDue::Now;
+            // RFC 9293 3.10.7.3: "continue processing at the sixth step": data on the SYN,ACK.
+            if !payload.is_empty() {
+                self.accept_data(now, seg.seq + 1, payload);
+            }
+            if f.fin {
+                self.rx_fin = Some(seg.seq + 1 + payload.len());
+                self.try_consume_fin(now);
+            }
         } else {
             // Simultaneous open: SYN-RECEIVED, send SYN,ACK.
             self.state = State::SynReceived;
@@ -825,6 +881,13 @@ impl Connection {
         let mut data = payload;
         let mut fin = f.fin;
         let mut syn = f.syn;
+
+        // The peer's SYN again: our SYN,ACK was lost; send it again (as Linux does) rather than
+        // only the ACK the sequence check would give.
+        if self.state == State::SynReceived && f.syn && !f.ack && !f.rst && seg.seq == self.irs {
+            self.snd_nxt = self.iss;
+            return None;
+        }
 
         // RFC 7323 5.3 R1: PAWS. A segment whose TSval is older than TS.Recent is a duplicate
         // from an earlier incarnation of the sequence space.
@@ -909,7 +972,13 @@ impl Connection {
         }
         if self.state == State::SynReceived {
             if seg.ack > self.snd_una && seg.ack <= self.snd_max {
-                self.state = State::Established;
+                self.after_handshake_timeouts();
+                // A close during SYN-RECEIVED takes effect now (RFC 9293 3.10.4).
+                self.state = if self.fin_queued {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
                 self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
@@ -921,8 +990,8 @@ impl Connection {
                 });
             }
         }
-        if let Some(reset) = self.process_ack(now, seg, data.len() + usize::from(fin)) {
-            return Some(reset);
+        if !self.process_ack(now, seg, data.len() + usize::from(fin)) {
+            return None;
         }
         if self.state == State::Closed {
             return None;
@@ -982,6 +1051,16 @@ impl Connection {
         self.ack_due = AckDue::Now;
     }
 
+    /// RFC 6298 5.7: if the SYN (or SYN,ACK) timed out and no RTT was measured since, data
+    /// transmission starts with an RTO of 3 seconds.
+    fn after_handshake_timeouts(&mut self) {
+        if self.retries > 0 && self.rtt.srtt().is_none() {
+            self.rtt.set_initial(Duration::from_secs(3));
+        }
+        self.retries = 0;
+        self.rtt.reset_backoff();
+    }
+
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.rto_at = None;
@@ -1033,12 +1112,14 @@ impl Connection {
 
     /// The ACK step for synchronized states. Returns a RST when the ACK is unacceptable in a
     /// state that answers with one.
-    fn process_ack(&mut self, now: Instant, seg: &Repr, seg_data: usize) -> Option<Reset> {
+    /// Returns false when the segment must be dropped (RFC 9293 3.10.7.4 fifth step: an ACK of
+    /// something not yet sent, or too old, is answered and the segment goes no further).
+    fn process_ack(&mut self, now: Instant, seg: &Repr, seg_data: usize) -> bool {
         let ack = seg.ack;
         // RFC 5961 5.2 / RFC 9293 MAY-12: acceptable if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
         if ack > self.snd_max {
             self.ack_due = AckDue::Now;
-            return None;
+            return false;
         }
         let oldest = Seq(self
             .snd_una
@@ -1046,14 +1127,18 @@ impl Connection {
             .wrapping_sub(self.max_snd_wnd.min(1 << 30) as u32));
         if ack < oldest {
             self.ack_due = AckDue::Now;
-            return None;
+            return false;
         }
         let window = usize::from(seg.window) << self.snd_wscale;
         if self.sack {
             self.update_scoreboard(seg);
         }
         if ack > self.snd_una {
+            self.detect_spurious(seg);
             let acked = ack.since(self.snd_una);
+            // The window only grows while it limits sending (RFC 7661 2): a sender held back by
+            // the peer's window or by its application learns nothing about the path.
+            let cwnd_limited = self.flight() + 2 * self.mss >= self.cc.cwnd();
             self.on_rtt_sample(now, seg);
             // Release acknowledged data (the SYN and FIN take sequence space, not buffer).
             self.scoreboard.remove_below(ack);
@@ -1074,18 +1159,15 @@ impl Connection {
                     self.recovery = None;
                     self.cc.on_recovery_end(self.flight(), self.mss);
                 }
-                Some(_) if self.sack_recovery() => {
-                    // RFC 6675: the pipe decides; holes are taken from the scoreboard.
-                    if self.high_rxt < ack {
-                        self.high_rxt = ack;
-                    }
-                }
+                // RFC 6675: the pipe decides; holes are taken from the scoreboard.
+                Some(_) if self.sack_recovery() => self.high_rxt = self.high_rxt.max(ack),
                 Some(_) => {
                     // RFC 6582 step 5: partial acknowledgment; the next hole is lost too.
                     self.cc.on_partial_ack(acked, self.mss);
                     self.rexmit_first = true;
                 }
-                None => self.cc.on_ack(now, acked, self.mss, self.rtt.srtt()),
+                None if cwnd_limited => self.cc.on_ack(now, acked, self.mss, self.rtt.srtt()),
+                None => {}
             }
             self.dup_acks = 0;
             // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
@@ -1114,15 +1196,19 @@ impl Connection {
         }
         // Loss detection: three duplicate ACKs (RFC 5681 3.2), or with SACK more than
         // (DupThresh - 1) * SMSS bytes SACKed above SND.UNA (RFC 6675 IsLost).
-        let sack_loss = self.sack && self.scoreboard.covered() > 2 * self.mss;
+        let threshold = self.reordering;
+        let sack_loss = self.sack && self.scoreboard.covered() > (threshold - 1) * self.mss;
         if self.recovery.is_none()
             && self.snd_una != self.snd_max
-            && (self.dup_acks >= 3 || sack_loss)
+            && (self.dup_acks as usize >= threshold || sack_loss)
         {
             // Enter recovery until SND.MAX is acknowledged (RFC 6582 3.2 step 2, RFC 6675 5).
             self.counters.fast_retransmits += 1;
             self.recovery = Some(self.snd_max);
             self.rtt_probe = None;
+            self.first_rexmit = self
+                .ts_now(now)
+                .map(|tsval| (self.snd_una, tsval, self.cc.cwnd(), self.cc.ssthresh()));
             if self.sack && !self.scoreboard.is_empty() {
                 self.cc.on_sack_recovery(now, self.flight(), self.mss);
                 self.high_rxt = self.snd_una;
@@ -1141,7 +1227,7 @@ impl Connection {
                 self.persist_at = None;
             }
         }
-        None
+        true
     }
 
     /// Records the peer's SACK blocks that describe data we sent above SND.UNA (RFC 2018 3;
@@ -1178,7 +1264,11 @@ impl Connection {
             .holes()
             .map(|(s, e)| {
                 let from = s.max(self.high_rxt);
-                e.since(from)
+                if from < e && self.is_lost(from) {
+                    e.since(from)
+                } else {
+                    0
+                }
             })
             .sum();
         self.flight()
@@ -1186,13 +1276,50 @@ impl Connection {
             .saturating_sub(lost)
     }
 
-    /// RFC 6675 NextSeg rule 1: the first hole byte not yet retransmitted, and how much of the
-    /// hole one segment covers.
+    /// RFC 6675 NextSeg rule 1: the first hole byte not yet retransmitted that IsLost() says is
+    /// lost, and how much of the hole one segment covers.
     fn next_hole(&self) -> Option<(Seq, usize)> {
         self.holes().find_map(|(s, e)| {
             let from = s.max(self.high_rxt);
-            (from < e).then(|| (from, e.since(from).min(self.mss)))
+            (from < e && self.is_lost(from)).then(|| (from, e.since(from).min(self.mss)))
         })
+    }
+
+    /// RFC 6675 IsLost(SeqNum): more than (DupThresh - 1) * SMSS bytes above it are SACKed. A
+    /// segment merely overtaken by a few others (reordering) is not lost yet.
+    fn is_lost(&self, seq: Seq) -> bool {
+        let above: usize = self
+            .scoreboard
+            .ranges()
+            .iter()
+            .filter(|&&(_, e)| e > seq)
+            .map(|&(s, e)| e.since(s.max(seq)))
+            .sum();
+        above > (self.reordering - 1) * self.mss
+    }
+
+    /// RFC 3522 (Eifel detection): an ACK covering our first retransmission that echoes a
+    /// timestamp older than the one the retransmission carried was caused by the original
+    /// segment, which was only reordered. The window reduction is undone (RFC 4015) and the
+    /// reordering tolerance doubles, so the same reordering does not trigger recovery again.
+    fn detect_spurious(&mut self, seg: &Repr) {
+        let Some((seq, tsval, cwnd, ssthresh)) = self.first_rexmit else {
+            return;
+        };
+        if seg.ack <= seq {
+            return;
+        }
+        self.first_rexmit = None;
+        let Some((_, ecr)) = seg.options.timestamps else {
+            return;
+        };
+        if (ecr.wrapping_sub(tsval) as i32) < 0 {
+            self.counters.spurious_recoveries += 1;
+            self.reordering = (self.reordering * 2).min(MAX_REORDERING);
+            self.cc.undo(cwnd, ssthresh);
+            self.recovery = None;
+            self.dup_acks = 0;
+        }
     }
 
     /// The first byte at or after `seq` that the peer has not SACKed, and the start of the next
@@ -1278,16 +1405,30 @@ impl Connection {
             AckDue::Delayed(t) => Some(t),
             _ => None,
         };
-        [delayed, self.rto_at, self.persist_at, self.time_wait_at, self.keepalive_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            delayed,
+            self.rto_at,
+            self.persist_at,
+            self.time_wait_at,
+            self.keepalive_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// True when a SYN, data or FIN could go out now (ignoring timers).
+    /// Our SYN (or SYN,ACK) is not acknowledged yet.
+    fn syn_unacked(&self) -> bool {
+        self.snd_una == self.iss && self.state != State::Closed
+    }
+
     fn wants_to_send(&self) -> bool {
+        if self.syn_unacked() && self.snd_nxt == self.iss {
+            return true;
+        }
         match self.state {
-            State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
+            State::SynSent | State::SynReceived => false,
             State::Established
             | State::CloseWait
             | State::FinWait1
@@ -1317,6 +1458,13 @@ impl Connection {
         };
         let cwnd_room = self.cc.cwnd().saturating_sub(counted);
         let rwnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        // After a timeout the first segment goes out whatever the window: at least one byte,
+        // so that a window that closed while data was in flight is probed, not waited on.
+        let rwnd_room = if self.sws_override {
+            rwnd_room.max(1)
+        } else {
+            rwnd_room
+        };
         let room = cwnd_room.min(rwnd_room);
         let n = unsent.min(room).min(self.mss);
         if n == 0 {
@@ -1331,6 +1479,7 @@ impl Connection {
         let all = n == unsent;
         if (all && (in_flight == 0 || self.nodelay))
             || (self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2)
+            || self.sws_override
         {
             n
         } else {
@@ -1344,26 +1493,28 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => return false,
             State::TimeWait => return self.send_ack_if_due(now, emit),
-            State::SynSent | State::SynReceived => {
-                if self.snd_nxt == self.iss {
-                    let repr = self.syn_repr(now);
-                    if self.snd_max == self.iss {
-                        self.snd_max = self.iss + 1;
-                    }
-                    self.snd_nxt = self.iss + 1;
-                    if self.rto_at.is_none() {
-                        self.rto_at = Some(now + self.rtt.rto());
-                    }
-                    if self.retries == 0 && self.rtt_probe.is_none() {
-                        self.rtt_probe = Some((self.iss, now));
-                    }
-                    self.ack_due = AckDue::No;
-                    self.counters.segments_out += 1;
-                    emit(&repr, [&[], &[]]);
-                    return true;
-                }
-                return false;
+            _ => {}
+        }
+        if self.syn_unacked() && self.snd_nxt == self.iss {
+            let repr = self.syn_repr(now);
+            if self.snd_max == self.iss {
+                self.snd_max = self.iss + 1;
             }
+            self.snd_nxt = self.iss + 1;
+            if self.rto_at.is_none() {
+                self.rto_at = Some(now + self.rtt.rto());
+            }
+            if self.retries == 0 && self.rtt_probe.is_none() {
+                self.rtt_probe = Some((self.iss, now));
+            }
+            self.ack_due = AckDue::No;
+            self.counters.segments_out += 1;
+            emit(&repr, [&[], &[]]);
+            return true;
+        }
+        match self.state {
+            State::SynSent => return false,
+            State::SynReceived => return self.send_ack_if_due(now, emit),
             _ => {}
         }
         if self.window_probe {
@@ -1373,7 +1524,14 @@ impl Connection {
         if self.keepalive_due {
             // SEG.SEQ = SND.NXT - 1 with no data: the peer answers with an ACK.
             self.keepalive_due = false;
-            let repr = self.base_repr(now, Seq(self.snd_max.0.wrapping_sub(1)), Flags { ack: true, ..Flags::default() });
+            let repr = self.base_repr(
+                now,
+                Seq(self.snd_max.0.wrapping_sub(1)),
+                Flags {
+                    ack: true,
+                    ..Flags::default()
+                },
+            );
             self.counters.segments_out += 1;
             emit(&repr, [&[], &[]]);
             return true;
@@ -1418,6 +1576,14 @@ impl Connection {
         retransmit: bool,
         emit: &mut dyn FnMut(&Repr, [&[u8]; 2]),
     ) -> bool {
+        // SACK blocks ride in the options: the payload shrinks so the datagram still fits the
+        // MTU (the MSS already leaves room for timestamps).
+        let sack_option = if self.sack && !self.ooo.is_empty() {
+            4 + 8 * self.ooo.len().min(if self.ts.is_some() { 3 } else { 4 })
+        } else {
+            0
+        };
+        let max = max.min(self.mss.saturating_sub(sack_option).max(1));
         let offset = seq.since(self.tx_base);
         let n = self.unsent_from(seq).min(max);
         let fin_at = self.tx_base + self.tx.len();
@@ -1463,6 +1629,7 @@ impl Connection {
         }
         if !retransmit {
             self.snd_nxt = end;
+            self.sws_override = false;
         }
         if end > self.snd_max {
             self.snd_max = end;
@@ -1477,13 +1644,15 @@ impl Connection {
         true
     }
 
-    /// A zero-window probe: the next byte, outside the window, without advancing SND.NXT. The
-    /// peer answers with an ACK carrying its current window; the persist timer repeats it.
+    /// A zero-window probe (RFC 9293 3.8.6.1). It carries SEG.SEQ = SND.UNA - 1 and no data, as
+    /// Linux's does: a sequence number the peer has already acknowledged, so whatever its
+    /// window, the peer answers with an ACK carrying its current window, and no byte is sent
+    /// that the sequence space would then have to account for. The persist timer repeats it.
     fn send_window_probe(&mut self, now: Instant, emit: &mut dyn FnMut(&Repr, [&[u8]; 2])) -> bool {
-        let seq = self.snd_nxt;
-        if self.unsent_from(seq) == 0 {
+        if self.unsent_from(self.snd_nxt) == 0 {
             return false;
         }
+        let seq = Seq(self.snd_una.0.wrapping_sub(1));
         let repr = self.base_repr(
             now,
             seq,
@@ -1492,11 +1661,10 @@ impl Connection {
                 ..Flags::default()
             },
         );
-        let payload = self.tx.peek(seq.since(self.tx_base), 1);
         self.counters.window_probes += 1;
         self.counters.segments_out += 1;
         self.ack_due = AckDue::No;
-        emit(&repr, payload);
+        emit(&repr, [&[], &[]]);
         true
     }
 
@@ -1558,9 +1726,13 @@ impl Connection {
         if self.rto_at.is_some_and(|t| t <= now) {
             self.on_retransmission_timeout(now);
         }
-        // Zero window: the persist timer probes (RFC 9293 3.8.6.1, MUST-35/36).
-        let stalled =
-            self.snd_wnd == 0 && self.unsent_from(self.snd_nxt) > 0 && self.snd_una == self.snd_max;
+        // Nothing in flight, data waiting, and the window too small to send it: with a zero
+        // window the persist timer probes (RFC 9293 3.8.6.1, MUST-35/36); with a small one it is
+        // the override timeout of sender SWS avoidance (3.8.6.2.1), after which what the window
+        // allows goes out, so that a receiver that never updates its window cannot stall us.
+        let stalled = self.snd_una == self.snd_max
+            && self.unsent_from(self.snd_nxt) > 0
+            && self.sendable_data() == 0;
         if stalled && self.state.synchronized() {
             match self.persist_at {
                 None => self.persist_at = Some(now + self.rtt.rto()),
@@ -1572,7 +1744,11 @@ impl Connection {
                         .saturating_mul(1 << self.persist_backoff)
                         .min(self.params.max_rto);
                     self.persist_at = Some(now + wait);
-                    self.window_probe = true;
+                    if self.snd_wnd == 0 {
+                        self.window_probe = true;
+                    } else {
+                        self.sws_override = true;
+                    }
                 }
                 Some(_) => {}
             }
@@ -1598,13 +1774,16 @@ impl Connection {
         }
         self.rtt.back_off();
         self.rtt_probe = None;
+        self.first_rexmit = None;
         self.recovery = None;
         self.dup_acks = 0;
         // Go back: everything from SND.UNA is sent again as the window allows.
         self.snd_nxt = self.snd_una;
-        if self.state == State::SynSent || self.state == State::SynReceived {
+        if self.syn_unacked() {
             self.snd_nxt = self.iss;
         }
+        // The segment at SND.UNA goes out now, even if Nagle or SWS avoidance would hold it.
+        self.sws_override = true;
         self.rto_at = Some(now + self.rtt.rto());
     }
 }

@@ -917,14 +917,14 @@ impl Sockets {
         self.free.push(index);
     }
 
-    /// Writes the next segment to send into `out` and returns its `(local, remote)` addresses.
+    /// Appends the next segment to send to `out` and returns its `(local, remote)` addresses.
+    /// (Appending lets the caller reserve room for the link and IP headers in front.)
     pub fn next_segment(
         &mut self,
         now: Instant,
         out: &mut Vec<u8>,
     ) -> Option<(SocketAddr, SocketAddr)> {
         if let Some((local, remote, repr)) = self.control.pop_front() {
-            out.clear();
             segment::emit(out, &repr, local.ip(), remote.ip(), [&[], &[]]);
             return Some((local, remote));
         }
@@ -947,7 +947,6 @@ impl Sockets {
                 continue;
             };
             let (local, remote) = (slot.conn.local(), slot.conn.remote());
-            out.clear();
             let mut emit = |repr: &segment::Repr, payload: [&[u8]; 2]| {
                 segment::emit(out, repr, local.ip(), remote.ip(), payload);
             };

@@ -55,6 +55,13 @@ impl Rtt {
         self.backoff = (self.backoff + 1).min(16);
     }
 
+    /// Sets the RTO before any measurement (RFC 6298 5.7 after a SYN timed out).
+    pub fn set_initial(&mut self, rto: Duration) {
+        if self.srtt.is_none() {
+            self.rto = rto.clamp(self.min, self.max);
+        }
+    }
+
     /// Forgets the backoff (an ACK for new data arrived).
     pub fn reset_backoff(&mut self) {
         self.backoff = 0;
