@@ -1737,7 +1737,7 @@ impl Connection {
             match self.persist_at {
                 None => self.persist_at = Some(now + self.rtt.rto()),
                 Some(t) if t <= now => {
-                    self.persist_backoff = (self.persist_backoff + 1).min(6);
+                    self.persist_backoff = (self.persist_backoff + 1).min(12);
                     let wait = self
                         .rtt
                         .rto()

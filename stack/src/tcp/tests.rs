@@ -335,3 +335,134 @@ fn syn_cookies_carry_connections_past_a_full_backlog() {
     assert!(p.b.tcp().counters().syn_cookies_accepted >= 1);
     assert_eq!(p.b.tcp().counters().syn_cookies_rejected, 0);
 }
+
+/// Frames from 10.0.0.1 (02:..:01) to B, carrying `tcp` after a correct IPv4 header.
+fn frame_to_b(tcp: &[u8]) -> Vec<u8> {
+    use crate::ipv4::{self, EmitRepr, Protocol};
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let repr = EmitRepr {
+        src: A_IP,
+        dst: B_IP,
+        protocol: Protocol::Tcp,
+        ttl: 64,
+        ident: 1,
+        dont_fragment: true,
+    };
+    ipv4::write_header(&mut f, &repr, tcp.len(), 0, false);
+    f.extend_from_slice(tcp);
+    f
+}
+
+/// A SYN from A:40000 to B:80 with an MSS option, then `mangle` applied and the checksum fixed.
+fn mangled_syn(mangle: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    use crate::tcp::segment::{self, Flags, Options, Repr};
+    let repr = Repr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: tcp::Seq(1000),
+        flags: Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        window: 1000,
+        options: Options {
+            mss: Some(1460),
+            ..Options::default()
+        },
+        ..Repr::default()
+    };
+    let mut seg = Vec::new();
+    segment::emit(
+        &mut seg,
+        &repr,
+        IpAddr::V4(A_IP),
+        IpAddr::V4(B_IP),
+        [&[], &[]],
+    );
+    mangle(&mut seg);
+    seg[16] = 0;
+    seg[17] = 0;
+    let sum = segment::pseudo_header(IpAddr::V4(A_IP), IpAddr::V4(B_IP), seg.len())
+        .add_slice(&seg)
+        .ones_complement();
+    seg[16..18].copy_from_slice(&sum.to_ne_bytes());
+    frame_to_b(&seg)
+}
+
+#[test]
+fn malformed_segments_are_dropped_and_counted() {
+    use crate::DropReason;
+    let mut p = Pair::new(None, 31);
+    let _l = p.b.tcp_listen(80, 8).unwrap();
+    let now = p.now;
+    let mut out = Vec::new();
+    let cases: [(Vec<u8>, DropReason); 5] = [
+        (mangled_syn(|s| s[12] = 0x40), DropReason::TcpBadHeader),
+        (mangled_syn(|s| s[12] = 0xf0), DropReason::TcpBadHeader),
+        (mangled_syn(|s| s[21] = 40), DropReason::TcpBadOption),
+        (mangled_syn(|s| s[13] = 0x03), DropReason::TcpBadFlags),
+        (mangled_syn(|s| s[13] = 0x06), DropReason::TcpBadFlags),
+    ];
+    for (frame, reason) in &cases {
+        let before = p.b.stats().drops(*reason);
+        p.b.receive(now, frame, &mut |f| out.push(f.to_vec()));
+        assert_eq!(p.b.stats().drops(*reason), before + 1, "{reason}");
+    }
+    // A corrupted checksum, then a truncated header.
+    let mut bad_sum = mangled_syn(|_| {});
+    let last = bad_sum.len() - 1;
+    bad_sum[last] ^= 0xff;
+    p.b.receive(now, &bad_sum, &mut |f| out.push(f.to_vec()));
+    assert_eq!(p.b.stats().drops(DropReason::TcpBadChecksum), 1);
+    let short = frame_to_b(&[0x9c, 0x40, 0x00, 0x50, 0, 0, 0]);
+    p.b.receive(now, &short, &mut |f| out.push(f.to_vec()));
+    assert_eq!(p.b.stats().drops(DropReason::TcpBadHeader), 3);
+    p.b.poll(now, &mut |f| out.push(f.to_vec()));
+    assert!(out.is_empty(), "nothing answers a malformed segment");
+    assert!(p.b.tcp().is_empty());
+    // The valid SYN gets a SYN,ACK.
+    p.b.receive(now, &mangled_syn(|_| {}), &mut |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn a_window_closed_forever_is_probed_with_backoff_and_never_given_up() {
+    let mut p = Pair::new(None, 33);
+    let listener = p.b.tcp_listen(7000, 8).unwrap();
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 7000))
+            .unwrap();
+    let data = pattern(1 << 20, 9);
+    let mut sent = 0;
+    let mut cb = None;
+    // B accepts but never reads: its window closes, and stays closed for an hour.
+    p.run_until(
+        |p| {
+            cb = cb.or_else(|| p.b.tcp_accept(listener));
+            if let Ok(n) = p.a.tcp_send(ca, &data[sent..]) {
+                sent += n;
+            }
+            p.now > Instant::from_secs(3600)
+        },
+        Duration::from_secs(4000),
+    );
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert_eq!(
+        c.state(),
+        State::Established,
+        "zero window is not a failure (RFC 9293 MUST-36)"
+    );
+    assert_eq!(c.send_window(), 0);
+    let probes = c.counters().window_probes;
+    assert!(
+        (8..200).contains(&probes),
+        "backed-off probes, not a flood: {probes}"
+    );
+    let receiver = p.b.tcp_connection(cb.unwrap()).unwrap();
+    assert_eq!(
+        receiver.recv_queue(),
+        256 * 1024,
+        "the receiver's buffer is full and bounded"
+    );
+    assert!(sent < data.len());
+}
