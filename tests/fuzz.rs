@@ -19,7 +19,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant as WallClock};
 
 use etherparse::SlicedPacket;
+use std::net::IpAddr;
 use tapstack::rng::Rng;
+use tapstack::tcp::segment::{self as tcp_segment, Flags, Options, Repr};
+use tapstack::tcp::Seq;
 use tapstack::{Config, DropReason, Event, Host, Instant, Interface, Ipv4Cidr, Limits, MacAddr};
 
 /// Frames fed to the core.
@@ -464,6 +467,81 @@ fn corpus() -> Vec<Vec<u8>> {
         &udp(peer(40006), us(CLOSED_PORT), &pattern(600, 12)),
         304,
     ));
+    // TCP: SYNs with options to the echo and discard services, to a closed port, an ACK with
+    // data and a FIN for no connection, and a RST.
+    let segment = |dst_port: u16, flags: Flags, options: Options, data: &[u8]| {
+        let repr = Repr {
+            src_port: 41000 + dst_port,
+            dst_port,
+            seq: Seq(7000),
+            ack: Seq(9000),
+            flags,
+            window: 64240,
+            options,
+        };
+        let mut out = Vec::new();
+        tcp_segment::emit(
+            &mut out,
+            &repr,
+            IpAddr::V4(PEER_IP),
+            IpAddr::V4(OUR_IP),
+            [data, &[]],
+        );
+        from_peer(&ipv4(
+            PEER_IP,
+            OUR_IP,
+            PROTO_TCP,
+            0x7100 + dst_port,
+            (0, false),
+            &out,
+        ))
+    };
+    let syn = Flags {
+        syn: true,
+        ..Flags::default()
+    };
+    let ack = Flags {
+        ack: true,
+        ..Flags::default()
+    };
+    let linux = Options {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((1, 0)),
+        ..Options::default()
+    };
+    c.push(segment(7, syn, linux, b""));
+    c.push(segment(
+        9,
+        syn,
+        Options {
+            mss: Some(536),
+            ..Options::default()
+        },
+        b"",
+    ));
+    c.push(segment(CLOSED_PORT, syn, linux, b""));
+    c.push(segment(7, ack, Options::default(), &pattern(100, 13)));
+    c.push(segment(
+        19,
+        Flags {
+            fin: true,
+            ack: true,
+            ..Flags::default()
+        },
+        Options::default(),
+        b"",
+    ));
+    c.push(segment(
+        9,
+        Flags {
+            rst: true,
+            ..Flags::default()
+        },
+        Options::default(),
+        b"",
+    ));
     // Padded to the Ethernet minimum, as short frames arrive from a real link.
     for f in &mut c {
         if f.len() < 60 {
@@ -845,6 +923,12 @@ fn check_emitted(f: &[u8], mtu: usize, seen: &mut Emitted) {
                     );
                     assert_eq!(udp_checksum(src, dst, payload), 0, "UDP checksum");
                     seen.udp += 1;
+                }
+                PROTO_TCP => {
+                    let seg = etherparse::TcpSlice::from_slice(payload).expect("TCP header");
+                    let sum = seg.calc_checksum_ipv4(src.octets(), dst.octets()).unwrap();
+                    assert_eq!(sum, seg.checksum(), "TCP checksum");
+                    assert!(!(seg.syn() && seg.fin()), "no SYN+FIN");
                 }
                 p => panic!("emitted IPv4 protocol {p}"),
             }

@@ -96,6 +96,10 @@ pub struct Footprint {
     pub udp_bytes: usize,
     /// Events not yet taken.
     pub events: usize,
+    /// TCP connections in any state.
+    pub tcp_connections: usize,
+    /// Bytes held in TCP send and receive buffers.
+    pub tcp_buffer_bytes: usize,
 }
 
 /// The all-hosts group every IPv4 host belongs to (RFC 1112).
@@ -208,6 +212,8 @@ impl Interface {
             udp_sockets: self.udp.len(),
             udp_bytes: self.udp.queued_bytes(),
             events: self.events.len(),
+            tcp_connections: self.tcp.len(),
+            tcp_buffer_bytes: self.tcp.buffer_memory(),
         }
     }
 
