@@ -466,3 +466,88 @@ fn a_window_closed_forever_is_probed_with_backoff_and_never_given_up() {
     );
     assert!(sent < data.len());
 }
+
+/// An ICMP destination unreachable (code `code`, next-hop MTU `mtu`) from B quoting `frame`'s IP
+/// datagram, in a frame to A.
+fn icmp_unreachable_to_a(frame: &[u8], code: u8, mtu: u16) -> Vec<u8> {
+    use crate::ipv4::{self, EmitRepr, Protocol};
+    let quoted = &frame[14..14 + 28];
+    let mut icmp = vec![3, code, 0, 0, 0, 0];
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(quoted);
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_slice(&icmp)
+        .ones_complement();
+    icmp[2..4].copy_from_slice(&sum.to_ne_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    let repr = EmitRepr {
+        src: B_IP,
+        dst: A_IP,
+        protocol: Protocol::Icmp,
+        ttl: 64,
+        ident: 9,
+        dont_fragment: false,
+    };
+    ipv4::write_header(&mut f, &repr, icmp.len(), 0, false);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+#[test]
+fn icmp_port_unreachable_aborts_a_connect() {
+    let mut p = Pair::new(None, 41);
+    // A first (refused) connection makes A learn B's MAC, so the next SYN leaves at once.
+    let first =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5555))
+            .unwrap();
+    p.run_until(
+        |p| {
+            p.a.tcp_connection(first)
+                .is_some_and(|c| c.state() == State::Closed)
+        },
+        Duration::from_secs(5),
+    );
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 4444))
+            .unwrap();
+    let mut syn = None;
+    p.a.poll(p.now, &mut |f| {
+        if f.len() > 14 + 20 && f[14 + 9] == 6 {
+            syn = Some(f.to_vec());
+        }
+    });
+    let syn = syn.expect("the SYN");
+    p.a.receive(p.now, &icmp_unreachable_to_a(&syn, 3, 0), &mut |_| {});
+    p.a.poll(p.now, &mut |_| {});
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert_eq!(
+        (c.state(), c.error()),
+        (State::Closed, Some(tcp::Error::Refused))
+    );
+}
+
+#[test]
+fn fragmentation_needed_lowers_the_segment_size() {
+    let mut p = Pair::new(None, 43);
+    let listener = p.b.tcp_listen(8000, 4).unwrap();
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 8000))
+            .unwrap();
+    p.run_until(
+        |p| p.b.tcp_accept(listener).is_some(),
+        Duration::from_secs(5),
+    );
+    let before = p.a.tcp_connection(ca).unwrap().mss();
+    assert_eq!(before, 1448);
+    p.a.tcp_send(ca, &pattern(5000, 1)).unwrap();
+    let mut data = None;
+    p.a.poll(p.now, &mut |f| {
+        if data.is_none() && f.len() > 1000 {
+            data = Some(f.to_vec());
+        }
+    });
+    let data = data.expect("a full segment");
+    assert_eq!(data[14 + 6] & 0x40, 0x40, "TCP datagrams carry DF");
+    p.a.receive(p.now, &icmp_unreachable_to_a(&data, 4, 1000), &mut |_| {});
+    assert_eq!(p.a.tcp_connection(ca).unwrap().mss(), 1000 - 40 - 12);
+}
