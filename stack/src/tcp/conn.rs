@@ -14,7 +14,7 @@ use core::time::Duration;
 use super::buffer::{Assembler, Ring};
 use super::congestion::{Algorithm, Cc, Controller};
 use super::rtt::Rtt;
-use super::segment::{Flags, Options, Repr, SackBlocks};
+use super::segment::{Flags, Options, Repr};
 use super::seq::Seq;
 use crate::time::Instant;
 
@@ -760,6 +760,14 @@ impl Connection {
         let mut options = Options::default();
         if let (Some(ts), Some(val)) = (self.ts, self.ts_now(now)) {
             options.timestamps = Some((val, if flags.ack { ts.recent } else { 0 }));
+        }
+        // RFC 2018 4: every ACK carries SACK blocks while out-of-order data is held (three fit
+        // beside timestamps, four without).
+        if flags.ack && self.sack && !self.ooo.is_empty() {
+            let room = if options.timestamps.is_some() { 3 } else { 4 };
+            for (l, r) in self.ooo.sack_blocks(room) {
+                options.sack.push(l, r);
+            }
         }
         Repr {
             src_port: self.local.port(),
@@ -1599,19 +1607,7 @@ impl Connection {
             ..Flags::default()
         };
         flags.fin = with_fin;
-        let mut repr = self.base_repr(now, seq, flags);
-        if self.sack && !self.ooo.is_empty() {
-            let room = if repr.options.timestamps.is_some() {
-                3
-            } else {
-                4
-            };
-            let mut blocks = SackBlocks::default();
-            for (l, r) in self.ooo.sack_blocks(room) {
-                blocks.push(l, r);
-            }
-            repr.options.sack = blocks;
-        }
+        let repr = self.base_repr(now, seq, flags);
         let payload = self.tx.peek(offset, n);
         let end = seq + n + usize::from(with_fin);
         if with_fin && self.fin_seq.is_none() {
@@ -1680,7 +1676,7 @@ impl Connection {
         // SND.MAX, not SND.NXT: after a timeout SND.NXT goes back to resend, but a pure ACK
         // numbered below what the peer has received would fail its acceptability test and be
         // dropped with its acknowledgment (RFC 9293 3.10.7.4).
-        let mut repr = self.base_repr(
+        let repr = self.base_repr(
             now,
             self.snd_max,
             Flags {
@@ -1688,18 +1684,6 @@ impl Connection {
                 ..Flags::default()
             },
         );
-        if self.sack && !self.ooo.is_empty() {
-            let room = if repr.options.timestamps.is_some() {
-                3
-            } else {
-                4
-            };
-            let mut blocks = SackBlocks::default();
-            for (l, r) in self.ooo.sack_blocks(room) {
-                blocks.push(l, r);
-            }
-            repr.options.sack = blocks;
-        }
         self.ack_due = AckDue::No;
         self.unacked_segments = 0;
         self.counters.segments_out += 1;
