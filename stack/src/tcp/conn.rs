@@ -7,6 +7,8 @@
 //! ACK, in that order of preference. Timers (retransmission, delayed ACK, persist, TIME-WAIT)
 //! are deadlines reported by [`Connection::poll_at`].
 
+use std::collections::VecDeque;
+
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -254,8 +256,21 @@ pub struct Connection {
     /// retransmission turns out to have been spurious.
     reordering: usize,
     /// The first retransmission of this recovery: its sequence number, the TSval it carried,
-    /// and the window before the reduction (for the Eifel response, RFC 3522/4015).
-    first_rexmit: Option<(Seq, u32, usize, usize)>,
+    /// the window before the reduction (for the Eifel response, RFC 3522/4015), and how many
+    /// segments had been received beyond it.
+    first_rexmit: Option<(Seq, u32, usize, usize, usize)>,
+    /// Data segments in flight with the time each was last sent, lowest first (RFC 8985
+    /// RACK: loss is detected by time, so reordering shorter than `reo_wnd` is not loss).
+    sent: VecDeque<(Seq, Seq, Instant)>,
+    /// Send time of the most recently sent segment known delivered (RACK.xmit_ts).
+    rack_xmit: Option<Instant>,
+    /// Smallest RTT measured (RACK's min_RTT).
+    min_rtt: Option<Duration>,
+    /// Reordering window in quarters of min_RTT (RFC 8985 6.2 reo_wnd_mult), raised when a
+    /// retransmission proves spurious.
+    reo_steps: u32,
+    /// The time of the latest input or poll, for RACK's time-based loss test.
+    clock: Instant,
     retries: u32,
 
     ack_due: AckDue,
@@ -294,7 +309,12 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
 pub const KEEPALIVE_PROBES: u32 = 9;
 
 /// Most reordering (in segments) tolerated before loss is assumed.
-const MAX_REORDERING: usize = 64;
+const MAX_REORDERING: usize = 16;
+
+/// Most quarters of min_RTT the RACK reordering window grows to (capped at SRTT anyway).
+const MAX_REO_STEPS: u32 = 16;
+/// Most segments tracked for RACK; beyond that, loss detection falls back to timeouts.
+const MAX_TRACKED: usize = 8192;
 
 /// Largest window a window field can announce with a shift of `scale`.
 fn max_window(scale: u8) -> usize {
@@ -355,6 +375,11 @@ impl Connection {
             high_rxt: Seq(0),
             reordering: 3,
             first_rexmit: None,
+            sent: VecDeque::new(),
+            rack_xmit: None,
+            min_rtt: None,
+            reo_steps: 1,
+            clock: Instant::ZERO,
             retries: 0,
             ack_due: AckDue::No,
             unacked_segments: 0,
@@ -537,6 +562,11 @@ impl Connection {
     /// Slow start threshold in bytes.
     pub fn ssthresh(&self) -> usize {
         self.cc.ssthresh()
+    }
+
+    /// Reordering tolerated before loss is assumed, in segments.
+    pub fn reordering(&self) -> usize {
+        self.reordering
     }
 
     /// Effective send MSS.
@@ -812,6 +842,7 @@ impl Connection {
     /// the segment calls for one.
     pub fn on_segment(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {
         self.counters.segments_in += 1;
+        self.clock = now;
         self.last_heard = now;
         self.keepalive_probes = 0;
         match self.state {
@@ -1093,6 +1124,11 @@ impl Connection {
         self.ack_due = AckDue::Now;
     }
 
+    fn take_sample(&mut self, rtt: Duration) {
+        self.rtt.sample(rtt);
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+    }
+
     fn on_rtt_sample(&mut self, now: Instant, seg: &Repr) {
         // With timestamps, every ACK of new data gives a sample (RFC 7323 4.1); without, the
         // timed segment does, unless it was retransmitted (Karn).
@@ -1112,7 +1148,7 @@ impl Connection {
         }
         if let Some((probe, sent)) = self.rtt_probe {
             if seg.ack > probe {
-                self.rtt.sample(now.saturating_duration_since(sent));
+                self.take_sample(now.saturating_duration_since(sent));
                 self.rtt_probe = None;
             }
         }
@@ -1140,6 +1176,7 @@ impl Connection {
         let window = usize::from(seg.window) << self.snd_wscale;
         if self.sack {
             self.update_scoreboard(seg);
+            self.rack_on_ack(seg);
         }
         if ack > self.snd_una {
             self.detect_spurious(seg);
@@ -1204,26 +1241,21 @@ impl Connection {
         }
         // Loss detection: three duplicate ACKs (RFC 5681 3.2), or with SACK more than
         // (DupThresh - 1) * SMSS bytes SACKed above SND.UNA (RFC 6675 IsLost).
-        let threshold = self.reordering;
-        let sack_loss = self.sack && self.scoreboard.covered() > (threshold - 1) * self.mss;
+        // RFC 5827 early retransmit: with fewer than four segments out and nothing new to
+        // send, three duplicate ACKs can never come; one less than the segments out will do
+        // (not once the path has shown reordering).
+        let outstanding = self.flight().div_ceil(self.mss.max(1));
+        let threshold = if outstanding < 4 && self.reordering <= 3 && self.sendable_data() == 0 {
+            self.reordering.min(outstanding.saturating_sub(1).max(1))
+        } else {
+            self.reordering
+        };
+        let sack_loss = self.sack && self.holes().any(|(s, _)| self.is_lost(s));
         if self.recovery.is_none()
             && self.snd_una != self.snd_max
             && (self.dup_acks as usize >= threshold || sack_loss)
         {
-            // Enter recovery until SND.MAX is acknowledged (RFC 6582 3.2 step 2, RFC 6675 5).
-            self.counters.fast_retransmits += 1;
-            self.recovery = Some(self.snd_max);
-            self.rtt_probe = None;
-            self.first_rexmit = self
-                .ts_now(now)
-                .map(|tsval| (self.snd_una, tsval, self.cc.cwnd(), self.cc.ssthresh()));
-            if self.sack && !self.scoreboard.is_empty() {
-                self.cc.on_sack_recovery(now, self.flight(), self.mss);
-                self.high_rxt = self.snd_una;
-            } else {
-                self.cc.on_fast_retransmit(now, self.flight(), self.mss);
-                self.rexmit_first = true;
-            }
+            self.enter_recovery(now);
         }
         // Window update (RFC 9293 3.10.7.4, "If SND.UNA =< SEG.ACK =< SND.NXT ... update the window").
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
@@ -1236,6 +1268,39 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// Enters loss recovery until SND.MAX is acknowledged (RFC 6582 3.2 step 2, RFC 6675 5).
+    fn enter_recovery(&mut self, now: Instant) {
+        self.counters.fast_retransmits += 1;
+        self.recovery = Some(self.snd_max);
+        self.rtt_probe = None;
+        // How far beyond the hole the peer has received: if this loss turns out to be
+        // reordering, that is the reordering to tolerate from now on.
+        let depth = (self.scoreboard.covered() / self.mss.max(1)).max(self.dup_acks as usize);
+        self.first_rexmit = self.ts_now(now).map(|tsval| {
+            (
+                self.snd_una,
+                tsval,
+                self.cc.cwnd(),
+                self.cc.ssthresh(),
+                depth,
+            )
+        });
+        if self.sack && !self.scoreboard.is_empty() {
+            self.cc.on_sack_recovery(now, self.flight(), self.mss);
+            self.high_rxt = self.snd_una;
+            // RFC 6675 5 step 4.3: the first hole goes at once; later holes as RACK
+            // finds them lost.
+            if !self.is_lost(self.snd_una) {
+                self.rexmit_first = true;
+                self.high_rxt = self.snd_una + self.mss;
+                self.counters.sack_retransmits += 1;
+            }
+        } else {
+            self.cc.on_fast_retransmit(now, self.flight(), self.mss);
+            self.rexmit_first = true;
+        }
     }
 
     /// Records the peer's SACK blocks that describe data we sent above SND.UNA (RFC 2018 3;
@@ -1296,14 +1361,97 @@ impl Connection {
     /// RFC 6675 IsLost(SeqNum): more than (DupThresh - 1) * SMSS bytes above it are SACKed. A
     /// segment merely overtaken by a few others (reordering) is not lost yet.
     fn is_lost(&self, seq: Seq) -> bool {
-        let above: usize = self
-            .scoreboard
-            .ranges()
-            .iter()
-            .filter(|&&(_, e)| e > seq)
-            .map(|&(s, e)| e.since(s.max(seq)))
-            .sum();
-        above > (self.reordering - 1) * self.mss
+        // RFC 8985 6.2: a segment is lost when a segment sent more than reo_wnd after it has
+        // been delivered.
+        // 6.3: or when it has been out for an RTT plus reo_wnd while later data was SACKed
+        // (callers ask only about holes below SACKed data).
+        let Some(delivered) = self.rack_xmit else {
+            return false;
+        };
+        let at = self.sent.partition_point(|&(_, end, _)| end <= seq);
+        match self.sent.get(at) {
+            Some(&(start, _, sent)) if start <= seq => {
+                sent + self.reo_wnd() < delivered || self.clock >= self.rack_deadline(sent)
+            }
+            _ => false,
+        }
+    }
+
+    /// When a segment sent at `sent` counts as lost if still unacknowledged (RFC 8985 6.3).
+    fn rack_deadline(&self, sent: Instant) -> Instant {
+        sent + self.rtt.srtt().unwrap_or(self.rtt.rto()) + self.reo_wnd()
+    }
+
+    /// The RACK reordering timer: the earliest time a hole becomes lost by time alone.
+    fn rack_timer(&self) -> Option<Instant> {
+        if !self.sack || self.scoreboard.is_empty() {
+            return None;
+        }
+        self.holes()
+            .filter_map(|(s, _)| {
+                let at = self.sent.partition_point(|&(_, end, _)| end <= s);
+                self.sent
+                    .get(at)
+                    .filter(|e| e.0 <= s)
+                    .map(|e| self.rack_deadline(e.2))
+            })
+            .filter(|&t| t > self.clock)
+            .min()
+    }
+
+    /// RACK's reordering window: quarters of min_RTT, at most SRTT (RFC 8985 6.2).
+    fn reo_wnd(&self) -> Duration {
+        let quarter = self.min_rtt.unwrap_or(Duration::from_millis(1)) / 4;
+        let wnd = quarter.saturating_mul(self.reo_steps);
+        self.rtt.srtt().map_or(wnd, |srtt| wnd.min(srtt))
+    }
+
+    /// Notes a transmission of `[seq, end)` at `now` for RACK.
+    fn track_sent(&mut self, seq: Seq, end: Seq, now: Instant) {
+        if seq >= end {
+            return;
+        }
+        let at = self.sent.partition_point(|&(_, e, _)| e <= seq);
+        let mut from = seq;
+        for entry in self.sent.range_mut(at..) {
+            if entry.0 >= end {
+                break;
+            }
+            entry.2 = now;
+            from = from.max(entry.1);
+        }
+        if from < end
+            && self.sent.back().is_none_or(|b| b.1 <= from)
+            && self.sent.len() < MAX_TRACKED
+        {
+            self.sent.push_back((from, end, now));
+        }
+    }
+
+    /// RACK bookkeeping for an ACK: the newest send time among what it reports delivered
+    /// (cumulatively or by SACK), then forget what is acknowledged.
+    fn rack_on_ack(&mut self, seg: &Repr) {
+        let mut newest = self.rack_xmit;
+        let mut consider = |t: Instant| newest = Some(newest.map_or(t, |n: Instant| n.max(t)));
+        for &(start, end, t) in &self.sent {
+            let acked = end <= seg.ack;
+            let sacked = seg
+                .options
+                .sack
+                .as_slice()
+                .iter()
+                .any(|&(l, r)| l <= start && end <= r);
+            if acked || sacked {
+                consider(t);
+            }
+            if start > seg.ack && !sacked && seg.options.sack.is_empty() {
+                break;
+            }
+        }
+        self.rack_xmit = newest;
+        while self.sent.front().is_some_and(|f| f.1 <= seg.ack) {
+            self.sent.pop_front();
+        }
     }
 
     /// RFC 3522 (Eifel detection): an ACK covering our first retransmission that echoes a
@@ -1311,7 +1459,7 @@ impl Connection {
     /// segment, which was only reordered. The window reduction is undone (RFC 4015) and the
     /// reordering tolerance doubles, so the same reordering does not trigger recovery again.
     fn detect_spurious(&mut self, seg: &Repr) {
-        let Some((seq, tsval, cwnd, ssthresh)) = self.first_rexmit else {
+        let Some((seq, tsval, cwnd, ssthresh, depth)) = self.first_rexmit else {
             return;
         };
         if seg.ack <= seq {
@@ -1323,7 +1471,11 @@ impl Connection {
         };
         if (ecr.wrapping_sub(tsval) as i32) < 0 {
             self.counters.spurious_recoveries += 1;
-            self.reordering = (self.reordering * 2).min(MAX_REORDERING);
+            if self.sack {
+                self.reo_steps = (self.reo_steps + 1).min(MAX_REO_STEPS);
+            } else {
+                self.reordering = self.reordering.max(depth + 1).min(MAX_REORDERING);
+            }
             self.cc.undo(cwnd, ssthresh);
             self.recovery = None;
             self.dup_acks = 0;
@@ -1419,6 +1571,7 @@ impl Connection {
             self.persist_at,
             self.time_wait_at,
             self.keepalive_at(),
+            self.rack_timer(),
         ]
         .into_iter()
         .flatten()
@@ -1497,6 +1650,7 @@ impl Connection {
 
     /// Runs the timers, then produces at most one segment into `emit`. Returns true when it did.
     pub fn poll_transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&Repr, [&[u8]; 2])) -> bool {
+        self.clock = now;
         self.run_timers(now);
         match self.state {
             State::Closed | State::Listen => return false,
@@ -1637,6 +1791,9 @@ impl Connection {
         self.unacked_segments = 0;
         self.counters.segments_out += 1;
         emit(&repr, payload);
+        if self.sack && n > 0 {
+            self.track_sent(seq, seq + n, now);
+        }
         true
     }
 
@@ -1709,6 +1866,15 @@ impl Connection {
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.on_retransmission_timeout(now);
+        }
+        // The RACK reordering timer (RFC 8985 6.3): a hole has now been out too long.
+        if self.sack
+            && self.recovery.is_none()
+            && self.state.synchronized()
+            && self.snd_una != self.snd_max
+            && self.holes().any(|(s, _)| self.is_lost(s))
+        {
+            self.enter_recovery(now);
         }
         // Nothing in flight, data waiting, and the window too small to send it: with a zero
         // window the persist timer probes (RFC 9293 3.8.6.1, MUST-35/36); with a small one it is
