@@ -14,12 +14,14 @@
 
 pub mod arp;
 pub mod config;
+pub mod decode;
 pub mod device;
 pub mod ethernet;
 pub mod host;
 pub mod icmp;
 pub mod iface;
 pub mod ipv4;
+pub mod replay;
 pub mod rng;
 pub mod runtime;
 pub mod services;

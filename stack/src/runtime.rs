@@ -64,13 +64,14 @@ struct Tee {
     capture: Option<CaptureWriter>,
     error: Option<String>,
     wall_origin: Duration,
-    mono_origin: std::time::Instant,
 }
 
 impl Tee {
-    fn write(&mut self, dir: Direction, frame: &[u8]) {
+    /// Writes a frame stamped with the stack's own clock (the wall-clock time of its origin
+    /// plus `now`), so that a replay can give the stack exactly the times it saw live.
+    fn write(&mut self, now: Instant, dir: Direction, frame: &[u8]) {
         let Some(c) = &mut self.capture else { return };
-        let ts = self.wall_origin + self.mono_origin.elapsed();
+        let ts = self.wall_origin + now.since_origin();
         if let Err(e) = c.write(ts, dir, frame) {
             warn!("capture stopped: {e}");
             self.error = Some(e.to_string());
@@ -109,7 +110,6 @@ pub fn run(
         capture: options.capture,
         error: None,
         wall_origin,
-        mono_origin,
     };
     let mut impair_in = options
         .impair
@@ -169,7 +169,7 @@ pub fn run(
             }
         }
         host.poll(now, &mut |f: &[u8]| {
-            tee.write(Direction::Out, f);
+            tee.write(now, Direction::Out, f);
             out.push(f.to_vec());
         });
         while let Some(e) = host.iface_mut().poll_event() {
@@ -196,9 +196,9 @@ pub fn run(
 }
 
 fn tee_in(tee: &mut Tee, frame: &[u8], out: &mut Batch, host: &mut Host, now: Instant) {
-    tee.write(Direction::In, frame);
+    tee.write(now, Direction::In, frame);
     let mut emit = |f: &[u8]| {
-        tee.write(Direction::Out, f);
+        tee.write(now, Direction::Out, f);
         out.push(f.to_vec());
     };
     host.receive(now, frame, &mut emit);

@@ -2,6 +2,8 @@
 
 mod alloc;
 mod bench;
+mod dump;
+mod replay;
 mod up;
 
 #[global_allocator]
@@ -25,6 +27,10 @@ enum Command {
     Up(up::UpArgs),
     /// Measure TCP throughput against smoltcp in memory, and idle connection memory.
     Bench(bench::BenchArgs),
+    /// Replay a capture through the stack under virtual time; write and compare its output.
+    Replay(replay::ReplayArgs),
+    /// Print a capture one line per frame (like tcpdump), or every header field with -v.
+    Dump(dump::DumpArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Dump(args) => dump::run(args),
     };
     match result {
         Ok(code) => code,

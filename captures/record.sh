@@ -1,0 +1,133 @@
+#!/bin/sh
+# Records the reference captures from real peers: the Linux kernel's ping and socat talking to
+# `tapstack up` over a TAP device, inside a throwaway network namespace (nothing leaves it).
+#
+#   cargo build --release && sudo captures/record.sh [NAME...]
+#
+# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard (default: all). Each run writes
+# captures/NAME.pcapng and captures/NAME.toml (the identity the stack ran with). Afterwards
+# regenerate the expected outputs and snapshots (see captures/README.md).
+#
+# The live stack's clock starts a few microseconds before the first frame it captures, and TCP
+# initial sequence numbers follow a 4-microsecond clock (RFC 6528). So after recording, the
+# script looks for the `first_frame_at` (0 to 400 us) at which replaying the capture
+# reproduces every frame the live stack sent, timestamps aside, and writes it into NAME.toml.
+# For a bulk transfer that is not always possible: the live stack reads frames from the device
+# in batches and polls once per batch, which the capture does not record, so its ACKs may fall
+# differently. Then the value that reproduces the stack's SYN-ACK (its initial sequence number)
+# is taken. A recording for which neither exists is made again.
+set -eu
+
+BIN=${TAPSTACK:-${CARGO_TARGET_DIR:-target}/release/tapstack}
+DIR=$(dirname "$0")
+ADDR=10.77.0.2
+
+[ "$(id -u)" = 0 ] || { echo "record.sh: needs root (network namespaces, TAP)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "record.sh: $BIN not found; build with cargo build --release" >&2; exit 1; }
+
+# The peers of each capture (a shell command run inside the namespace once the stack answers).
+peers() {
+    case $1 in
+    arp-ping) printf "%s\n" "ping -n -c 3 -i 0.2 $ADDR" ;;
+    # The second datagram goes to a closed port: the stack answers ICMP port unreachable.
+    udp-echo) printf "%s\n" "echo hello | socat -t1 - UDP:$ADDR:7; echo anyone | socat -t1 - UDP:$ADDR:9; true" ;;
+    tcp-echo) printf "%s\n" "printf 'hello tapstack\\n' | socat -t1 - TCP:$ADDR:7" ;;
+    tcp-discard) printf "%s\n" "seq 1 3000 | socat -u - TCP:$ADDR:9" ;;
+    *) echo "record.sh: unknown capture $1" >&2; return 1 ;;
+    esac
+}
+
+record() {
+    name=$1
+    ns=tapstack-rec-$name
+    ip netns del "$ns" 2>/dev/null || true
+    ip netns add "$ns"
+    # shellcheck disable=SC2064
+    trap "ip netns del $ns 2>/dev/null || true" EXIT INT TERM
+    ip netns exec "$ns" ip link set lo up
+    # No IPv6 on the link: the kernel would otherwise add MLD and neighbour discovery frames.
+    ip netns exec "$ns" sh -c 'for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done'
+    # The identity in NAME.toml: 10.77.0.2/24, MAC 02:00:0a:4d:00:02, seed 1, no ARP probes.
+    ip netns exec "$ns" "$BIN" up -q --tap tap0 --ip "$ADDR/24" --seed 1 --arp-probes 0 \
+        --pcap "$DIR/$name.pcapng" >/dev/null &
+    pid=$!
+    # Wait until the kernel side has its address (the stack announces itself at start).
+    i=0
+    until ip netns exec "$ns" ip -4 addr show dev tap0 2>/dev/null | grep -q 10.77.0.1; do
+        i=$((i + 1)); [ $i -lt 50 ] || { kill -INT $pid; echo "record.sh: tap0 never came up" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 0.3
+    cmd=$(peers "$name")
+    ip netns exec "$ns" sh -c "$cmd"
+    sleep 0.5
+    kill -INT $pid
+    wait $pid
+    ip netns del "$ns"
+    trap - EXIT INT TERM
+}
+
+# The identity of `tapstack up` above, with the clock offset found for the recording.
+write_config() {
+    cat > "$DIR/$1.toml" <<TOML
+# The identity tapstack had when $1.pcapng was recorded (captures/record.sh).
+ip = "$ADDR/24"
+mac = "02:00:0a:4d:00:02"
+seed = 1
+arp_probes = 0
+services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen"]
+# The live stack's clock at the first captured frame. With it, replay reproduces
+# $3.
+# Check: tapstack replay captures/$1.pcapng --expect captures/$1.pcapng --mask time
+first_frame_at = "$2us"
+TOML
+}
+
+# The stack's SYN-ACKs in a capture, without the frame number, time and direction columns.
+synacks() {
+    "$BIN" dump "$1" | grep 'Flags \[S\.\]' | awk '{ $1 = $2 = $3 = ""; print }'
+}
+
+# "US exact" for the smallest first_frame_at at which replay reproduces every frame the live
+# stack sent, else "US syn-ack" for the smallest at which it reproduces its SYN-ACKs, else
+# nothing.
+find_offset() {
+    want=$(synacks "$DIR/$1.pcapng")
+    tmp=$(mktemp --suffix .pcapng)
+    syn=
+    us=0
+    while [ $us -le 400 ]; do
+        if "$BIN" replay -q "$DIR/$1.pcapng" --first-frame-at "${us}us" --out "$tmp" \
+            --expect "$DIR/$1.pcapng" --mask time >/dev/null 2>&1; then
+            rm -f "$tmp"
+            echo "$us exact"
+            return
+        fi
+        if [ -z "$syn" ] && [ -n "$want" ] && [ "$(synacks "$tmp")" = "$want" ]; then
+            syn=$us
+        fi
+        us=$((us + 1))
+    done
+    rm -f "$tmp"
+    [ -z "$syn" ] || echo "$syn syn-ack"
+}
+
+for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard}; do
+    try=1
+    while :; do
+        record "$name"
+        found=$(find_offset "$name")
+        if [ -n "$found" ]; then
+            us=${found% *}
+            case $found in
+            *exact) what="every frame the live stack sent" ;;
+            *) what="the live stack's SYN-ACK (its later ACKs may fall differently)" ;;
+            esac
+            write_config "$name" "$us" "$what"
+            echo "recorded $DIR/$name.pcapng (try $try, first_frame_at ${us}us, matches $what)"
+            break
+        fi
+        try=$((try + 1))
+        [ $try -le 5 ] || { echo "record.sh: $name: replay never matched the live run" >&2; exit 1; }
+    done
+done
