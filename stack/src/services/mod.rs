@@ -1,6 +1,8 @@
 //! Services: ordinary users of the socket API, run in the stack loop by [`crate::Host`].
 
+pub mod dns;
 pub mod echo;
+pub mod http;
 pub mod tcp;
 
 use crate::iface::Interface;
