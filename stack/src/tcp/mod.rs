@@ -22,6 +22,7 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use siphasher::sip::SipHasher24;
+use tracing::debug;
 
 pub use conn::{Connection, Counters, Error, Params, Reset, State};
 pub use seq::Seq;
@@ -211,6 +212,8 @@ struct Slot {
     half_open: bool,
     /// Seen closed already (counted once).
     finished: bool,
+    /// The state last logged.
+    logged: State,
     scheduled: Option<Instant>,
     ready: bool,
 }
@@ -455,6 +458,11 @@ impl Sockets {
             released: listener.is_some(),
             half_open: listener.is_some(),
             finished: false,
+            logged: if listener.is_some() {
+                State::Listen
+            } else {
+                State::Closed
+            },
             scheduled: None,
             ready: false,
         };
@@ -647,12 +655,39 @@ impl Sockets {
             self.queue_reset(local, remote, rst);
         }
         self.settle_half_open(index);
+        self.log_state(index);
         self.after_change(index, now);
         Outcome::Handled
     }
 
     /// A connection a listener made has left SYN-RECEIVED: it joins the accept queue, or, if it
     /// failed, frees its place in the backlog.
+    /// Logs a state change in plain words (`-v`), once per change.
+    fn log_state(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let now = slot.conn.state();
+        if now != slot.logged {
+            let c = &slot.conn;
+            match c.error() {
+                Some(e) if now == State::Closed => debug!(
+                    "TCP {} <-> {}: {} -> {now} ({e})",
+                    c.local(),
+                    c.remote(),
+                    slot.logged
+                ),
+                _ => debug!(
+                    "TCP {} <-> {}: {} -> {now}",
+                    c.local(),
+                    c.remote(),
+                    slot.logged
+                ),
+            }
+            slot.logged = now;
+        }
+    }
+
     fn settle_half_open(&mut self, index: usize) {
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return;
@@ -872,6 +907,7 @@ impl Sockets {
     }
 
     fn reschedule(&mut self, index: usize) {
+        self.log_state(index);
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
