@@ -7,7 +7,7 @@
 
 use core::net::IpAddr;
 
-use etherparse::checksum::Sum16BitWords;
+use crate::checksum;
 use etherparse::{TcpHeader, TcpOptionElement};
 
 use super::seq::Seq;
@@ -115,27 +115,35 @@ pub enum ParseError {
     BadFlags,
 }
 
-/// The pseudo-header sum (RFC 9293 3.1; RFC 8200 8.1 for IPv6).
-pub fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Sum16BitWords {
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    let mut sum = Sum16BitWords::new();
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => sum
-            .add_4bytes(s.octets())
-            .add_4bytes(d.octets())
-            .add_2bytes([0, 6])
-            .add_2bytes((len as u16).to_be_bytes()),
+/// The checksum of `segment` (checksum field included as it stands) carried from `src` to
+/// `dst`, over the pseudo-header (RFC 9293 3.1; RFC 8200 8.1 for IPv6) and the segment, in
+/// native byte order: zero for a correct segment, else the value to write with `to_ne_bytes`
+/// when the field holds zero.
+pub fn checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
+    let len = u32::try_from(segment.len()).unwrap_or(u32::MAX);
+    let sum = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut p = [0u8; 12];
+            p[..4].copy_from_slice(&s.octets());
+            p[4..8].copy_from_slice(&d.octets());
+            p[9] = 6;
+            p[10..12].copy_from_slice(&(len as u16).to_be_bytes());
+            checksum::add(0, &p)
+        }
         (s, d) => {
             let to16 = |a: IpAddr| match a {
                 IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
                 IpAddr::V6(a) => a.octets(),
             };
-            sum.add_16bytes(to16(s))
-                .add_16bytes(to16(d))
-                .add_4bytes(len.to_be_bytes())
-                .add_4bytes([0, 0, 0, 6])
+            let mut p = [0u8; 40];
+            p[..16].copy_from_slice(&to16(s));
+            p[16..32].copy_from_slice(&to16(d));
+            p[32..36].copy_from_slice(&len.to_be_bytes());
+            p[39] = 6;
+            checksum::add(0, &p)
         }
-    }
+    };
+    checksum::finish(checksum::add(sum, segment))
 }
 
 /// Parses and checks a segment carried from `src` to `dst`.
@@ -152,11 +160,7 @@ pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), Pars
     if header_len < HEADER_LEN || header_len > buf.len() {
         return Err(ParseError::BadDataOffset);
     }
-    if pseudo_header(src, dst, buf.len())
-        .add_slice(buf)
-        .ones_complement()
-        != 0
-    {
+    if checksum(src, dst, buf) != 0 {
         return Err(ParseError::BadChecksum);
     }
     let bits = fixed[13];
@@ -281,9 +285,7 @@ pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [
     out.extend_from_slice(payload[0]);
     out.extend_from_slice(payload[1]);
     let seg = out.get(start..).unwrap_or_default();
-    let sum = pseudo_header(src, dst, seg.len())
-        .add_slice(seg)
-        .ones_complement();
+    let sum = checksum(src, dst, seg);
     if let Some(c) = out.get_mut(start + 16..start + 18) {
         // Native order: the sum was taken over the bytes as they lie in memory.
         c.copy_from_slice(&sum.to_ne_bytes());
@@ -308,9 +310,7 @@ mod tests {
     fn with_checksum(mut seg: Vec<u8>) -> Vec<u8> {
         seg[16] = 0;
         seg[17] = 0;
-        let sum = pseudo_header(A, B, seg.len())
-            .add_slice(&seg)
-            .ones_complement();
+        let sum = checksum(A, B, &seg);
         seg[16..18].copy_from_slice(&sum.to_ne_bytes());
         seg
     }
