@@ -239,6 +239,7 @@ pub struct Sockets {
     free: Vec<usize>,
     generation: u32,
     by_key: HashMap<Key, usize>,
+    last_lookup: Option<(Key, usize)>,
     listeners: BTreeMap<u16, Listener>,
     timers: BTreeSet<(Instant, usize)>,
     ready: VecDeque<usize>,
@@ -268,6 +269,7 @@ impl Sockets {
             free: Vec::new(),
             generation: 0,
             by_key: HashMap::new(),
+            last_lookup: None,
             listeners: BTreeMap::new(),
             timers: BTreeSet::new(),
             ready: VecDeque::new(),
@@ -632,8 +634,18 @@ impl Sockets {
         seg: &segment::Repr,
         payload: &[u8],
     ) -> Outcome {
-        match self.by_key.get(&(local, remote)) {
-            Some(&index) => self.on_segment_at(index, now, seg, payload),
+        // A bulk transfer hits the same connection segment after segment: one cached lookup
+        // saves hashing both addresses every time.
+        let key = (local, remote);
+        let index = match self.last_lookup {
+            Some((k, i)) if k == key => Some(i),
+            _ => self.by_key.get(&key).copied(),
+        };
+        match index {
+            Some(index) => {
+                self.last_lookup = Some((key, index));
+                self.on_segment_at(index, now, seg, payload)
+            }
             None => self.on_segment_unmatched(now, local, remote, seg, payload),
         }
     }
@@ -943,6 +955,9 @@ impl Sockets {
             self.timers.remove(&(t, index));
         }
         self.by_key.remove(&(slot.conn.local(), slot.conn.remote()));
+        if self.last_lookup.is_some_and(|(_, i)| i == index) {
+            self.last_lookup = None;
+        }
         if let Some(l) = slot.listener.and_then(|port| self.listeners.get_mut(&port)) {
             l.queue.retain(|&i| i != index);
             if slot.half_open {
