@@ -13,6 +13,7 @@
 )]
 
 pub mod arp;
+pub mod checksum;
 pub mod config;
 pub mod decode;
 pub mod device;

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{select, Receiver};
-use tracing::warn;
+use tracing::{trace, warn};
 
 use crate::device::capture::CaptureWriter;
 use crate::device::impair::{Impair, ImpairConfig, ImpairStats};
@@ -69,7 +69,15 @@ struct Tee {
 impl Tee {
     /// Writes a frame stamped with the stack's own clock (the wall-clock time of its origin
     /// plus `now`), so that a replay can give the stack exactly the times it saw live.
+    /// With `-vv` (trace level) every frame is also logged, decoded like `tapstack dump`.
     fn write(&mut self, now: Instant, dir: Direction, frame: &[u8]) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let arrow = match dir {
+                Direction::In => "in ",
+                Direction::Out => "out",
+            };
+            trace!("{arrow} {}", crate::decode::summary(frame));
+        }
         let Some(c) = &mut self.capture else { return };
         let ts = self.wall_origin + now.since_origin();
         if let Err(e) = c.write(ts, dir, frame) {

@@ -13,7 +13,17 @@ use tapstack::device::capture::{CaptureWriter, Format};
 use tapstack::device::impair::ImpairConfig;
 use tapstack::device::tap::Tap;
 use tapstack::runtime::{self, Ending, RunOptions};
+use tapstack::tcp::congestion::Algorithm;
 use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, MacAddr};
+
+/// TCP congestion control, as the command line names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Congestion {
+    /// NewReno (RFC 5681, RFC 6582).
+    Newreno,
+    /// CUBIC (RFC 9438).
+    Cubic,
+}
 
 /// Options of `tapstack up`.
 #[derive(Debug, Args)]
@@ -51,6 +61,9 @@ pub struct UpArgs {
     /// ARP probes before using the address (RFC 5227); 0 skips conflict detection at start.
     #[arg(long, default_value_t = 2)]
     arp_probes: u32,
+    /// TCP congestion control of new connections.
+    #[arg(long, value_enum, default_value_t = Congestion::Newreno)]
+    congestion: Congestion,
     /// More log output: -v for protocol events in plain words, -vv for every frame.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -118,6 +131,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     config.mtu = args.mtu;
     config.seed = seed;
     config.arp.probe_count = args.arp_probes;
+    config.tcp.congestion = match args.congestion {
+        Congestion::Newreno => Algorithm::NewReno,
+        Congestion::Cubic => Algorithm::Cubic,
+    };
     let iface = Interface::new(config).context("bad configuration")?;
     let mut host = Host::with_standard_services(iface).context("starting services")?;
 

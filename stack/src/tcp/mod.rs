@@ -22,6 +22,7 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use siphasher::sip::SipHasher24;
+use tracing::debug;
 
 pub use conn::{Connection, Counters, Error, Params, Reset, State};
 pub use seq::Seq;
@@ -211,6 +212,8 @@ struct Slot {
     half_open: bool,
     /// Seen closed already (counted once).
     finished: bool,
+    /// The state last logged.
+    logged: State,
     scheduled: Option<Instant>,
     ready: bool,
 }
@@ -236,6 +239,7 @@ pub struct Sockets {
     free: Vec<usize>,
     generation: u32,
     by_key: HashMap<Key, usize>,
+    last_lookup: Option<(Key, usize)>,
     listeners: BTreeMap<u16, Listener>,
     timers: BTreeSet<(Instant, usize)>,
     ready: VecDeque<usize>,
@@ -265,6 +269,7 @@ impl Sockets {
             free: Vec::new(),
             generation: 0,
             by_key: HashMap::new(),
+            last_lookup: None,
             listeners: BTreeMap::new(),
             timers: BTreeSet::new(),
             ready: VecDeque::new(),
@@ -455,6 +460,11 @@ impl Sockets {
             released: listener.is_some(),
             half_open: listener.is_some(),
             finished: false,
+            logged: if listener.is_some() {
+                State::Listen
+            } else {
+                State::Closed
+            },
             scheduled: None,
             ready: false,
         };
@@ -624,8 +634,18 @@ impl Sockets {
         seg: &segment::Repr,
         payload: &[u8],
     ) -> Outcome {
-        match self.by_key.get(&(local, remote)) {
-            Some(&index) => self.on_segment_at(index, now, seg, payload),
+        // A bulk transfer hits the same connection segment after segment: one cached lookup
+        // saves hashing both addresses every time.
+        let key = (local, remote);
+        let index = match self.last_lookup {
+            Some((k, i)) if k == key => Some(i),
+            _ => self.by_key.get(&key).copied(),
+        };
+        match index {
+            Some(index) => {
+                self.last_lookup = Some((key, index));
+                self.on_segment_at(index, now, seg, payload)
+            }
             None => self.on_segment_unmatched(now, local, remote, seg, payload),
         }
     }
@@ -647,12 +667,39 @@ impl Sockets {
             self.queue_reset(local, remote, rst);
         }
         self.settle_half_open(index);
+        self.log_state(index);
         self.after_change(index, now);
         Outcome::Handled
     }
 
     /// A connection a listener made has left SYN-RECEIVED: it joins the accept queue, or, if it
     /// failed, frees its place in the backlog.
+    /// Logs a state change in plain words (`-v`), once per change.
+    fn log_state(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let now = slot.conn.state();
+        if now != slot.logged {
+            let c = &slot.conn;
+            match c.error() {
+                Some(e) if now == State::Closed => debug!(
+                    "TCP {} <-> {}: {} -> {now} ({e})",
+                    c.local(),
+                    c.remote(),
+                    slot.logged
+                ),
+                _ => debug!(
+                    "TCP {} <-> {}: {} -> {now}",
+                    c.local(),
+                    c.remote(),
+                    slot.logged
+                ),
+            }
+            slot.logged = now;
+        }
+    }
+
     fn settle_half_open(&mut self, index: usize) {
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return;
@@ -872,6 +919,7 @@ impl Sockets {
     }
 
     fn reschedule(&mut self, index: usize) {
+        self.log_state(index);
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
@@ -907,6 +955,9 @@ impl Sockets {
             self.timers.remove(&(t, index));
         }
         self.by_key.remove(&(slot.conn.local(), slot.conn.remote()));
+        if self.last_lookup.is_some_and(|(_, i)| i == index) {
+            self.last_lookup = None;
+        }
         if let Some(l) = slot.listener.and_then(|port| self.listeners.get_mut(&port)) {
             l.queue.retain(|&i| i != index);
             if slot.half_open {

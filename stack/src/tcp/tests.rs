@@ -382,9 +382,7 @@ fn mangled_syn(mangle: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     mangle(&mut seg);
     seg[16] = 0;
     seg[17] = 0;
-    let sum = segment::pseudo_header(IpAddr::V4(A_IP), IpAddr::V4(B_IP), seg.len())
-        .add_slice(&seg)
-        .ones_complement();
+    let sum = segment::checksum(IpAddr::V4(A_IP), IpAddr::V4(B_IP), &seg);
     seg[16..18].copy_from_slice(&sum.to_ne_bytes());
     frame_to_b(&seg)
 }
