@@ -1,10 +1,88 @@
 //! A host: an [`Interface`] plus the services that run on it, driven together.
 
+use core::fmt;
+
 use crate::iface::Interface;
+use crate::services::dns::zone::{Catalog, HostIdentity, Name};
 use crate::services::echo::UdpEcho;
-use crate::services::Service;
+use crate::services::{dns, http, Service};
 use crate::time::{earliest, Instant};
-use crate::udp;
+
+/// What the standard services serve.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// The host's name, the apex of the zone the DNS server is authoritative for.
+    pub hostname: String,
+    /// A zone in master-file format (RFC 1035 5, the subset `dns::zone` documents).
+    pub zone: Option<String>,
+    /// Extra `NAME=ADDR` records.
+    pub dns_records: Vec<String>,
+    /// The HTTP server's settings (limits, timeouts, static files).
+    pub http: http::Config,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services {
+            hostname: "tapstack.test".into(),
+            zone: None,
+            dns_records: Vec::new(),
+            http: http::Config::default(),
+        }
+    }
+}
+
+impl Services {
+    /// The DNS data: the host's own zone and reverse zone, then the zone text and records.
+    fn catalog(&self, iface: &Interface) -> Result<Catalog, HostError> {
+        let name = Name::from_text(&self.hostname)
+            .map_err(|_| HostError::BadHostname(self.hostname.clone()))?;
+        let identity = HostIdentity {
+            name,
+            ipv4: iface.config().ipv4,
+            ipv6: None,
+            ttl: 300,
+        };
+        let mut catalog = Catalog::for_host(&identity);
+        if let Some(text) = &self.zone {
+            catalog
+                .load_master(text)
+                .map_err(|e| HostError::Zone(e.to_string()))?;
+        }
+        for r in &self.dns_records {
+            catalog
+                .add_assignment(r)
+                .map_err(|e| HostError::Record(r.clone(), e.to_string()))?;
+        }
+        Ok(catalog)
+    }
+}
+
+/// Why the standard services did not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostError {
+    /// A service's port is taken.
+    PortInUse(u16),
+    /// The host name is not a valid DNS name.
+    BadHostname(String),
+    /// The zone text did not load (the message names the line).
+    Zone(String),
+    /// A `NAME=ADDR` record is malformed.
+    Record(String, String),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::PortInUse(p) => write!(f, "port {p} is already in use"),
+            HostError::BadHostname(h) => write!(f, "'{h}' is not a valid host name"),
+            HostError::Zone(e) => write!(f, "zone: {e}"),
+            HostError::Record(r, e) => write!(f, "DNS record '{r}': {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
 
 /// The interface and its services. Feed it frames and polls; it emits frames.
 #[derive(Debug)]
@@ -22,14 +100,24 @@ impl Host {
         }
     }
 
-    /// A host running the standard services: UDP echo (7), TCP echo (7), discard (9) and
-    /// chargen (19).
+    /// A host running the standard services with their defaults: UDP echo (7), TCP echo (7),
+    /// discard (9) and chargen (19), DNS (53, authoritative for `tapstack.test` and the reverse
+    /// zone of the address) and HTTP (80).
     ///
     /// # Errors
-    /// [`udp::BindError`] when a service port cannot be bound.
-    pub fn with_standard_services(iface: Interface) -> Result<Self, udp::BindError> {
+    /// [`HostError`] when a service cannot start.
+    pub fn with_standard_services(iface: Interface) -> Result<Self, HostError> {
+        Host::with_services(iface, &Services::default())
+    }
+
+    /// A host running the standard services as `services` configures them.
+    ///
+    /// # Errors
+    /// [`HostError`] when a port is taken or the DNS data does not load.
+    pub fn with_services(iface: Interface, services: &Services) -> Result<Self, HostError> {
         let mut host = Host::new(iface);
-        let echo = UdpEcho::bind(&mut host.iface, crate::services::echo::PORT)?;
+        let echo = UdpEcho::bind(&mut host.iface, crate::services::echo::PORT)
+            .map_err(|_| HostError::PortInUse(crate::services::echo::PORT))?;
         host.add_service(Box::new(echo));
         use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
         for (kind, port) in [
@@ -38,9 +126,16 @@ impl Host {
             (Kind::Chargen, CHARGEN_PORT),
         ] {
             let server = Server::listen(&mut host.iface, kind, port, 1024)
-                .map_err(|_| udp::BindError::PortInUse(port))?;
+                .map_err(|_| HostError::PortInUse(port))?;
             host.add_service(Box::new(server));
         }
+        let catalog = services.catalog(&host.iface)?;
+        let dns = dns::Server::bind(&mut host.iface, dns::PORT, catalog, dns::Limits::default())
+            .map_err(|_| HostError::PortInUse(dns::PORT))?;
+        host.add_service(Box::new(dns));
+        let web = http::Server::listen(&mut host.iface, http::PORT, services.http.clone())
+            .map_err(|_| HostError::PortInUse(http::PORT))?;
+        host.add_service(Box::new(web));
         Ok(host)
     }
 

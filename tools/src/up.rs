@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 use tapstack::device::capture::{CaptureWriter, Format};
 use tapstack::device::impair::ImpairConfig;
 use tapstack::device::tap::Tap;
+use tapstack::host::Services;
 use tapstack::runtime::{self, Ending, RunOptions};
 use tapstack::tcp::congestion::Algorithm;
 use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, MacAddr};
@@ -64,6 +65,18 @@ pub struct UpArgs {
     /// TCP congestion control of new connections.
     #[arg(long, value_enum, default_value_t = Congestion::Newreno)]
     congestion: Congestion,
+    /// The host's DNS name: the zone the DNS server answers for.
+    #[arg(long, default_value = "tapstack.test")]
+    hostname: String,
+    /// More DNS records from a zone file (a subset of the RFC 1035 master-file format).
+    #[arg(long, value_name = "FILE")]
+    zone: Option<PathBuf>,
+    /// One more DNS record, NAME=ADDR (repeatable), e.g. --dns-record www=10.77.0.2.
+    #[arg(long = "dns-record", value_name = "NAME=ADDR")]
+    dns_records: Vec<String>,
+    /// Serve the files under DIR over HTTP (besides /, /stats, /bytes/N and /upload).
+    #[arg(long, value_name = "DIR")]
+    www: Option<PathBuf>,
     /// More log output: -v for protocol events in plain words, -vv for every frame.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -136,7 +149,28 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         Congestion::Cubic => Algorithm::Cubic,
     };
     let iface = Interface::new(config).context("bad configuration")?;
-    let mut host = Host::with_standard_services(iface).context("starting services")?;
+    let zone = match &args.zone {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read zone file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(dir) = &args.www {
+        if !dir.is_dir() {
+            bail!("--www {} is not a directory", dir.display());
+        }
+    }
+    let services = Services {
+        hostname: args.hostname.clone(),
+        zone,
+        dns_records: args.dns_records.clone(),
+        http: tapstack::services::http::Config {
+            www: args.www.clone(),
+            ..Default::default()
+        },
+    };
+    let mut host = Host::with_services(iface, &services).context("starting services")?;
 
     let tap = Tap::open(&args.tap)?;
     let tap_name = tap.name().to_owned();
@@ -168,7 +202,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     }
     let services: Vec<&str> = host.service_names().collect();
     println!("  services       {}", services.join(", "));
-    println!("                 (echo: UDP and TCP port 7, discard: TCP 9, chargen: TCP 19)");
+    println!("                 (echo: UDP and TCP 7, discard: TCP 9, chargen: TCP 19, DNS: 53, HTTP: 80)");
+    println!("  DNS name       {}", args.hostname);
     if let Some(path) = &args.pcap {
         let kind = match Format::from_path(path) {
             Format::PcapNg => "pcapng, direction marked",
@@ -180,7 +215,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("  impairment     {imp} (both directions)");
     }
     println!("  seed           {seed}");
-    println!("Try: ping {addr}   |   echo hello | socat - TCP:{addr}:7   (Ctrl-C stops)");
+    println!(
+        "Try: ping {addr}   |   curl http://{addr}/   |   dig @{addr} {}   (Ctrl-C stops)",
+        args.hostname
+    );
 
     let mut rejected: Option<MacAddr> = None;
     let options = RunOptions {

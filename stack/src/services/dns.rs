@@ -25,7 +25,7 @@
 //! - A UDP reply that does not fit first loses its additional section, then everything after
 //!   the question with TC set, so the client retries over TCP (RFC 2181 section 9).
 
-mod zone;
+pub mod zone;
 
 #[cfg(test)]
 mod tests;
