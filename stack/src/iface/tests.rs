@@ -1756,7 +1756,14 @@ fn host_echoes_udp_on_port_7() {
     let mut host = Host::with_standard_services(Interface::new(config()).unwrap()).unwrap();
     assert_eq!(
         host.service_names().collect::<Vec<_>>(),
-        ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]
+        [
+            "udp-echo",
+            "tcp-echo",
+            "tcp-discard",
+            "tcp-chargen",
+            "dns",
+            "http"
+        ]
     );
     let mut out = Vec::new();
     host.poll(t(0), &mut |f| out.push(f.to_vec()));
