@@ -4,7 +4,7 @@
 #
 #   cargo build --release && sudo captures/record.sh [NAME...]
 #
-# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard (default: all). Each run writes
+# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl (default: all). Each run writes
 # captures/NAME.pcapng and captures/NAME.toml (the identity the stack ran with). Afterwards
 # regenerate the expected outputs and snapshots (see captures/README.md).
 #
@@ -29,6 +29,7 @@ ADDR=10.77.0.2
 peers() {
     case $1 in
     arp-ping) printf "%s\n" "ping -n -c 3 -i 0.2 $ADDR" ;;
+    ping-curl) printf "%s\n" "ping -n -c 2 -i 0.2 $ADDR; curl -s -o /dev/null http://$ADDR/" ;;
     # The second datagram goes to a closed port: the stack answers ICMP port unreachable.
     udp-echo) printf "%s\n" "echo hello | socat -t1 - UDP:$ADDR:7; echo anyone | socat -t1 - UDP:$ADDR:9; true" ;;
     tcp-echo) printf "%s\n" "printf 'hello tapstack\\n' | socat -t1 - TCP:$ADDR:7" ;;
@@ -75,7 +76,7 @@ ip = "$ADDR/24"
 mac = "02:00:0a:4d:00:02"
 seed = 1
 arp_probes = 0
-services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen"]
+services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]
 # The live stack's clock at the first captured frame. With it, replay reproduces
 # $3.
 # Check: tapstack replay captures/$1.pcapng --expect captures/$1.pcapng --mask time
@@ -112,10 +113,12 @@ find_offset() {
     [ -z "$syn" ] || echo "$syn syn-ack"
 }
 
-for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard}; do
+for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl}; do
     try=1
     while :; do
         record "$name"
+        # The identity must be beside the capture while the offset is searched for.
+        write_config "$name" 0 "nothing yet (first_frame_at not found)"
         found=$(find_offset "$name")
         if [ -n "$found" ]; then
             us=${found% *}

@@ -162,6 +162,20 @@ fn check_story(name: &str, out: &[Record]) {
                 "closed port answered: {sent:?}"
             );
         }
+        "ping-curl" => {
+            assert_eq!(count(&received, "ICMP echo request"), 2);
+            assert_eq!(count(&sent, "ICMP echo reply"), 2, "{name}: pings answered");
+            let served: Vec<u8> = out
+                .iter()
+                .filter(|r| r.direction == Some(Direction::Out))
+                .flat_map(|r| payload(&r.data))
+                .collect();
+            assert!(
+                served.starts_with(b"HTTP/1.1 200 OK\r\n"),
+                "{name}: the page is served: {}",
+                String::from_utf8_lossy(&served)
+            );
+        }
         "tcp-echo" | "tcp-discard" => {
             assert_eq!(
                 count(&sent, "Flags [S.]"),
@@ -329,7 +343,13 @@ fn assert_clean_for_tshark(path: &Path) {
 fn replay_of_a_recording_reproduces_the_live_stack() {
     // Every recording matches the live run frame for frame, timestamps aside: the live capture
     // is stamped with the stack's own clock (see captures/README.md).
-    for name in ["arp-ping", "udp-echo", "tcp-echo", "tcp-discard"] {
+    for name in [
+        "arp-ping",
+        "udp-echo",
+        "tcp-echo",
+        "tcp-discard",
+        "ping-curl",
+    ] {
         let input = captures_dir().join(format!("{name}.pcapng"));
         let run = tapstack(&["replay", s(&input), "--expect", s(&input), "--mask", "time"]);
         assert!(run.status.success(), "{name}: {}", text(&run.stdout));

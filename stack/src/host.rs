@@ -34,7 +34,10 @@ impl Default for Services {
 
 impl Services {
     /// The DNS data: the host's own zone and reverse zone, then the zone text and records.
-    fn catalog(&self, iface: &Interface) -> Result<Catalog, HostError> {
+    ///
+    /// # Errors
+    /// [`HostError`] when the host name, the zone text or a record is malformed.
+    pub fn catalog(&self, iface: &Interface) -> Result<Catalog, HostError> {
         let name = Name::from_text(&self.hostname)
             .map_err(|_| HostError::BadHostname(self.hostname.clone()))?;
         let identity = HostIdentity {

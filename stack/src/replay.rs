@@ -30,6 +30,7 @@ use crate::device::capture::Record;
 use crate::device::Direction;
 use crate::ethernet::MacAddr;
 use crate::host::Host;
+use crate::host::Services;
 use crate::iface::{Event, Interface};
 use crate::services::echo::UdpEcho;
 use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
@@ -46,6 +47,10 @@ pub enum Service {
     TcpDiscard,
     /// TCP character generator on port 19 (RFC 864).
     TcpChargen,
+    /// The authoritative DNS server on port 53, with the default zone (`tapstack.test`).
+    Dns,
+    /// The HTTP server on port 80, with its defaults.
+    Http,
 }
 
 impl Service {
@@ -55,6 +60,8 @@ impl Service {
         Service::TcpEcho,
         Service::TcpDiscard,
         Service::TcpChargen,
+        Service::Dns,
+        Service::Http,
     ];
 
     /// The name `tapstack up` prints and the configuration file uses.
@@ -64,6 +71,8 @@ impl Service {
             Service::TcpEcho => "tcp-echo",
             Service::TcpDiscard => "tcp-discard",
             Service::TcpChargen => "tcp-chargen",
+            Service::Dns => "dns",
+            Service::Http => "http",
         }
     }
 }
@@ -152,6 +161,30 @@ pub fn build_host(config: Config, services: &[Service]) -> Result<Host, BuildErr
             }
             Service::TcpChargen => {
                 let server = tcp(Kind::Chargen, CHARGEN_PORT, &mut host)?;
+                host.add_service(Box::new(server));
+            }
+            Service::Dns => {
+                let catalog = Services::default()
+                    .catalog(host.iface())
+                    .map_err(|_| failed.clone())?;
+                let limits = crate::services::dns::Limits::default();
+                let server = crate::services::dns::Server::bind(
+                    host.iface_mut(),
+                    crate::services::dns::PORT,
+                    catalog,
+                    limits,
+                )
+                .map_err(|_| failed.clone())?;
+                host.add_service(Box::new(server));
+            }
+            Service::Http => {
+                let config = crate::services::http::Config::default();
+                let server = crate::services::http::Server::listen(
+                    host.iface_mut(),
+                    crate::services::http::PORT,
+                    config,
+                )
+                .map_err(|_| failed.clone())?;
                 host.add_service(Box::new(server));
             }
         }

@@ -11,7 +11,7 @@
 //! mtu = 1500
 //! seed = 1                     # default 0
 //! arp_probes = 0               # RFC 5227 probes at start (default 0: address in use at once)
-//! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen"]   # default: all four
+//! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]   # default: all
 //! feed = "auto"                # or "not-ours"
 //! linger = "0s"                # timers keep running this long after the last record
 //! first_frame_at = "0us"       # the stack's clock at the first record (see below)
