@@ -489,6 +489,9 @@ fn pcapng_damage(
 // ---------------------------------------------------------------------------------------------
 // The command.
 
+/// Captures larger than this get a progress bar when stderr is a terminal.
+const PROGRESS_ABOVE: u64 = 16 << 20;
+
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let setup = setup(&args)?;
     let mut mask = Mask::none();
@@ -536,7 +539,30 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                 });
             }
         };
+        // A progress bar on long replays, only when a person watches.
+        let size = std::fs::metadata(&args.input).map_or(0, |m| m.len());
+        let progress = (!args.quiet
+            && size > PROGRESS_ABOVE
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| {
+            let bar = indicatif::ProgressBar::new(size);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let mut read = 0u64;
         for record in reader {
+            if let (Some(bar), Ok(r)) = (&progress, &record) {
+                // Record headers are 16 to 32 bytes; the data dominates.
+                read += r.data.len() as u64 + 24;
+                if read % (1 << 20) < 2048 {
+                    bar.set_position(read.min(size));
+                }
+            }
             match record {
                 Ok(r) => replay.push(&r, &mut sink),
                 Err(e) => {
@@ -544,6 +570,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                     break;
                 }
             }
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
         }
         replay.finish(&mut sink);
     }
