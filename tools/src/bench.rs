@@ -481,6 +481,88 @@ fn idle_connection_memory(count: usize) -> Result<f64> {
     Ok(per)
 }
 
+/// Replay speed: `count` frames (an ARP request, then echo requests and UDP echo datagrams from
+/// one peer, 1 µs apart) through the replay driver, our answers counted but not written.
+fn replay_speed(count: usize) -> Result<f64> {
+    use tapstack::device::capture::Record;
+    use tapstack::ipv4::{self, EmitRepr, Protocol};
+    let ours = MacAddr([2, 0, 0, 0, 0, 2]);
+    let peer = MacAddr([2, 0, 0, 0, 0, 1]);
+    let eth = |ether_type: u16, body: &[u8]| {
+        let mut f = Vec::with_capacity(14 + body.len());
+        f.extend_from_slice(&ours.0);
+        f.extend_from_slice(&peer.0);
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let arp = tapstack::arp::Repr::request(peer, SENDER_IP, RECEIVER_IP).to_bytes();
+    let mut frames = vec![{
+        let mut f = eth(0x0806, &arp);
+        f[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+        f
+    }];
+    for i in 0..64u16 {
+        let mut icmp = Vec::new();
+        tapstack::icmp::write_echo_request(&mut icmp, 7, i, &[0x5a; 56]);
+        let repr = EmitRepr {
+            src: SENDER_IP,
+            dst: RECEIVER_IP,
+            protocol: Protocol::Icmp,
+            ttl: 64,
+            ident: i,
+            dont_fragment: false,
+        };
+        let mut ip = Vec::new();
+        ipv4::write_header(&mut ip, &repr, icmp.len(), 0, false);
+        ip.extend_from_slice(&icmp);
+        frames.push(eth(0x0800, &ip));
+        let mut udp = Vec::new();
+        let from = std::net::SocketAddrV4::new(SENDER_IP, 40_000);
+        let to = std::net::SocketAddrV4::new(RECEIVER_IP, 7);
+        tapstack::udp::write(&mut udp, from, to, &[0xa5; 32]);
+        let repr = EmitRepr {
+            protocol: Protocol::Udp,
+            ..repr
+        };
+        let mut ip = Vec::new();
+        ipv4::write_header(&mut ip, &repr, udp.len(), 0, false);
+        ip.extend_from_slice(&udp);
+        frames.push(eth(0x0800, &ip));
+    }
+    let mut config = our_config(RECEIVER_IP, 2)?;
+    config.mac = ours;
+    let host = tapstack::Host::with_standard_services(Interface::new(config)?)?;
+    let mut driver = tapstack::replay::Driver::new(host, tapstack::replay::Options::default());
+    let mut sent = 0u64;
+    let mut sink = |_: std::time::Duration, _: tapstack::device::Direction, _: &[u8]| sent += 1;
+    let start = WallClock::now();
+    let mut record = Record {
+        timestamp: std::time::Duration::ZERO,
+        data: Vec::new(),
+        orig_len: 0,
+        direction: None,
+    };
+    for i in 0..count {
+        let f = if i == 0 {
+            &frames[0]
+        } else {
+            &frames[1 + (i - 1) % (frames.len() - 1)]
+        };
+        record.timestamp = std::time::Duration::from_micros(i as u64);
+        record.data.clear();
+        record.data.extend_from_slice(f);
+        record.orig_len = f.len() as u32;
+        driver.push(&record, &mut sink);
+    }
+    driver.finish(&mut sink);
+    let secs = start.elapsed().as_secs_f64();
+    if sent < count as u64 / 2 {
+        bail!("replay answered only {sent} of {count} frames");
+    }
+    Ok(count as f64 / secs)
+}
+
 fn stats(values: &mut [f64]) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
     let min = values.first().copied().unwrap_or(0.0);
@@ -539,6 +621,19 @@ pub fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
             ));
         }
     }
+    let frames = if args.quick { 100_000 } else { 1_000_000 };
+    let mut rates: Vec<f64> = (0..runs)
+        .map(|_| replay_speed(frames))
+        .collect::<Result<_>>()?;
+    let (rmin, rmed, rmax) = stats(&mut rates);
+    println!();
+    println!(
+        "Replay: {frames} frames (pings and UDP echoes, 1 us apart) through the replay driver: {:.2} / {:.2} / {:.2} M frames/s (min / median / max).",
+        rmin / 1e6,
+        rmed / 1e6,
+        rmax / 1e6
+    );
+    json.push(format!("{{\"scenario\":\"replay\",\"frames\":{frames},\"fps_min\":{rmin:.0},\"fps_median\":{rmed:.0},\"fps_max\":{rmax:.0}}}"));
     let count = if args.quick { 1000 } else { 10_000 };
     let per = idle_connection_memory(count)?;
     println!();
