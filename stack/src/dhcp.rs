@@ -1,0 +1,1 @@
+//! DHCPv4 client (to be written).
