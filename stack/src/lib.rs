@@ -16,6 +16,7 @@ pub mod arp;
 pub mod checksum;
 pub mod config;
 pub mod decode;
+pub mod dhcp;
 pub mod device;
 pub mod ethernet;
 pub mod host;
