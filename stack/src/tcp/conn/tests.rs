@@ -1071,7 +1071,7 @@ fn segment_with_unacceptable_ack_is_dropped_with_its_data() {
         out(ISS + 1, PEER_ISS + 1, ACK, RX as u16)
     );
     // SEG.ACK < SND.UNA - MAX.SND.WND: RFC 5961 5.2 "MUST be discarded and an ACK sent back".
-    let too_old = ISS + 1 - u32::from(PEER_WND) - 1;
+    let too_old = (ISS + 1).wrapping_sub(u32::from(PEER_WND) + 1);
     feed(&mut c, ms(30), &fin(PEER_ISS + 1, too_old), b"data");
     assert_eq!(c.recv_queue(), 0, "the data was processed");
     assert_eq!(c.state(), State::Established, "the FIN was processed");
