@@ -23,6 +23,7 @@ pub mod host;
 pub mod icmp;
 pub mod iface;
 pub mod ipv4;
+pub mod ipv6;
 pub mod replay;
 pub mod rng;
 pub mod runtime;

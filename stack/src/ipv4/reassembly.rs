@@ -4,6 +4,9 @@
 //! Overlapping fragments are treated as RFC 5722 treats them for IPv6: the whole datagram is
 //! discarded, since overlap is how fragment attacks rewrite headers after filtering.
 //! An exact duplicate of a fragment already held is ignored.
+//!
+//! The table is generic over its key so that IPv6 (RFC 8200 4.5, keyed by source, destination
+//! and identification) shares it; the default key is the IPv4 [`Key`].
 
 use std::collections::BTreeMap;
 
@@ -62,15 +65,15 @@ pub enum Outcome {
     Dropped(DropReason),
 }
 
-/// The reassembly table.
+/// The reassembly table, keyed by `K` (the IPv4 [`Key`] unless said otherwise).
 #[derive(Debug)]
-pub struct Reassembler {
-    table: BTreeMap<Key, Datagram>,
+pub struct Reassembler<K: Ord + Copy = Key> {
+    table: BTreeMap<K, Datagram>,
     bytes: usize,
     bounds: Bounds,
 }
 
-impl Reassembler {
+impl<K: Ord + Copy> Reassembler<K> {
     /// An empty table with the given bounds.
     pub fn new(bounds: Bounds) -> Self {
         Reassembler {
@@ -81,14 +84,7 @@ impl Reassembler {
     }
 
     /// Adds the fragment carrying `data` at byte `offset` of datagram `key`.
-    pub fn add(
-        &mut self,
-        now: Instant,
-        key: Key,
-        offset: usize,
-        more: bool,
-        data: &[u8],
-    ) -> Outcome {
+    pub fn add(&mut self, now: Instant, key: K, offset: usize, more: bool, data: &[u8]) -> Outcome {
         let end = offset + data.len();
         // RFC 791: every fragment but the last carries a multiple of 8 bytes.
         if more && (data.is_empty() || data.len() % 8 != 0) {
@@ -178,7 +174,7 @@ impl Reassembler {
 
     /// Discards datagrams past their deadline; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let expired: Vec<Key> = self
+        let expired: Vec<K> = self
             .table
             .iter()
             .filter(|(_, d)| d.deadline <= now)
@@ -210,7 +206,7 @@ impl Reassembler {
         self.table.is_empty()
     }
 
-    fn discard(&mut self, key: &Key) {
+    fn discard(&mut self, key: &K) {
         if let Some(d) = self.table.remove(key) {
             self.bytes -= d.buf.len();
         }
