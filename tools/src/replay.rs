@@ -282,21 +282,8 @@ fn parse_services<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<Servic
 // ---------------------------------------------------------------------------------------------
 // Reading captures, with errors that say where.
 
-/// What captures are read from: the file, its classic pcap header adjusted (see
-/// [`open_capture`]).
-pub type Input = BufReader<io::Chain<io::Cursor<Vec<u8>>, File>>;
-
-/// The largest snaplen tcpdump writes; records cut by any smaller one read as cut records.
-const MAX_SNAPLEN: u32 = 262_144;
-
-/// Opens a capture for reading; an empty file, a file that is not a capture, or a link type
-/// other than Ethernet is a one-line error naming the file.
-///
-/// pcap-file 2 refuses a classic pcap record whose length on the wire exceeds the header's
-/// snaplen, which is just what a record cut by the snaplen is. So the header's snaplen is
-/// raised (in memory) to at least [`MAX_SNAPLEN`]: cut records then read as such, and replay
-/// counts and skips them.
-pub fn open_capture(path: &Path) -> Result<CaptureReader<Input>> {
+/// Opens a capture with errors that name the file (an empty file or a directory too).
+pub fn open_capture(path: &Path) -> Result<CaptureReader> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if meta.is_dir() {
@@ -308,33 +295,8 @@ pub fn open_capture(path: &Path) -> Result<CaptureReader<Input>> {
             path.display()
         );
     }
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut head = Vec::with_capacity(24);
-    (&mut file)
-        .take(24)
-        .read_to_end(&mut head)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let big = match head.get(..4) {
-        Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => Some(true),
-        Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => Some(false),
-        _ => None,
-    };
-    if let (Some(big), Some(field)) = (big, head.get_mut(16..20)) {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(field);
-        let snaplen = if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        };
-        let raised = snaplen.max(MAX_SNAPLEN);
-        field.copy_from_slice(&if big {
-            raised.to_be_bytes()
-        } else {
-            raised.to_le_bytes()
-        });
-    }
-    let input = BufReader::with_capacity(256 * 1024, io::Cursor::new(head).chain(file));
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let input = BufReader::with_capacity(256 * 1024, file);
     CaptureReader::new(input).map_err(|e| read_error(path, e))
 }
 

@@ -252,7 +252,8 @@ pub struct Record {
 }
 
 enum Source<R: Read> {
-    Pcap(PcapReader<R>),
+    /// Classic pcap, read through its header with the snaplen raised (see [`SNAPLEN_FLOOR`]).
+    Pcap(PcapReader<io::Chain<io::Cursor<Vec<u8>>, R>>),
     PcapNg(PcapNgReader<R>),
 }
 
@@ -292,7 +293,12 @@ impl<R: BufRead> CaptureReader<R> {
             | [0xd4, 0xc3, 0xb2, 0xa1]
             | [0xa1, 0xb2, 0x3c, 0x4d]
             | [0x4d, 0x3c, 0xb2, 0xa1] => {
-                let r = PcapReader::new(input).map_err(|e| damaged(0, e))?;
+                let big = magic[0] == 0xa1;
+                let mut head = Vec::with_capacity(24);
+                (&mut input).take(24).read_to_end(&mut head)?;
+                raise_snaplen(&mut head, big);
+                let chained = io::Cursor::new(head).chain(input);
+                let r = PcapReader::new(chained).map_err(|e| damaged(0, e))?;
                 let link = r.header().datalink;
                 if link != DataLink::ETHERNET {
                     return Err(CaptureError::UnsupportedLinkType(format!("{link:?}")));
@@ -307,6 +313,32 @@ impl<R: BufRead> CaptureReader<R> {
             failed: false,
         })
     }
+}
+
+/// The snaplen a classic pcap header is raised to, at least, as it is read: the largest tcpdump
+/// writes.
+const SNAPLEN_FLOOR: u32 = 262_144;
+
+/// pcap-file 2 refuses a classic pcap record whose length on the wire exceeds the header's
+/// snaplen, which is just what a record cut by the snaplen is. Raising the snaplen in the header
+/// as it is read lets such records through, to be counted as cut by whoever reads them.
+fn raise_snaplen(head: &mut [u8], big_endian: bool) {
+    let Some(field) = head.get_mut(16..20) else {
+        return;
+    };
+    let mut b = [0u8; 4];
+    b.copy_from_slice(field);
+    let snaplen = if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    };
+    let raised = snaplen.max(SNAPLEN_FLOOR);
+    field.copy_from_slice(&if big_endian {
+        raised.to_be_bytes()
+    } else {
+        raised.to_le_bytes()
+    });
 }
 
 fn damaged(records: u64, e: pcap_file::PcapError) -> CaptureError {
@@ -496,6 +528,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn records_cut_by_a_small_snaplen_are_read_as_cut() {
+        // Classic pcap, little-endian, microseconds, snaplen 64, Ethernet; one record of 64
+        // captured bytes out of 100 on the wire.
+        let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&64u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        for v in [1u32, 2, 64, 100] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        bytes.extend_from_slice(&[0x5a; 64]);
+        let got: Vec<Record> = CaptureReader::new(Cursor::new(bytes))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].data.len(), got[0].orig_len), (64, 100));
+        assert_eq!(got[0].timestamp, Duration::from_micros(1_000_002));
     }
 
     #[test]
