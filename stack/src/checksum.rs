@@ -70,4 +70,12 @@ mod tests {
             Sum16BitWords::new().add_slice(&all_ones).ones_complement()
         );
     }
+
+    #[test]
+    fn a_sum_of_negative_zero_gives_checksum_zero() {
+        // TCP sends the computed value as it is (only UDP maps 0 to 0xffff): words summing to
+        // 0xffff must give 0x0000, never 0xffff, or tshark reports the segment (RFC 1624).
+        assert_eq!(finish(add(0, &[0x12, 0x34, 0xed, 0xcb])), 0);
+        assert_eq!(finish(add(add(0, &[0xff, 0x00]), &[0x00, 0xff])), 0);
+    }
 }

@@ -9,6 +9,9 @@ use crate::netns::run_bounded;
 
 const TSHARK_WITHIN: Duration = Duration::from_secs(60);
 
+/// The stack's MAC address in the TAP tests (derived from 10.77.0.2).
+const STACK_MAC: &str = "02:00:0a:4d:00:02";
+
 /// Runs `tshark -r PATH -n ARGS` and returns its stdout; panics if tshark fails.
 pub fn tshark(path: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("tshark");
@@ -72,8 +75,18 @@ pub fn assert_capture_clean(path: &Path) {
             "frame.number",
             "-e",
             "_ws.expert.message",
+            "-e",
+            "eth.src",
         ],
     );
+    // Linux fills in a deferred TCP/UDP checksum with 0xffff where the sum comes to 0x0000
+    // (`skb_checksum_help`, CSUM_MANGLED_0); the two are the same number in ones' complement and
+    // tshark only notes it. Frames the stack sent get no such pass.
+    let problems: String = problems
+        .lines()
+        .filter(|l| !(l.contains("RFC 1624") && !l.ends_with(STACK_MAC)))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert!(
         problems.trim().is_empty(),
         "tshark finds problems in {} (frame, message):\n{problems}",
