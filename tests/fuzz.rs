@@ -994,6 +994,10 @@ fn event_name(e: &Event) -> &'static str {
         Event::AddressConflict { .. } => "address_conflict",
         Event::AddressRejected { .. } => "address_rejected",
         Event::NeighbourUnreachable(_) => "neighbour_unreachable",
+        Event::LeaseAcquired { .. } => "lease_acquired",
+        Event::LeaseRenewed { .. } => "lease_renewed",
+        Event::LeaseLost(_) => "lease_lost",
+        Event::LeaseDeclined(_) => "lease_declined",
     }
 }
 

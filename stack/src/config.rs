@@ -188,6 +188,11 @@ pub struct Config {
     pub limits: Limits,
     /// TCP settings.
     pub tcp: crate::tcp::Config,
+    /// Get the IPv4 address from a DHCP server (RFC 2131) instead of `ipv4`, which must then be
+    /// `None` (as must `gateway`: the lease brings both).
+    pub dhcp: Option<crate::dhcp::Config>,
+    /// The host's name, sent to the DHCP server (RFC 2132 option 12).
+    pub hostname: Option<String>,
 }
 
 impl Config {
@@ -203,6 +208,8 @@ impl Config {
             arp: ArpTiming::default(),
             limits: Limits::default(),
             tcp: crate::tcp::Config::default(),
+            dhcp: None,
+            hostname: None,
         }
     }
 
@@ -219,6 +226,11 @@ impl Config {
         }
         if self.ttl == 0 {
             return Err(ConfigError::ZeroTtl);
+        }
+        if self.dhcp.is_some() {
+            if let Some(cidr) = self.ipv4 {
+                return Err(ConfigError::DhcpWithStaticAddress(cidr));
+            }
         }
         if let Some(cidr) = self.ipv4 {
             let a = cidr.addr();
@@ -288,6 +300,8 @@ pub enum ConfigError {
     GatewayWithoutAddress(Ipv4Addr),
     /// A limit that must be positive is zero (or out of its range).
     ZeroLimit(&'static str),
+    /// DHCP was asked for together with a static address.
+    DhcpWithStaticAddress(Ipv4Cidr),
 }
 
 impl fmt::Display for ConfigError {
@@ -303,6 +317,9 @@ impl fmt::Display for ConfigError {
                 )
             }
             ConfigError::ZeroTtl => f.write_str("TTL must be at least 1"),
+            ConfigError::DhcpWithStaticAddress(c) => {
+                write!(f, "DHCP and the static address {c} exclude each other")
+            }
             ConfigError::AddressNotUnicast(a) => write!(f, "{a} cannot be a host address"),
             ConfigError::AddressIsNetworkOrBroadcast(c) => {
                 write!(

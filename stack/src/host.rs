@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::config::Ipv4Cidr;
 use crate::iface::Interface;
 use crate::services::dns::zone::{Catalog, HostIdentity, Name};
 use crate::services::echo::UdpEcho;
@@ -42,7 +43,7 @@ impl Services {
             .map_err(|_| HostError::BadHostname(self.hostname.clone()))?;
         let identity = HostIdentity {
             name,
-            ipv4: iface.config().ipv4,
+            ipv4: iface.ipv4_assigned(),
             ipv6: None,
             ttl: 300,
         };
@@ -92,12 +93,15 @@ impl std::error::Error for HostError {}
 pub struct Host {
     iface: Interface,
     services: Vec<Box<dyn Service>>,
+    /// The addresses the services last heard of.
+    addresses: Option<Ipv4Cidr>,
 }
 
 impl Host {
     /// A host with no services.
     pub fn new(iface: Interface) -> Self {
         Host {
+            addresses: iface.ipv4_assigned(),
             iface,
             services: Vec::new(),
         }
@@ -133,8 +137,10 @@ impl Host {
             host.add_service(Box::new(server));
         }
         let catalog = services.catalog(&host.iface)?;
+        let recipe = services.clone();
         let dns = dns::Server::bind(&mut host.iface, dns::PORT, catalog, dns::Limits::default())
-            .map_err(|_| HostError::PortInUse(dns::PORT))?;
+            .map_err(|_| HostError::PortInUse(dns::PORT))?
+            .rebuilt_on_address_change(move |iface| recipe.catalog(iface).ok());
         host.add_service(Box::new(dns));
         let web = http::Server::listen(&mut host.iface, http::PORT, services.http.clone())
             .map_err(|_| HostError::PortInUse(http::PORT))?;
@@ -169,10 +175,22 @@ impl Host {
 
     /// Lets the services act on what arrived, then runs the interface's timers and output.
     pub fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        let addresses = self.iface.ipv4_assigned();
+        if addresses != self.addresses {
+            self.addresses = addresses;
+            for s in &mut self.services {
+                s.addresses_changed(&self.iface);
+            }
+        }
         for s in &mut self.services {
             s.poll(now, &mut self.iface);
         }
         self.iface.poll(now, emit);
+    }
+
+    /// A clean stop (see [`Interface::shutdown`]).
+    pub fn shutdown(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        self.iface.shutdown(now, emit);
     }
 
     /// When [`Host::poll`] should next run.

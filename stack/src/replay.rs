@@ -399,12 +399,20 @@ impl Driver {
         self.now = t;
     }
 
-    /// Runs the timers up to the capture's last record plus [`Options::linger`], and returns
-    /// what the replay did.
+    /// Runs the timers up to the capture's last record plus [`Options::linger`], stops the
+    /// host cleanly there (as Ctrl-C stops a live one: a leased address is released), and
+    /// returns what the replay did.
     pub fn finish(&mut self, out: &mut Sink<'_>) -> Report {
         if self.origin.is_some() {
             let end = self.end + self.options.linger;
             self.advance(end, out);
+            let mut stamp = self.stamp();
+            self.host.shutdown(end, &mut |f: &[u8]| {
+                let ts = stamp.at(end);
+                stamp.sent += 1;
+                out(ts, Direction::Out, f);
+            });
+            self.put_stamp(stamp);
             self.report.duration = end.since_origin();
         }
         self.report.clone()

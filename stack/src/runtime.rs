@@ -193,6 +193,18 @@ pub fn run(
             last_flush = std::time::Instant::now();
         }
     }
+    if ended != Ending::DeviceClosed {
+        // A clean stop: what the stack says on leaving (a DHCPRELEASE) still goes out, past
+        // any impairment. The device threads write it before they end.
+        let now = clock();
+        host.shutdown(now, &mut |f: &[u8]| {
+            tee.write(now, Direction::Out, f);
+            out.push(f.to_vec());
+        });
+        if !out.is_empty() {
+            let _ = io.tx.try_send(std::mem::take(&mut out));
+        }
+    }
     tee.flush();
     RunReport {
         captured: tee.capture.as_ref().map_or(0, CaptureWriter::frames),

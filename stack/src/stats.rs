@@ -107,6 +107,8 @@ drop_reasons! {
     TcpTableFull => "tcp_table_full",
     /// TCP segment needing no action (a stray RST, a non-SYN to a listener).
     TcpIgnored => "tcp_ignored",
+    /// A DHCP reply the client refused (malformed, another exchange, not expected now).
+    DhcpRejected => "dhcp_rejected",
 }
 
 impl DropReason {

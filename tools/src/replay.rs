@@ -11,6 +11,8 @@
 //! mtu = 1500
 //! seed = 1                     # default 0
 //! arp_probes = 0               # RFC 5227 probes at start (default 0: address in use at once)
+//! dhcp = false                 # true: the address comes from DHCP (ip then only picks the MAC)
+//! hostname = "tapstack"        # sent to the DHCP server (default: tapstack)
 //! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]   # default: all
 //! feed = "auto"                # or "not-ours"
 //! linger = "0s"                # timers keep running this long after the last record
@@ -91,6 +93,13 @@ pub struct ReplayArgs {
     /// the first frame].
     #[arg(long)]
     arp_probes: Option<u32>,
+    /// Get the address by DHCP, as `tapstack up --dhcp` does (--ip then only picks the default
+    /// MAC); the lease is released at the end, as on Ctrl-C.
+    #[arg(long)]
+    dhcp: bool,
+    /// Host name sent to a DHCP server [default: tapstack].
+    #[arg(long)]
+    hostname: Option<String>,
     /// Services to run, comma-separated, or "none" [default: all of udp-echo, tcp-echo,
     /// tcp-discard and tcp-chargen].
     #[arg(long, value_name = "LIST")]
@@ -113,7 +122,8 @@ pub struct ReplayArgs {
 
 const AFTER_HELP: &str = "\
 The stack's identity is read from IN.toml beside the capture (or --config FILE); flags win over it.
-Keys: ip, mac, gateway, mtu, seed, arp_probes, services (a list), feed, linger, first_frame_at.
+Keys: ip, mac, gateway, mtu, seed, arp_probes, dhcp, hostname, services (a list), feed, linger,
+first_frame_at.
 
 Frames marked inbound are fed and frames marked outbound skipped (the stack sends its own again);
 unmarked frames are fed unless they come from the stack's MAC. Frames cut by the snaplen are
@@ -134,6 +144,8 @@ struct FileConfig {
     mtu: Option<usize>,
     seed: Option<u64>,
     arp_probes: Option<u32>,
+    dhcp: Option<bool>,
+    hostname: Option<String>,
     services: Option<Vec<String>>,
     feed: Option<String>,
     linger: Option<String>,
@@ -246,7 +258,17 @@ fn setup(args: &ReplayArgs) -> Result<Setup> {
         (None, Some(s)) => parse_duration(s).map_err(|e| from_file("first_frame_at", e))?,
         (None, None) => Duration::ZERO,
     };
-    let mut config = Config::new(mac, Some(ip));
+    let dhcp = args.dhcp || fc.dhcp.unwrap_or(false);
+    let mut config = Config::new(mac, (!dhcp).then_some(ip));
+    if dhcp {
+        config.dhcp = Some(tapstack::dhcp::Config::default());
+    }
+    config.hostname = Some(
+        args.hostname
+            .clone()
+            .or(fc.hostname.clone())
+            .unwrap_or_else(|| "tapstack".to_owned()),
+    );
     config.gateway = gateway;
     config.mtu = args.mtu.or(fc.mtu).unwrap_or(1500);
     config.seed = args.seed.or(fc.seed).unwrap_or(0);
@@ -634,9 +656,11 @@ fn print_summary(args: &ReplayArgs, setup: &Setup, replay: &Driver) {
         "tapstack replay: {} (identity from {config})",
         args.input.display()
     );
-    let addr = c
-        .ipv4
-        .map_or_else(|| "no IPv4".to_owned(), |a| a.to_string());
+    let addr = match (c.ipv4, &c.dhcp) {
+        (_, Some(_)) => "address by DHCP".to_owned(),
+        (Some(a), None) => a.to_string(),
+        (None, None) => "no IPv4".to_owned(),
+    };
     println!(
         "  stack        {addr}, MAC {}, MTU {}, seed {}, ARP probes {}",
         c.mac, c.mtu, c.seed, c.arp.probe_count
@@ -721,6 +745,10 @@ fn print_summary(args: &ReplayArgs, setup: &Setup, replay: &Driver) {
                 format!("{addr} not taken into use: {mac} has it")
             }
             Event::NeighbourUnreachable(a) => format!("{a} did not answer ARP"),
+            Event::LeaseAcquired { addr, server } => format!("leased {addr} from {server}"),
+            Event::LeaseRenewed { addr, server } => format!("lease on {addr} renewed by {server}"),
+            Event::LeaseLost(a) => format!("{a} no longer leased"),
+            Event::LeaseDeclined(a) => format!("declined {a}: another host has it"),
         };
         println!("  event        at {t}: {what}");
     }

@@ -33,8 +33,15 @@ pub struct UpArgs {
     #[arg(long, default_value = "tap0")]
     tap: String,
     /// The stack's own IPv4 address and prefix.
-    #[arg(long, default_value = "10.77.0.2/24")]
+    #[arg(long, default_value = "10.77.0.2/24", conflicts_with = "dhcp")]
     ip: Ipv4Cidr,
+    /// Get the address (and router, DNS servers) from a DHCP server on the link instead of --ip;
+    /// the lease is given back on Ctrl-C.
+    #[arg(long)]
+    dhcp: bool,
+    /// With --dhcp: ask for this address again first (INIT-REBOOT, RFC 2131 3.2).
+    #[arg(long, value_name = "ADDR", requires = "dhcp")]
+    dhcp_reuse: Option<Ipv4Addr>,
     /// Address and prefix given to the kernel side of the TAP device.
     #[arg(long, default_value = "10.77.0.1/24")]
     host_ip: Ipv4Cidr,
@@ -111,7 +118,7 @@ fn fresh_seed() -> u64 {
 
 /// Checks the addresses against each other before anything touches the system.
 fn check_addresses(args: &UpArgs) -> Result<()> {
-    if args.no_host_config {
+    if args.no_host_config || args.dhcp {
         return Ok(());
     }
     let (ours, host) = (args.ip, args.host_ip);
@@ -139,8 +146,23 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let mac = args
         .mac
         .unwrap_or(MacAddr([0x02, 0x00, o[0], o[1], o[2], o[3]]));
-    let mut config = Config::new(mac, Some(args.ip));
+    let mut config = Config::new(mac, (!args.dhcp).then_some(args.ip));
     config.gateway = args.gateway;
+    if args.dhcp {
+        if let Some(gw) = args.gateway {
+            bail!("--gateway {gw} and --dhcp exclude each other: the lease names the router");
+        }
+        config.dhcp = Some(tapstack::dhcp::Config {
+            requested_addr: args.dhcp_reuse,
+            ..Default::default()
+        });
+    }
+    config.hostname = args
+        .hostname
+        .split('.')
+        .next()
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned);
     config.mtu = args.mtu;
     config.seed = seed;
     config.arp.probe_count = args.arp_probes;
@@ -194,7 +216,11 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
 
     let addr = args.ip.addr();
     println!("tapstack: virtual host on {tap_name}");
-    println!("  stack address  {} (MAC {mac}, MTU {})", args.ip, args.mtu);
+    if args.dhcp {
+        println!("  stack address  from DHCP (MAC {mac}, MTU {})", args.mtu);
+    } else {
+        println!("  stack address  {} (MAC {mac}, MTU {})", args.ip, args.mtu);
+    }
     if args.no_host_config {
         println!("  kernel side    left as configured");
     } else {
@@ -215,10 +241,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("  impairment     {imp} (both directions)");
     }
     println!("  seed           {seed}");
-    println!(
-        "Try: ping {addr}   |   curl http://{addr}/   |   dig @{addr} {}   (Ctrl-C stops)",
-        args.hostname
-    );
+    let try_line = |addr: Ipv4Addr| {
+        println!(
+            "Try: ping {addr}   |   curl http://{addr}/   |   dig @{addr} {}   (Ctrl-C stops)",
+            args.hostname
+        );
+    };
+    if args.dhcp {
+        println!("Asking for an address by DHCP (Ctrl-C stops)");
+    } else {
+        try_line(addr);
+    }
 
     let mut rejected: Option<MacAddr> = None;
     let options = RunOptions {
@@ -229,6 +262,25 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let report = runtime::run(&mut host, &io, options, &stop_rx, |event| match *event {
         Event::AddressReady(a) => {
             println!("tapstack: {a} is up and answering");
+            if args.dhcp {
+                try_line(a);
+            }
+            ControlFlow::Continue(())
+        }
+        Event::LeaseAcquired { addr, server } => {
+            println!("tapstack: leased {addr} from DHCP server {server}");
+            ControlFlow::Continue(())
+        }
+        Event::LeaseRenewed { addr, server } => {
+            println!("tapstack: lease on {addr} renewed by {server}");
+            ControlFlow::Continue(())
+        }
+        Event::LeaseLost(a) => {
+            println!("tapstack: {a} is no longer ours");
+            ControlFlow::Continue(())
+        }
+        Event::LeaseDeclined(a) => {
+            eprintln!("tapstack: warning: another host has {a}; declined it and asking again");
             ControlFlow::Continue(())
         }
         Event::AddressConflict { addr, mac } => {
@@ -253,6 +305,9 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         }
     );
     println!("{}", host.iface().stats());
+    if let Some(client) = host.iface().dhcp() {
+        println!("dhcp: {}", client.counters());
+    }
     if let Some(s) = report.impair_in {
         println!("impairment in:  {s:?}");
     }

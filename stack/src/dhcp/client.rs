@@ -242,6 +242,61 @@ impl Rejected {
         let mut copy = *self;
         *copy.slot(e)
     }
+
+    /// Every reason with its count, named as in logs and `/stats`.
+    pub fn fields(&self) -> [(&'static str, u64); 16] {
+        [
+            ("truncated", self.truncated),
+            ("bad_hardware", self.bad_hardware),
+            ("bad_cookie", self.bad_cookie),
+            ("option_truncated", self.option_truncated),
+            ("bad_option_length", self.bad_option_length),
+            ("bad_option_value", self.bad_option_value),
+            ("overload", self.overload),
+            ("missing_message_type", self.missing_message_type),
+            ("wrong_op", self.wrong_op),
+            ("wrong_xid", self.wrong_xid),
+            ("wrong_chaddr", self.wrong_chaddr),
+            ("unexpected", self.unexpected),
+            ("missing_server_id", self.missing_server_id),
+            ("wrong_server", self.wrong_server),
+            ("missing_lease_time", self.missing_lease_time),
+            ("bad_address", self.bad_address),
+        ]
+    }
+
+    /// All refusals.
+    pub fn total(&self) -> u64 {
+        self.fields().iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl Counters {
+    /// Every counter but the refusals, named as in logs and `/stats`.
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
+        [
+            ("discovers", self.discovers),
+            ("requests", self.requests),
+            ("offers", self.offers),
+            ("acks", self.acks),
+            ("naks", self.naks),
+            ("declines", self.declines),
+            ("releases", self.releases),
+            ("renewals", self.renewals),
+            ("rebinds", self.rebinds),
+            ("expiries", self.expiries),
+            ("queue_drops", self.queue_drops),
+        ]
+    }
+}
+
+impl core::fmt::Display for Counters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (name, n) in self.fields() {
+            write!(f, "{name}={n} ")?;
+        }
+        write!(f, "rejected={}", self.rejected.total())
+    }
 }
 
 /// What the client did, for statistics.
@@ -345,6 +400,11 @@ impl Client {
     /// The lease in use, if any.
     pub fn lease(&self) -> Option<&Lease> {
         self.lease.as_ref()
+    }
+
+    /// An acknowledged lease waiting for the address check ([`State::Probing`]).
+    pub fn pending(&self) -> Option<&Lease> {
+        self.pending.as_ref()
     }
 
     /// Counters so far.

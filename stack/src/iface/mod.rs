@@ -14,6 +14,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::arp;
 use crate::config::{Config, ConfigError, Ipv4Cidr};
+use crate::dhcp;
 use crate::ethernet::{self, MacAddr};
 use crate::icmp::{self, ErrorKind, TokenBucket};
 use crate::ipv4::{self, reassembly, EmitRepr, Protocol};
@@ -44,6 +45,24 @@ pub enum Event {
     },
     /// A neighbour did not answer ARP; packets waiting for it were dropped.
     NeighbourUnreachable(Ipv4Addr),
+    /// A DHCP server leased us an address, which passed the conflict check and is in use.
+    LeaseAcquired {
+        /// The address and prefix.
+        addr: Ipv4Cidr,
+        /// The server.
+        server: Ipv4Addr,
+    },
+    /// The lease was extended (renewing or rebinding).
+    LeaseRenewed {
+        /// The address and prefix.
+        addr: Ipv4Cidr,
+        /// The server that extended it.
+        server: Ipv4Addr,
+    },
+    /// The leased address is no longer ours (expired, refused, released).
+    LeaseLost(Ipv4Addr),
+    /// Another host answered for the address a server offered: it was declined.
+    LeaseDeclined(Ipv4Addr),
 }
 
 /// Where our IPv4 address stands (RFC 5227).
@@ -102,6 +121,9 @@ pub struct Footprint {
     pub tcp_buffer_bytes: usize,
 }
 
+/// Rounds of DHCP events and datagrams handled in one go (each round makes progress).
+const DHCP_ROUNDS: usize = 8;
+
 /// The all-hosts group every IPv4 host belongs to (RFC 1112).
 const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 
@@ -110,6 +132,13 @@ const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 pub struct Interface {
     config: Config,
     stats: Stats,
+    /// The IPv4 address assigned (static, or leased): probed, then used.
+    addr: Option<Ipv4Cidr>,
+    gateway: Option<Ipv4Addr>,
+    dhcp: Option<dhcp::Client>,
+    /// Where the frame with the last acknowledgement came from: the server's (or relay's)
+    /// MAC, so that a DHCPRELEASE can leave without asking ARP first.
+    dhcp_server_mac: Option<MacAddr>,
     arp: arp::Cache,
     pending: arp::Pending,
     address: AddressState,
@@ -144,8 +173,16 @@ impl Interface {
             max_fragments: l.reassembly_max_fragments,
             timeout: l.reassembly_timeout,
         };
+        let dhcp = config
+            .dhcp
+            .clone()
+            .map(|c| dhcp::Client::new(config.mac, config.hostname.clone(), config.seed, c));
         Ok(Interface {
             stats: Stats::default(),
+            addr: config.ipv4,
+            gateway: config.gateway,
+            dhcp,
+            dhcp_server_mac: None,
             arp: arp::Cache::new(l.arp_cache_entries, config.arp.entry_lifetime),
             pending: arp::Pending::new(l.arp_pending_packets, l.arp_pending_bytes),
             address: AddressState::None,
@@ -173,9 +210,26 @@ impl Interface {
         })
     }
 
-    /// The configuration.
+    /// The configuration as given (a DHCP lease shows in [`Interface::ipv4_assigned`] and
+    /// [`Interface::gateway`], not here).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The IPv4 address assigned to the interface, static or leased, whether it is still being
+    /// checked (RFC 5227) or in use.
+    pub fn ipv4_assigned(&self) -> Option<Ipv4Cidr> {
+        self.addr
+    }
+
+    /// The default router in use.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.gateway
+    }
+
+    /// The DHCP client, when the address comes from DHCP.
+    pub fn dhcp(&self) -> Option<&dhcp::Client> {
+        self.dhcp.as_ref()
     }
 
     /// The counters.
@@ -191,7 +245,7 @@ impl Interface {
     /// Our IPv4 address, once it is in use.
     pub fn ipv4(&self) -> Option<Ipv4Cidr> {
         match self.address {
-            AddressState::Ready { .. } => self.config.ipv4,
+            AddressState::Ready { .. } => self.addr,
             _ => None,
         }
     }
@@ -364,6 +418,7 @@ impl Interface {
     pub fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         self.start(now);
         self.poll_address(now, emit);
+        self.poll_dhcp(now, emit);
 
         let mut due = std::mem::take(&mut self.due);
         due.clear();
@@ -421,7 +476,19 @@ impl Interface {
         let udp = (ready && self.udp.has_tx()).then_some(Instant::ZERO);
         let tcp = if ready { self.tcp.poll_at() } else { None };
         let timers = earliest(self.arp.poll_at(), self.reassembly.poll_at());
-        earliest(earliest(address, udp), earliest(tcp, timers))
+        let dhcp = self.dhcp.as_ref().and_then(dhcp::Client::poll_at);
+        earliest(
+            earliest(address, udp),
+            earliest(earliest(tcp, timers), dhcp),
+        )
+    }
+
+    /// A clean stop: a leased address is given back to its server (DHCPRELEASE, RFC 2131
+    /// 4.4.6) and no longer used. Call it once, before the device closes.
+    pub fn shutdown(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        let Some(client) = &mut self.dhcp else { return };
+        client.release(now);
+        self.poll_dhcp(now, emit);
     }
 
     fn start(&mut self, now: Instant) {
@@ -429,7 +496,10 @@ impl Interface {
             return;
         }
         self.started = true;
-        if self.config.ipv4.is_some() {
+        if let Some(client) = &mut self.dhcp {
+            client.start(now);
+        }
+        if self.addr.is_some() {
             self.address = if self.config.arp.probe_count == 0 {
                 self.claimed(now)
             } else {
@@ -439,7 +509,7 @@ impl Interface {
     }
 
     fn claimed(&mut self, now: Instant) -> AddressState {
-        if let Some(c) = self.config.ipv4 {
+        if let Some(c) = self.addr {
             info!(addr = %c, "IPv4: {c} is ours");
             self.push_event(Event::AddressReady(c.addr()));
         }
@@ -451,7 +521,7 @@ impl Interface {
 
     /// RFC 5227 2.1-2.3: probe, then claim and announce.
     fn poll_address(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
-        let Some(cidr) = self.config.ipv4 else { return };
+        let Some(cidr) = self.addr else { return };
         let mac = self.config.mac;
         match self.address {
             AddressState::Probing { sent, next } if next <= now => {
@@ -469,6 +539,9 @@ impl Interface {
                     };
                 } else {
                     self.address = self.claimed(now);
+                    if let Some(client) = &mut self.dhcp {
+                        client.probe_result(now, false);
+                    }
                     self.poll_address(now, emit);
                 }
             }
@@ -515,7 +588,7 @@ impl Interface {
         }
         match eth.ether_type {
             EtherType::ARP => self.process_arp(now, payload, emit),
-            EtherType::IPV4 => self.process_ipv4(now, dst, payload, emit),
+            EtherType::IPV4 => self.process_ipv4(now, dst, src, payload, emit),
             _ => Err(DropReason::EthUnsupportedType),
         }
     }
@@ -536,7 +609,7 @@ impl Interface {
         if !r.sender_mac.is_unicast() || r.sender_mac == self.config.mac {
             return Err(DropReason::ArpBadSender);
         }
-        let Some(cidr) = self.config.ipv4 else {
+        let Some(cidr) = self.addr else {
             return Err(DropReason::ArpNotForUs);
         };
         let mine = cidr.addr();
@@ -610,10 +683,25 @@ impl Interface {
     }
 
     fn conflict(&mut self, now: Instant, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
-        let Some(cidr) = self.config.ipv4 else { return };
+        let Some(cidr) = self.addr else { return };
         self.stats.arp_conflicts += 1;
         warn!(addr = %cidr.addr(), %mac, "ARP: address conflict: {mac} also claims {}", cidr.addr());
         match self.address {
+            AddressState::Probing { .. }
+                if self
+                    .dhcp
+                    .as_ref()
+                    .is_some_and(|c| c.state() == dhcp::State::Probing) =>
+            {
+                // RFC 2131 3.1.5: the leased address is declined and configuration starts over.
+                self.addr = None;
+                self.gateway = None;
+                self.address = AddressState::None;
+                if let Some(client) = &mut self.dhcp {
+                    client.probe_result(now, true);
+                }
+                self.poll_dhcp(now, emit);
+            }
             AddressState::Probing { .. } => {
                 self.address = AddressState::Conflict;
                 self.push_event(Event::AddressRejected {
@@ -661,6 +749,7 @@ impl Interface {
         &mut self,
         now: Instant,
         link_dst: MacAddr,
+        link_src: MacAddr,
         packet: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
@@ -669,6 +758,9 @@ impl Interface {
             ipv4::ParseError::BadHeader => DropReason::Ipv4BadHeader,
             ipv4::ParseError::BadChecksum => DropReason::Ipv4BadChecksum,
         })?;
+        if self.is_dhcp_reply(&ip, payload) {
+            return self.process_dhcp(now, &ip, link_src, payload, emit);
+        }
         let Some(cidr) = self.ipv4() else {
             return Err(DropReason::Ipv4NoAddress);
         };
@@ -894,7 +986,7 @@ impl Interface {
         let hop = if cidr.contains(dst) {
             dst
         } else {
-            self.config.gateway?
+            self.gateway?
         };
         self.arp.lookup(hop, now)
     }
@@ -909,7 +1001,7 @@ impl Interface {
         protocol: Protocol,
         payload_len: usize,
     ) {
-        let Some(cidr) = self.config.ipv4 else { return };
+        let Some(cidr) = self.addr else { return };
         self.ident = self.ident.wrapping_add(1);
         let repr = EmitRepr {
             src: cidr.addr(),
@@ -1045,7 +1137,7 @@ impl Interface {
         }
         let next_hop = if cidr.contains(dst) {
             dst
-        } else if let Some(gw) = self.config.gateway {
+        } else if let Some(gw) = self.gateway {
             gw
         } else {
             debug!(%dst, "IPv4: no route to {dst}");
@@ -1083,10 +1175,22 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let Some(cidr) = self.config.ipv4 else { return };
+        let Some(cidr) = self.addr else { return };
+        self.emit_ipv4_from(cidr.addr(), mac, dst, protocol, payload, emit);
+    }
+
+    fn emit_ipv4_from(
+        &mut self,
+        src: Ipv4Addr,
+        mac: MacAddr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
         self.ident = self.ident.wrapping_add(1);
         let repr = EmitRepr {
-            src: cidr.addr(),
+            src,
             dst,
             protocol,
             ttl: self.config.ttl,
@@ -1111,7 +1215,7 @@ impl Interface {
     }
 
     fn send_arp_request(&mut self, ip: Ipv4Addr, emit: &mut dyn FnMut(&[u8])) {
-        let Some(cidr) = self.config.ipv4 else { return };
+        let Some(cidr) = self.addr else { return };
         debug!(%ip, "ARP: who has {ip}? tell {}", cidr.addr());
         self.send_arp(
             MacAddr::BROADCAST,
@@ -1134,6 +1238,152 @@ impl Interface {
         self.stats.tx_frames += 1;
         self.stats.tx_bytes += frame.len() as u64;
         emit(frame);
+    }
+
+    /// A UDP datagram to the DHCP client port while a DHCP client runs: broadcast, to the
+    /// address being leased or used, or (no address yet) unicast to the address on offer.
+    fn is_dhcp_reply(&self, ip: &ipv4::Repr, payload: &[u8]) -> bool {
+        if self.dhcp.is_none() || ip.protocol != Protocol::Udp || ip.is_fragment() {
+            return false;
+        }
+        let port = payload.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+        if port != Some(dhcp::CLIENT_PORT) {
+            return false;
+        }
+        match self.addr {
+            None => true,
+            Some(c) => ip.dst == c.addr() || ip.dst.is_broadcast() || Some(ip.dst) == c.broadcast(),
+        }
+    }
+
+    fn process_dhcp(
+        &mut self,
+        now: Instant,
+        ip: &ipv4::Repr,
+        link_src: MacAddr,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DropReason> {
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
+            udp::ParseError::BadLength => DropReason::UdpBadLength,
+            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
+        })?;
+        let Some(client) = &mut self.dhcp else {
+            return Err(DropReason::UdpNoSocket);
+        };
+        let acks = client.counters().acks;
+        let result = client.receive(now, d.payload, ip.src);
+        if client.counters().acks != acks {
+            self.dhcp_server_mac = Some(link_src);
+        }
+        self.poll_dhcp(now, emit);
+        result.map_err(|_| DropReason::DhcpRejected)
+    }
+
+    /// Acts on the DHCP client's events and sends what it has to send.
+    fn poll_dhcp(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        for _ in 0..DHCP_ROUNDS {
+            let Some(client) = &mut self.dhcp else { return };
+            let event = client.poll_event();
+            let transmit = if event.is_none() {
+                client.poll(now)
+            } else {
+                None
+            };
+            match (event, transmit) {
+                (Some(e), _) => self.on_dhcp_event(now, e),
+                (None, Some(t)) => self.send_dhcp(now, t, emit),
+                (None, None) => return,
+            }
+        }
+    }
+
+    fn on_dhcp_event(&mut self, now: Instant, event: dhcp::Event) {
+        match event {
+            dhcp::Event::Probe(addr) => {
+                let lease = self.dhcp.as_ref().and_then(dhcp::Client::pending);
+                let Some(lease) = lease else { return };
+                let cidr = lease.addr;
+                self.addr = Some(cidr);
+                self.gateway = lease.router.filter(|r| cidr.contains(*r) && *r != addr);
+                info!(%addr, "DHCP: offered {cidr}; checking no one else has it");
+                self.address = if self.config.arp.probe_count == 0 {
+                    let claimed = self.claimed(now);
+                    if let Some(client) = &mut self.dhcp {
+                        client.probe_result(now, false);
+                    }
+                    claimed
+                } else {
+                    AddressState::Probing { sent: 0, next: now }
+                };
+            }
+            dhcp::Event::LeaseAcquired(lease) => {
+                info!(addr = %lease.addr, server = %lease.server, "DHCP: leased {} from {}", lease.addr, lease.server);
+                self.push_event(Event::LeaseAcquired {
+                    addr: lease.addr,
+                    server: lease.server,
+                });
+            }
+            dhcp::Event::LeaseRenewed(lease) => {
+                debug!(addr = %lease.addr, server = %lease.server, "DHCP: lease on {} extended", lease.addr);
+                let cidr = lease.addr;
+                self.addr = Some(cidr);
+                self.gateway = lease
+                    .router
+                    .filter(|r| cidr.contains(*r) && *r != cidr.addr());
+                self.push_event(Event::LeaseRenewed {
+                    addr: cidr,
+                    server: lease.server,
+                });
+            }
+            dhcp::Event::LeaseLost => {
+                if let Some(c) = self.addr.take() {
+                    info!(addr = %c, "DHCP: {c} is no longer ours");
+                    self.push_event(Event::LeaseLost(c.addr()));
+                }
+                self.gateway = None;
+                self.address = AddressState::None;
+            }
+            dhcp::Event::Declined(addr) => {
+                warn!(%addr, "DHCP: another host has {addr}; declined it");
+                self.push_event(Event::LeaseDeclined(addr));
+            }
+            dhcp::Event::Nak => info!("DHCP: the server refused our request (NAK); starting over"),
+        }
+    }
+
+    /// Sends a DHCP datagram from port 68 to port 67: broadcast (from 0.0.0.0 until an
+    /// address is in use), or unicast to the server.
+    fn send_dhcp(&mut self, now: Instant, t: dhcp::Transmit, emit: &mut dyn FnMut(&[u8])) {
+        let dst = match t.dst {
+            dhcp::Destination::Broadcast => Ipv4Addr::BROADCAST,
+            dhcp::Destination::Unicast(a) => a,
+        };
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let ok = udp::write(
+            &mut body,
+            SocketAddrV4::new(t.src, dhcp::CLIENT_PORT),
+            SocketAddrV4::new(dst, dhcp::SERVER_PORT),
+            &t.payload,
+        );
+        if ok {
+            self.stats.udp_sent += 1;
+            // A DHCPRELEASE leaves after the address is given up, so it cannot wait for ARP.
+            let known = self.arp.lookup(dst, now).or(self.dhcp_server_mac);
+            match (t.dst, known) {
+                (dhcp::Destination::Broadcast, _) => {
+                    self.emit_ipv4_from(t.src, MacAddr::BROADCAST, dst, Protocol::Udp, &body, emit);
+                }
+                (dhcp::Destination::Unicast(_), Some(mac)) => {
+                    self.emit_ipv4_from(t.src, mac, dst, Protocol::Udp, &body, emit);
+                }
+                (dhcp::Destination::Unicast(_), None) => {
+                    self.send_ipv4(now, dst, Protocol::Udp, &body, emit);
+                }
+            }
+        }
+        self.body = body;
     }
 
     fn push_event(&mut self, e: Event) {

@@ -543,10 +543,13 @@ struct Conn {
     peer_closed: bool,
 }
 
+/// Builds the catalog again for the interface's current addresses.
+type Rebuild = Box<dyn Fn(&Interface) -> Option<Catalog> + Send>;
+
 /// The DNS server: a UDP socket and a TCP listener on one port, answering from a [`Catalog`].
-#[derive(Debug)]
 pub struct Server {
     catalog: Catalog,
+    rebuild: Option<Rebuild>,
     limits: Limits,
     udp: udp::Handle,
     listener: tcp::ListenHandle,
@@ -576,6 +579,7 @@ impl Server {
         };
         Ok(Server {
             catalog,
+            rebuild: None,
             limits,
             udp,
             listener,
@@ -583,6 +587,17 @@ impl Server {
             scratch: vec![0; 16 * 1024],
             stats: Stats::default(),
         })
+    }
+
+    /// Builds the catalog with `rebuild` whenever the interface's addresses change (a DHCP
+    /// lease, an address given up), so the host's own records follow them.
+    #[must_use]
+    pub fn rebuilt_on_address_change(
+        mut self,
+        rebuild: impl Fn(&Interface) -> Option<Catalog> + Send + 'static,
+    ) -> Self {
+        self.rebuild = Some(Box::new(rebuild));
+        self
     }
 
     /// The zones served.
@@ -713,9 +728,26 @@ fn flush(iface: &mut Interface, c: &mut Conn) -> bool {
     true
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("zones", &self.catalog.zones().len())
+            .field("records", &self.catalog.records().len())
+            .field("conns", &self.conns.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Service for Server {
     fn name(&self) -> &'static str {
         "dns"
+    }
+
+    fn addresses_changed(&mut self, iface: &Interface) {
+        if let Some(catalog) = self.rebuild.as_ref().and_then(|f| f(iface)) {
+            self.catalog = catalog;
+        }
     }
 
     fn poll(&mut self, now: Instant, iface: &mut Interface) {

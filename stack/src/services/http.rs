@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, trace, warn};
 
 use crate::arp;
+use crate::dhcp;
 use crate::iface::Interface;
 use crate::services::Service;
 use crate::tcp::{self, SocketError};
@@ -1175,7 +1176,18 @@ impl Server {
             Some(a) => json_str(&mut s, &a.to_string()),
             None => s.push_str("null"),
         }
+        s.push_str(",\"gateway\":");
+        match iface.gateway() {
+            Some(g) => json_str(&mut s, &g.to_string()),
+            None => s.push_str("null"),
+        }
         let _ = write!(s, ",\"mtu\":{}}},", c.mtu);
+        s.push_str("\"dhcp\":");
+        match iface.dhcp() {
+            Some(client) => dhcp_json(&mut s, client, now),
+            None => s.push_str("null"),
+        }
+        s.push(',');
 
         s.push_str("\"counters\":{");
         for (i, (name, v)) in iface.stats().counters().iter().enumerate() {
@@ -1658,6 +1670,70 @@ fn upload_reply(len: u64, digest: Sha256) -> Reply {
     }
     body.push_str("\"}\n");
     Reply::ok("application/json", body.into_bytes())
+}
+
+/// The DHCP client's state, lease (address, router, DNS servers, timers) and counters.
+fn dhcp_json(s: &mut String, client: &dhcp::Client, now: Instant) {
+    s.push_str("{\"state\":");
+    json_str(s, &format!("{:?}", client.state()).to_lowercase());
+    s.push_str(",\"lease\":");
+    match client.lease() {
+        Some(l) => {
+            s.push_str("{\"address\":");
+            json_str(s, &l.addr.to_string());
+            s.push_str(",\"router\":");
+            match l.router {
+                Some(r) => json_str(s, &r.to_string()),
+                None => s.push_str("null"),
+            }
+            s.push_str(",\"dns\":[");
+            for (i, d) in l.dns.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                json_str(s, &d.to_string());
+            }
+            s.push_str("],\"server\":");
+            json_str(s, &l.server.to_string());
+            let in_ms = |t: Option<Instant>| {
+                t.map_or_else(
+                    || "null".to_owned(),
+                    |t| t.saturating_duration_since(now).as_millis().to_string(),
+                )
+            };
+            let _ = write!(
+                s,
+                ",\"lease_time_s\":{},\"renew_in_ms\":{},\"rebind_in_ms\":{},\"expires_in_ms\":{}}}",
+                l.lease_time
+                    .map_or_else(|| "null".to_owned(), |d| d.as_secs().to_string()),
+                in_ms(l.renew_at()),
+                in_ms(l.rebind_at()),
+                in_ms(l.expires_at()),
+            );
+        }
+        None => s.push_str("null"),
+    }
+    let c = client.counters();
+    s.push_str(",\"counters\":{");
+    for (i, (name, n)) in c.fields().iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "\"{name}\":{n}");
+    }
+    s.push_str("},\"rejected\":{");
+    let mut first = true;
+    for (name, n) in c.rejected.fields() {
+        if n == 0 {
+            continue;
+        }
+        if !first {
+            s.push(',');
+        }
+        first = false;
+        let _ = write!(s, "\"{name}\":{n}");
+    }
+    s.push_str("}}");
 }
 
 fn tcp_json(s: &mut String, conn: &tcp::Connection) {

@@ -16,6 +16,9 @@ pub trait Service: std::fmt::Debug + Send {
     /// Reads what arrived on its sockets and queues what it wants to send.
     fn poll(&mut self, now: Instant, iface: &mut Interface);
 
+    /// The interface's addresses changed (a lease came or went); called before the next poll.
+    fn addresses_changed(&mut self, _iface: &Interface) {}
+
     /// When the service next needs polling on its own (timeouts); `None` when only input wakes it.
     fn poll_at(&self) -> Option<Instant> {
         None
