@@ -998,6 +998,11 @@ fn event_name(e: &Event) -> &'static str {
         Event::LeaseRenewed { .. } => "lease_renewed",
         Event::LeaseLost(_) => "lease_lost",
         Event::LeaseDeclined(_) => "lease_declined",
+        Event::Ipv6AddressReady(_) => "ipv6_address_ready",
+        Event::Ipv6AddressDuplicate { .. } => "ipv6_address_duplicate",
+        Event::Ipv6AddressConflict { .. } => "ipv6_address_conflict",
+        Event::Ipv6AddressExpired(_) => "ipv6_address_expired",
+        Event::Ipv6NeighbourUnreachable(_) => "ipv6_neighbour_unreachable",
     }
 }
 

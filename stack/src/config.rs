@@ -1,7 +1,7 @@
 //! Interface configuration, validated once at construction.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 use core::time::Duration;
 
@@ -77,6 +77,127 @@ impl FromStr for Ipv4Cidr {
     }
 }
 
+/// An IPv6 address with its prefix length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv6Cidr {
+    addr: Ipv6Addr,
+    prefix: u8,
+}
+
+impl Ipv6Cidr {
+    /// `addr/prefix`, or `None` when the prefix is over 128.
+    pub fn new(addr: Ipv6Addr, prefix: u8) -> Option<Self> {
+        (prefix <= 128).then_some(Ipv6Cidr { addr, prefix })
+    }
+
+    /// `addr/prefix` with the prefix clamped to 128.
+    pub fn clamped(addr: Ipv6Addr, prefix: u8) -> Self {
+        Ipv6Cidr {
+            addr,
+            prefix: prefix.min(128),
+        }
+    }
+
+    /// The address.
+    pub fn addr(&self) -> Ipv6Addr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The prefix as an address (host bits zero).
+    pub fn network(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) & self.mask())
+    }
+
+    fn mask(&self) -> u128 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix))
+        }
+    }
+
+    /// True when `ip` is inside this prefix.
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & self.mask() == u128::from(self.network())
+    }
+}
+
+impl fmt::Display for Ipv6Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').unwrap_or((s, "64"));
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("'{a}' is not an IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .map_err(|_| format!("'{p}' is not a prefix length (0-128)"))?;
+        Ipv6Cidr::new(addr, prefix).ok_or_else(|| format!("prefix length {prefix} is over 128"))
+    }
+}
+
+/// IPv6 settings (RFC 4861 10 and RFC 4862 5.1 name the constants).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipv6Config {
+    /// Static addresses besides the link-local one (which is always formed from the MAC).
+    pub addresses: Vec<Ipv6Cidr>,
+    /// Form addresses from prefixes routers advertise (RFC 4862 5.5.3).
+    pub slaac: bool,
+    /// Neighbor Solicitations sent for Duplicate Address Detection (RFC 4862
+    /// DupAddrDetectTransmits); 0 takes addresses into use at once.
+    pub dad_transmits: u32,
+    /// Router Solicitations sent at start (RFC 4861 MAX_RTR_SOLICITATIONS); 0 sends none.
+    pub router_solicitations: u32,
+    /// Time between Router Solicitations (RFC 4861 RTR_SOLICITATION_INTERVAL).
+    pub rs_interval: Duration,
+    /// Most random delay before the first DAD probe and the first Router Solicitation
+    /// (RFC 4861 MAX_RTR_SOLICITATION_DELAY).
+    pub max_start_delay: Duration,
+    /// Time between solicitations (RFC 4861 RetransTimer, RETRANS_TIMER), unless a router says.
+    pub retrans_timer: Duration,
+    /// How long a confirmed neighbour stays REACHABLE (RFC 4861 REACHABLE_TIME), unless a
+    /// router says.
+    pub reachable_time: Duration,
+    /// Time in DELAY before probing (RFC 4861 DELAY_FIRST_PROBE_TIME).
+    pub delay_first_probe: Duration,
+    /// Multicast solicitations before address resolution fails (MAX_MULTICAST_SOLICIT).
+    pub max_multicast_solicit: u32,
+    /// Unicast probes before an unreachable neighbour is forgotten (MAX_UNICAST_SOLICIT).
+    pub max_unicast_solicit: u32,
+    /// Hop limit of packets we originate, unless a router says.
+    pub hop_limit: u8,
+}
+
+impl Default for Ipv6Config {
+    fn default() -> Self {
+        Ipv6Config {
+            addresses: Vec::new(),
+            slaac: true,
+            dad_transmits: 1,
+            router_solicitations: 3,
+            rs_interval: Duration::from_secs(4),
+            max_start_delay: Duration::from_secs(1),
+            retrans_timer: Duration::from_secs(1),
+            reachable_time: Duration::from_secs(30),
+            delay_first_probe: Duration::from_secs(5),
+            max_multicast_solicit: 3,
+            max_unicast_solicit: 3,
+            hop_limit: 64,
+        }
+    }
+}
+
 /// Bounds on every table and queue the core keeps. Each has a drop counter when it is full.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -108,6 +229,20 @@ pub struct Limits {
     pub icmp_error_burst: u32,
     /// Events kept for the user before the oldest are dropped.
     pub events: usize,
+    /// Entries in the IPv6 neighbour cache (RFC 4861 5.1).
+    pub ndp_cache_entries: usize,
+    /// Packets waiting for IPv6 address resolution, over all neighbours.
+    pub ndp_pending_packets: usize,
+    /// Bytes held by packets waiting for IPv6 address resolution.
+    pub ndp_pending_bytes: usize,
+    /// IPv6 addresses (link-local, static and autoconfigured together).
+    pub ipv6_addresses: usize,
+    /// On-link prefixes learned from routers.
+    pub ipv6_prefixes: usize,
+    /// Extension headers in one IPv6 header chain.
+    pub ipv6_ext_headers: usize,
+    /// Bytes of extension headers in one IPv6 header chain.
+    pub ipv6_ext_bytes: usize,
 }
 
 impl Default for Limits {
@@ -127,6 +262,13 @@ impl Default for Limits {
             icmp_errors_per_sec: 100,
             icmp_error_burst: 20,
             events: 64,
+            ndp_cache_entries: 256,
+            ndp_pending_packets: 64,
+            ndp_pending_bytes: 256 * 1024,
+            ipv6_addresses: 8,
+            ipv6_prefixes: 8,
+            ipv6_ext_headers: 8,
+            ipv6_ext_bytes: 512,
         }
     }
 }
@@ -193,6 +335,8 @@ pub struct Config {
     pub dhcp: Option<crate::dhcp::Config>,
     /// The host's name, sent to the DHCP server (RFC 2132 option 12).
     pub hostname: Option<String>,
+    /// IPv6 (off when `None`: IPv6 frames are then dropped as an unsupported EtherType).
+    pub ipv6: Option<Ipv6Config>,
 }
 
 impl Config {
@@ -210,6 +354,7 @@ impl Config {
             tcp: crate::tcp::Config::default(),
             dhcp: None,
             hostname: None,
+            ipv6: None,
         }
     }
 
@@ -263,9 +408,36 @@ impl Config {
             ("udp_sockets", l.udp_sockets),
             ("udp_queue_datagrams", l.udp_queue_datagrams),
             ("events", l.events),
+            ("ndp_cache_entries", l.ndp_cache_entries),
+            ("ipv6_addresses", l.ipv6_addresses),
+            ("ipv6_ext_headers", l.ipv6_ext_headers),
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::ZeroLimit(name));
+        }
+        if let Some(v6) = &self.ipv6 {
+            if self.mtu < crate::ipv6::MIN_MTU {
+                return Err(ConfigError::MtuOutOfRange(self.mtu));
+            }
+            if v6.hop_limit == 0 {
+                return Err(ConfigError::ZeroTtl);
+            }
+            if v6.addresses.len() + 1 > l.ipv6_addresses {
+                return Err(ConfigError::ZeroLimit(
+                    "ipv6_addresses (room for every address)",
+                ));
+            }
+            for c in &v6.addresses {
+                let a = c.addr();
+                if a.is_unspecified()
+                    || a.is_multicast()
+                    || a.is_loopback()
+                    || c.prefix() == 0
+                    || crate::ipv6::is_link_local(a)
+                {
+                    return Err(ConfigError::Ipv6AddressNotUnicast(*c));
+                }
+            }
         }
         if l.reassembly_max_datagram > 65_535 || l.reassembly_max_datagram < 576 {
             return Err(ConfigError::ZeroLimit(
@@ -302,6 +474,9 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     /// DHCP was asked for together with a static address.
     DhcpWithStaticAddress(Ipv4Cidr),
+    /// A static IPv6 address that cannot be one (unspecified, multicast, loopback,
+    /// link-local: that one comes from the MAC).
+    Ipv6AddressNotUnicast(Ipv6Cidr),
 }
 
 impl fmt::Display for ConfigError {
@@ -342,6 +517,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "gateway {g} given without an IPv4 address")
             }
             ConfigError::ZeroLimit(name) => write!(f, "limit {name} is out of range"),
+            ConfigError::Ipv6AddressNotUnicast(c) => {
+                write!(f, "{c} cannot be a static IPv6 host address")
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ pub mod tcp;
 pub mod time;
 pub mod udp;
 
-pub use config::{Config, ConfigError, Ipv4Cidr, Limits};
+pub use config::{Config, ConfigError, Ipv4Cidr, Ipv6Cidr, Ipv6Config, Limits};
 pub use ethernet::MacAddr;
 pub use host::Host;
 pub use iface::{Event, Interface};

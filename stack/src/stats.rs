@@ -109,6 +109,79 @@ drop_reasons! {
     TcpIgnored => "tcp_ignored",
     /// A DHCP reply the client refused (malformed, another exchange, not expected now).
     DhcpRejected => "dhcp_rejected",
+    /// UDP over IPv6 without a checksum (RFC 8200 8.1: zero is not allowed).
+    UdpZeroChecksum => "udp_zero_checksum",
+    /// IPv6 packet shorter than its header, its payload length or an extension header.
+    Ipv6Truncated => "ipv6_truncated",
+    /// IPv6 header with a version other than 6.
+    Ipv6BadHeader => "ipv6_bad_header",
+    /// Jumbogram (payload length 0 with Hop-by-Hop, RFC 2675): not taken.
+    Ipv6Jumbogram => "ipv6_jumbogram",
+    /// Source address no host may use (multicast, loopback, one of ours).
+    Ipv6BadSource => "ipv6_bad_source",
+    /// Destination is neither one of our addresses nor a group we joined.
+    Ipv6NotForUs => "ipv6_not_for_us",
+    /// Sent to an address still under Duplicate Address Detection (RFC 4862 5.4).
+    Ipv6TentativeDestination => "ipv6_tentative_destination",
+    /// More extension headers (or header bytes) than the limits allow.
+    Ipv6ChainTooLong => "ipv6_chain_too_long",
+    /// An option running past the end of its extension header.
+    Ipv6BadOption => "ipv6_bad_option",
+    /// An unknown option whose action bits say discard (RFC 8200 4.2).
+    Ipv6UnknownOption => "ipv6_unknown_option",
+    /// Hop-by-Hop header not first, or an erroneous header field (Parameter Problem sent).
+    Ipv6BadExtensionHeader => "ipv6_bad_extension_header",
+    /// Routing header with segments left (we route nothing; Parameter Problem sent).
+    Ipv6RoutingHeader => "ipv6_routing_header",
+    /// An upper-layer protocol we do not speak (Parameter Problem code 1 sent).
+    Ipv6UnknownNextHeader => "ipv6_unknown_next_header",
+    /// No Next Header (59): nothing to deliver.
+    Ipv6NoNextHeader => "ipv6_no_next_header",
+    /// First fragment without the whole header chain (RFC 7112 5).
+    Ipv6IncompleteChain => "ipv6_incomplete_chain",
+    /// Non-final fragment whose length is not a multiple of 8 (RFC 8200 4.5).
+    Ipv6FragmentBadLength => "ipv6_fragment_bad_length",
+    /// Fragment without data.
+    Ipv6FragmentTiny => "ipv6_fragment_tiny",
+    /// Fragment overlapping data already received: the datagram is discarded (RFC 5722).
+    Ipv6FragmentOverlap => "ipv6_fragment_overlap",
+    /// Fragment with an impossible offset or length.
+    Ipv6FragmentInvalid => "ipv6_fragment_invalid",
+    /// Fragment that would make the packet larger than the reassembly limit.
+    Ipv6FragmentTooBig => "ipv6_fragment_too_big",
+    /// No reassembly slot or memory left.
+    Ipv6ReassemblyFull => "ipv6_reassembly_full",
+    /// Exact copy of a fragment already held.
+    Ipv6FragmentDuplicate => "ipv6_fragment_duplicate",
+    /// ICMPv6 message shorter than its header.
+    Icmpv6Truncated => "icmpv6_truncated",
+    /// ICMPv6 checksum mismatch (pseudo-header included).
+    Icmpv6BadChecksum => "icmpv6_bad_checksum",
+    /// ICMPv6 message needing no action (replies, MLD, unknown informational types).
+    Icmpv6Ignored => "icmpv6_ignored",
+    /// NDP message with a hop limit other than 255: it crossed a router (RFC 4861 6.1, 7.1).
+    NdpBadHopLimit => "ndp_bad_hop_limit",
+    /// NDP message too short, with a non-zero code, or otherwise malformed.
+    NdpInvalid => "ndp_invalid",
+    /// NDP option with length 0, running past the message, or of the wrong size.
+    NdpBadOption => "ndp_bad_option",
+    /// NS, NA or Redirect whose target is a multicast address.
+    NdpMulticastTarget => "ndp_multicast_target",
+    /// NDP from the unspecified address breaking RFC 4861 7.1.1 (link-layer option, wrong group),
+    /// or a solicited NA to a multicast address.
+    NdpBadSource => "ndp_bad_source",
+    /// RA or Redirect from a source that is not link-local (RFC 4861 6.1.2, 8.1).
+    NdpSourceNotLinkLocal => "ndp_source_not_link_local",
+    /// NS for an address that is not ours.
+    NdpNotForUs => "ndp_not_for_us",
+    /// Address resolution for an address still tentative (RFC 4862 5.4.3: ignored).
+    NdpTentativeTarget => "ndp_tentative_target",
+    /// NS or NA showing that another host has (or tries) an address we are checking.
+    NdpDuplicateAddress => "ndp_duplicate_address",
+    /// NA from another host for an address we already use.
+    NdpConflict => "ndp_conflict",
+    /// NDP a host takes no action on (RS, Redirect, an NA nobody asked for).
+    NdpIgnored => "ndp_ignored",
 }
 
 impl DropReason {
@@ -184,6 +257,49 @@ pub struct Stats {
     /// TCP segments sent.
     pub tcp_segments_sent: u64,
 
+    /// IPv6 packets delivered to an upper layer (after reassembly).
+    pub ipv6_delivered: u64,
+    /// IPv6 packets we sent.
+    pub ipv6_sent: u64,
+    /// IPv6 fragments received.
+    pub ipv6_fragments_rx: u64,
+    /// IPv6 packets reassembled.
+    pub ipv6_reassembled: u64,
+    /// Incomplete IPv6 packets discarded at their timeout.
+    pub ipv6_reassembly_timeouts: u64,
+    /// IPv6 fragments we sent (packets larger than the MTU).
+    pub ipv6_fragments_tx: u64,
+    /// Outgoing IPv6 packets dropped: no route, no source address, too big.
+    pub ipv6_tx_dropped: u64,
+    /// ICMPv6 echo requests answered.
+    pub icmpv6_echo_replied: u64,
+    /// ICMPv6 errors sent.
+    pub icmpv6_errors_sent: u64,
+    /// ICMPv6 errors not sent because of the rate limit.
+    pub icmpv6_errors_rate_limited: u64,
+    /// ICMPv6 errors received.
+    pub icmpv6_errors_rx: u64,
+    /// Neighbor Solicitations sent (resolution and unreachability detection).
+    pub ndp_solicits_sent: u64,
+    /// Neighbor Advertisements sent.
+    pub ndp_adverts_sent: u64,
+    /// Router Solicitations sent.
+    pub ndp_router_solicits_sent: u64,
+    /// Router Advertisements taken.
+    pub ndp_router_adverts_rx: u64,
+    /// Neighbour cache entries learned or updated.
+    pub ndp_learned: u64,
+    /// Neighbours given up on (resolution or unreachability detection failed).
+    pub ndp_resolution_failed: u64,
+    /// Neighbour cache entries evicted because the cache was full.
+    pub ndp_evictions: u64,
+    /// Packets dropped while waiting for resolution (queue full or resolution failed).
+    pub ndp_pending_dropped: u64,
+    /// Duplicate Address Detection solicitations sent.
+    pub ndp_dad_sent: u64,
+    /// Addresses found duplicate (not used).
+    pub ndp_dad_duplicates: u64,
+
     drops: DropCounts,
 }
 
@@ -224,7 +340,7 @@ impl Stats {
     }
 
     /// The named counters, in a fixed order, for printing.
-    pub fn counters(&self) -> [(&'static str, u64); 29] {
+    pub fn counters(&self) -> [(&'static str, u64); 50] {
         [
             ("rx_frames", self.rx_frames),
             ("rx_bytes", self.rx_bytes),
@@ -254,6 +370,30 @@ impl Stats {
             ("udp_delivered", self.udp_delivered),
             ("udp_sent", self.udp_sent),
             ("tcp_segments_sent", self.tcp_segments_sent),
+            ("ipv6_delivered", self.ipv6_delivered),
+            ("ipv6_sent", self.ipv6_sent),
+            ("ipv6_fragments_rx", self.ipv6_fragments_rx),
+            ("ipv6_reassembled", self.ipv6_reassembled),
+            ("ipv6_reassembly_timeouts", self.ipv6_reassembly_timeouts),
+            ("ipv6_fragments_tx", self.ipv6_fragments_tx),
+            ("ipv6_tx_dropped", self.ipv6_tx_dropped),
+            ("icmpv6_echo_replied", self.icmpv6_echo_replied),
+            ("icmpv6_errors_sent", self.icmpv6_errors_sent),
+            (
+                "icmpv6_errors_rate_limited",
+                self.icmpv6_errors_rate_limited,
+            ),
+            ("icmpv6_errors_rx", self.icmpv6_errors_rx),
+            ("ndp_solicits_sent", self.ndp_solicits_sent),
+            ("ndp_adverts_sent", self.ndp_adverts_sent),
+            ("ndp_router_solicits_sent", self.ndp_router_solicits_sent),
+            ("ndp_router_adverts_rx", self.ndp_router_adverts_rx),
+            ("ndp_learned", self.ndp_learned),
+            ("ndp_resolution_failed", self.ndp_resolution_failed),
+            ("ndp_evictions", self.ndp_evictions),
+            ("ndp_pending_dropped", self.ndp_pending_dropped),
+            ("ndp_dad_sent", self.ndp_dad_sent),
+            ("ndp_dad_duplicates", self.ndp_dad_duplicates),
             ("drop_reasons", self.nonzero_drops().count() as u64),
         ]
     }

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use core::fmt;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use etherparse::UdpHeader;
 
@@ -31,6 +31,8 @@ pub enum ParseError {
     BadLength,
     /// Checksum mismatch.
     BadChecksum,
+    /// No checksum over IPv6 (RFC 8200 8.1).
+    ZeroChecksum,
 }
 
 /// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
@@ -70,6 +72,54 @@ pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, P
         dst_port,
         payload,
     })
+}
+
+/// Parses a UDP datagram carried over IPv6 between `src` and `dst`. RFC 8200 8.1: a zero
+/// checksum is not allowed over IPv6 ([`ParseError::ZeroChecksum`]).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent, corrupt or without checksum.
+pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, ParseError> {
+    let Some(hdr) = buf.get(..HEADER_LEN) else {
+        return Err(ParseError::BadLength);
+    };
+    let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
+    let (src_port, dst_port, length, checksum) =
+        (field(0), field(2), usize::from(field(4)), field(6));
+    // RFC 2675 4 allows length 0 only in jumbograms, which we do not take.
+    if length < HEADER_LEN {
+        return Err(ParseError::BadLength);
+    }
+    let (Some(datagram), Some(payload)) = (buf.get(..length), buf.get(HEADER_LEN..length)) else {
+        return Err(ParseError::BadLength);
+    };
+    if checksum == 0 {
+        return Err(ParseError::ZeroChecksum);
+    }
+    if crate::ipv6::upper_layer_checksum(src, dst, 17, datagram) != 0 {
+        return Err(ParseError::BadChecksum);
+    }
+    Ok(Datagram {
+        src_port,
+        dst_port,
+        payload,
+    })
+}
+
+/// Appends a UDP header with its checksum (over the IPv6 pseudo-header), then the payload.
+/// Returns false (writing nothing) when the payload is too large for one datagram.
+pub fn write6(out: &mut Vec<u8>, src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> bool {
+    let Ok(h) = UdpHeader::without_ipv4_checksum(src.port(), dst.port(), payload.len()) else {
+        return false;
+    };
+    let Ok(checksum) = h.calc_checksum_ipv6_raw(src.ip().octets(), dst.ip().octets(), payload)
+    else {
+        return false;
+    };
+    let h = UdpHeader { checksum, ..h };
+    out.extend_from_slice(&h.to_bytes());
+    out.extend_from_slice(payload);
+    true
 }
 
 /// Appends a UDP header with its checksum, then the payload. Returns false (writing nothing)
@@ -149,7 +199,7 @@ pub const MAX_PAYLOAD: usize = 65_507;
 
 #[derive(Debug)]
 struct Queue {
-    items: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    items: VecDeque<(SocketAddr, Vec<u8>)>,
     bytes: usize,
 }
 
@@ -163,7 +213,7 @@ impl Queue {
 
     fn push(
         &mut self,
-        peer: SocketAddrV4,
+        peer: SocketAddr,
         data: Vec<u8>,
         max_items: usize,
         max_bytes: usize,
@@ -176,7 +226,7 @@ impl Queue {
         true
     }
 
-    fn pop(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+    fn pop(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         let item = self.items.pop_front()?;
         self.bytes -= item.1.len();
         Some(item)
@@ -282,7 +332,7 @@ impl Sockets {
     ///
     /// # Errors
     /// [`SendError`] when the handle is stale, the queue full, or the datagram unsendable.
-    pub fn send_to(&mut self, h: Handle, dst: SocketAddrV4, data: &[u8]) -> Result<(), SendError> {
+    pub fn send_to(&mut self, h: Handle, dst: SocketAddr, data: &[u8]) -> Result<(), SendError> {
         if dst.port() == 0 || dst.ip().is_unspecified() {
             return Err(SendError::Unaddressable);
         }
@@ -299,7 +349,7 @@ impl Sockets {
     }
 
     /// Takes the oldest received datagram: its sender and payload.
-    pub fn recv_from(&mut self, h: Handle) -> Option<(SocketAddrV4, Vec<u8>)> {
+    pub fn recv_from(&mut self, h: Handle) -> Option<(SocketAddr, Vec<u8>)> {
         self.get_mut(h)?.rx.pop()
     }
 
@@ -309,7 +359,7 @@ impl Sockets {
     }
 
     /// Delivers a received datagram to the socket on `port`.
-    pub(crate) fn deliver(&mut self, port: u16, from: SocketAddrV4, data: &[u8]) -> Delivery {
+    pub(crate) fn deliver(&mut self, port: u16, from: SocketAddr, data: &[u8]) -> Delivery {
         let (max_items, max_bytes) = (self.max_items, self.max_bytes);
         let Some(s) = self.slots.iter_mut().flatten().find(|s| s.port == port) else {
             return Delivery::NoSocket;
@@ -322,17 +372,27 @@ impl Sockets {
         }
     }
 
-    /// True when some socket has datagrams to send.
-    pub(crate) fn has_tx(&self) -> bool {
-        self.slots.iter().flatten().any(|s| !s.tx.items.is_empty())
+    /// True when some socket has a datagram to send whose destination `sendable` accepts.
+    pub(crate) fn has_tx(&self, sendable: impl Fn(&SocketAddr) -> bool) -> bool {
+        self.slots
+            .iter()
+            .flatten()
+            .any(|s| s.tx.items.front().is_some_and(|(d, _)| sendable(d)))
     }
 
-    /// Takes one queued outgoing datagram from each socket in turn: `(local port, dst, payload)`.
-    pub(crate) fn pop_tx(&mut self) -> Option<(u16, SocketAddrV4, Vec<u8>)> {
-        self.slots
-            .iter_mut()
-            .flatten()
-            .find_map(|s| s.tx.pop().map(|(dst, d)| (s.port, dst, d)))
+    /// Takes one queued outgoing datagram from each socket in turn: `(local port, dst, payload)`;
+    /// only sockets whose oldest datagram goes where `sendable` accepts are served (the others
+    /// keep theirs, in order, until an address of that family is in use).
+    pub(crate) fn pop_tx(
+        &mut self,
+        sendable: impl Fn(&SocketAddr) -> bool,
+    ) -> Option<(u16, SocketAddr, Vec<u8>)> {
+        self.slots.iter_mut().flatten().find_map(|s| {
+            if !s.tx.items.front().is_some_and(|(d, _)| sendable(d)) {
+                return None;
+            }
+            s.tx.pop().map(|(dst, d)| (s.port, dst, d))
+        })
     }
 
     /// Open sockets.
@@ -459,7 +519,7 @@ mod tests {
         let b = s.bind(0).unwrap();
         assert!(s.port(b).unwrap() >= EPHEMERAL_START);
         assert_eq!(s.bind(9), Err(BindError::TooManySockets));
-        let peer = SocketAddrV4::new(SRC, 5000);
+        let peer = SocketAddr::V4(SocketAddrV4::new(SRC, 5000));
         assert_eq!(s.deliver(7, peer, b"one"), Delivery::Queued);
         assert_eq!(s.deliver(7, peer, b"two"), Delivery::Queued);
         assert_eq!(s.deliver(7, peer, b"three"), Delivery::QueueFull);
@@ -468,15 +528,17 @@ mod tests {
         assert_eq!(s.recv_from(a), Some((peer, b"one".to_vec())));
         s.send_to(a, peer, b"back").unwrap();
         assert_eq!(
-            s.send_to(a, SocketAddrV4::new(SRC, 0), b"x"),
+            s.send_to(a, SocketAddr::V4(SocketAddrV4::new(SRC, 0)), b"x"),
             Err(SendError::Unaddressable)
         );
         assert_eq!(
             s.send_to(a, peer, &vec![0; 70_000]),
             Err(SendError::TooLarge)
         );
-        assert!(s.has_tx());
-        assert_eq!(s.pop_tx(), Some((7, peer, b"back".to_vec())));
+        assert!(s.has_tx(|_| true));
+        assert!(!s.has_tx(SocketAddr::is_ipv6));
+        assert_eq!(s.pop_tx(SocketAddr::is_ipv6), None);
+        assert_eq!(s.pop_tx(|_| true), Some((7, peer, b"back".to_vec())));
         s.close(a);
         assert_eq!(s.recv_from(a), None);
         assert_eq!(s.send_to(a, peer, b"x"), Err(SendError::InvalidHandle));
@@ -489,9 +551,35 @@ mod tests {
     fn queue_byte_bound() {
         let mut s = Sockets::new(1, 100, 10, 0);
         let a = s.bind(1).unwrap();
-        let peer = SocketAddrV4::new(SRC, 1);
+        let peer = SocketAddr::V4(SocketAddrV4::new(SRC, 1));
         s.send_to(a, peer, &[0; 8]).unwrap();
         assert_eq!(s.send_to(a, peer, &[0; 8]), Err(SendError::QueueFull));
         assert_eq!(s.queued_bytes(), 8);
+    }
+
+    #[test]
+    fn ipv6_checksum_and_zero_checksum() {
+        let (a, b): (Ipv6Addr, Ipv6Addr) = ("fd77::1".parse().unwrap(), "fd77::2".parse().unwrap());
+        let mut out = Vec::new();
+        assert!(write6(
+            &mut out,
+            SocketAddrV6::new(a, 40000, 0, 0),
+            SocketAddrV6::new(b, 53, 0, 0),
+            b"query"
+        ));
+        let d = parse6(&out, a, b).unwrap();
+        assert_eq!(
+            (d.src_port, d.dst_port, d.payload),
+            (40000, 53, &b"query"[..])
+        );
+        assert_eq!(
+            parse6(&out, a, "fd77::3".parse().unwrap()),
+            Err(ParseError::BadChecksum)
+        );
+        let mut zero = out.clone();
+        zero[6] = 0;
+        zero[7] = 0;
+        assert_eq!(parse6(&zero, a, b), Err(ParseError::ZeroChecksum));
+        assert_eq!(parse6(&out[..12], a, b), Err(ParseError::BadLength));
     }
 }

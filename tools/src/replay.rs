@@ -749,6 +749,13 @@ fn print_summary(args: &ReplayArgs, setup: &Setup, replay: &Driver) {
             Event::LeaseRenewed { addr, server } => format!("lease on {addr} renewed by {server}"),
             Event::LeaseLost(a) => format!("{a} no longer leased"),
             Event::LeaseDeclined(a) => format!("declined {a}: another host has it"),
+            Event::Ipv6AddressReady(a) => format!("{a} is in use"),
+            Event::Ipv6AddressDuplicate { addr, mac } => {
+                format!("{addr} not taken into use: {mac} has it")
+            }
+            Event::Ipv6AddressConflict { addr, mac } => format!("{mac} also claims {addr}"),
+            Event::Ipv6AddressExpired(a) => format!("{a} expired"),
+            Event::Ipv6NeighbourUnreachable(a) => format!("{a} did not answer NDP"),
         };
         println!("  event        at {t}: {what}");
     }

@@ -15,7 +15,7 @@ use tapstack::device::tap::Tap;
 use tapstack::host::Services;
 use tapstack::runtime::{self, Ending, RunOptions};
 use tapstack::tcp::congestion::Algorithm;
-use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, MacAddr};
+use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, Ipv6Cidr, Ipv6Config, MacAddr};
 
 /// TCP congestion control, as the command line names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +45,16 @@ pub struct UpArgs {
     /// Address and prefix given to the kernel side of the TAP device.
     #[arg(long, default_value = "10.77.0.1/24")]
     host_ip: Ipv4Cidr,
+    /// The stack's own static IPv6 address and prefix (besides its link-local address and any
+    /// address formed from router advertisements).
+    #[arg(long, default_value = "fd77::2/64")]
+    ip6: Ipv6Cidr,
+    /// IPv6 address and prefix given to the kernel side of the TAP device.
+    #[arg(long, default_value = "fd77::1/64")]
+    host_ip6: Ipv6Cidr,
+    /// Turn IPv6 off: IPv6 frames are dropped and no IPv6 address is configured.
+    #[arg(long, conflicts_with_all = ["ip6", "host_ip6"])]
+    no_ip6: bool,
     /// Leave the kernel side of the TAP device as it is (no address, MTU or link changes).
     #[arg(long)]
     no_host_config: bool,
@@ -135,6 +145,22 @@ fn check_addresses(args: &UpArgs) -> Result<()> {
             ours.prefix()
         );
     }
+    if !args.no_ip6 {
+        let (ours, host) = (args.ip6, args.host_ip6);
+        if ours.addr() == host.addr() {
+            bail!(
+                "--ip6 and --host-ip6 are both {}: the stack and the kernel need different addresses",
+                ours.addr()
+            );
+        }
+        if !ours.contains(host.addr()) || ours.prefix() != host.prefix() {
+            bail!(
+                "--host-ip6 {host} is not in the stack's prefix {}/{}",
+                ours.network(),
+                ours.prefix()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -166,6 +192,12 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     config.mtu = args.mtu;
     config.seed = seed;
     config.arp.probe_count = args.arp_probes;
+    if !args.no_ip6 {
+        config.ipv6 = Some(Ipv6Config {
+            addresses: vec![args.ip6],
+            ..Ipv6Config::default()
+        });
+    }
     config.tcp.congestion = match args.congestion {
         Congestion::Newreno => Algorithm::NewReno,
         Congestion::Cubic => Algorithm::Cubic,
@@ -198,6 +230,13 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let tap_name = tap.name().to_owned();
     if !args.no_host_config {
         tap.configure_host(Some(args.host_ip), args.mtu)?;
+        if !args.no_ip6 {
+            // IPv6 may be disabled on the kernel side (net.ipv6.conf.*.disable_ipv6): the
+            // stack still speaks it, the kernel just has no address of its own here.
+            if let Err(e) = tap.configure_host6(args.host_ip6) {
+                eprintln!("tapstack: warning: kernel side has no IPv6 address: {e}");
+            }
+        }
     }
     let capture = match &args.pcap {
         Some(path) => Some(
@@ -221,10 +260,24 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     } else {
         println!("  stack address  {} (MAC {mac}, MTU {})", args.ip, args.mtu);
     }
+    let link_local = tapstack::ipv6::link_local_from_mac(mac);
+    if args.no_ip6 {
+        println!("  IPv6           off");
+    } else {
+        println!(
+            "  IPv6 address   {} and {link_local}%{tap_name} (after duplicate address detection)",
+            args.ip6
+        );
+    }
     if args.no_host_config {
         println!("  kernel side    left as configured");
-    } else {
+    } else if args.no_ip6 {
         println!("  kernel side    {} on {tap_name}", args.host_ip);
+    } else {
+        println!(
+            "  kernel side    {} and {} on {tap_name}",
+            args.host_ip, args.host_ip6
+        );
     }
     let services: Vec<&str> = host.service_names().collect();
     println!("  services       {}", services.join(", "));
@@ -251,6 +304,13 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("Asking for an address by DHCP (Ctrl-C stops)");
     } else {
         try_line(addr);
+    }
+    if !args.no_ip6 {
+        let a = args.ip6.addr();
+        println!(
+            "     ping -6 {a}   |   curl -6 'http://[{a}]/'   |   dig -6 @{a} AAAA {}",
+            args.hostname
+        );
     }
 
     let mut rejected: Option<MacAddr> = None;
@@ -291,7 +351,25 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             rejected = Some(mac);
             ControlFlow::Break(())
         }
-        Event::NeighbourUnreachable(_) => ControlFlow::Continue(()),
+        Event::NeighbourUnreachable(_) | Event::Ipv6NeighbourUnreachable(_) => {
+            ControlFlow::Continue(())
+        }
+        Event::Ipv6AddressReady(a) => {
+            println!("tapstack: IPv6 address {a} is ready");
+            ControlFlow::Continue(())
+        }
+        Event::Ipv6AddressDuplicate { addr, mac } => {
+            eprintln!("tapstack: warning: {mac} already uses {addr}; that address is not used");
+            ControlFlow::Continue(())
+        }
+        Event::Ipv6AddressConflict { addr, mac } => {
+            eprintln!("tapstack: warning: {mac} also claims {addr}");
+            ControlFlow::Continue(())
+        }
+        Event::Ipv6AddressExpired(a) => {
+            println!("tapstack: IPv6 address {a} expired");
+            ControlFlow::Continue(())
+        }
     });
     io.shutdown();
 

@@ -17,7 +17,7 @@ use core::net::Ipv4Addr;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::config::Ipv4Cidr;
+use crate::config::{Ipv4Cidr, Ipv6Cidr};
 
 /// A batch of frames moved across a channel at once.
 pub type Batch = Vec<Vec<u8>>;
@@ -167,6 +167,39 @@ impl Tap {
         Ok(())
     }
 
+    /// Gives the kernel side an IPv6 address (ioctl `SIOCSIFADDR` on an `AF_INET6` socket with
+    /// an `in6_ifreq`, as `ifconfig` does). Call it after [`Tap::configure_host`] brought the
+    /// link up.
+    ///
+    /// # Errors
+    /// [`TapError::Other`] naming the step that failed (IPv6 disabled on the device gives
+    /// "permission denied").
+    pub fn configure_host6(&self, addr: Ipv6Cidr) -> Result<(), TapError> {
+        let sock = Socket::open(libc::AF_INET6)?;
+        let mut req = ifreq(self.name());
+        sock.ioctl(libc::SIOCGIFINDEX, &mut req, "reading the interface index")?;
+        // SAFETY: SIOCGIFINDEX filled the ifindex member of the union.
+        let index = unsafe { req.ifr_ifru.ifru_ifindex };
+        let mut req6 = libc::in6_ifreq {
+            ifr6_addr: libc::in6_addr {
+                s6_addr: addr.addr().octets(),
+            },
+            ifr6_prefixlen: u32::from(addr.prefix()),
+            ifr6_ifindex: index,
+        };
+        // SAFETY: `req6` is a valid in6_ifreq, which SIOCSIFADDR on an AF_INET6 socket reads.
+        let r =
+            unsafe { libc::ioctl(sock.0, libc::SIOCSIFADDR, &mut req6 as *mut libc::in6_ifreq) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                return Ok(());
+            }
+            return Err(TapError::Other("setting the host IPv6 address", e));
+        }
+        Ok(())
+    }
+
     /// Starts the reader and writer threads.
     ///
     /// # Errors
@@ -264,8 +297,12 @@ struct Socket(libc::c_int);
 
 impl Socket {
     fn inet() -> Result<Socket, TapError> {
+        Socket::open(libc::AF_INET)
+    }
+
+    fn open(family: libc::c_int) -> Result<Socket, TapError> {
         // SAFETY: plain socket(2) call; the descriptor is owned by the returned value.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        let fd = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(TapError::Other(
                 "opening a configuration socket",

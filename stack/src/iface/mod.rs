@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use etherparse::{EtherType, Ethernet2Header};
 use tracing::{debug, info, trace, warn};
@@ -63,6 +63,26 @@ pub enum Event {
     LeaseLost(Ipv4Addr),
     /// Another host answered for the address a server offered: it was declined.
     LeaseDeclined(Ipv4Addr),
+    /// An IPv6 address passed Duplicate Address Detection and is in use.
+    Ipv6AddressReady(Ipv6Addr),
+    /// Duplicate Address Detection found another host (at `mac`) with the address: not used.
+    Ipv6AddressDuplicate {
+        /// The address we wanted.
+        addr: Ipv6Addr,
+        /// The host that has it.
+        mac: MacAddr,
+    },
+    /// Another host (at `mac`) advertises an IPv6 address we use.
+    Ipv6AddressConflict {
+        /// The contested address.
+        addr: Ipv6Addr,
+        /// The other host's MAC.
+        mac: MacAddr,
+    },
+    /// An autoconfigured IPv6 address reached the end of its valid lifetime.
+    Ipv6AddressExpired(Ipv6Addr),
+    /// An IPv6 neighbour did not answer; packets waiting for it were dropped.
+    Ipv6NeighbourUnreachable(Ipv6Addr),
 }
 
 /// Where our IPv4 address stands (RFC 5227).
@@ -117,6 +137,14 @@ pub struct Footprint {
     pub events: usize,
     /// TCP connections in any state.
     pub tcp_connections: usize,
+    /// IPv6 neighbour cache entries.
+    pub ndp_entries: usize,
+    /// Packets waiting for IPv6 address resolution.
+    pub ndp_pending_packets: usize,
+    /// Bytes waiting for IPv6 address resolution.
+    pub ndp_pending_bytes: usize,
+    /// IPv6 packets in reassembly.
+    pub ipv6_reassembly_datagrams: usize,
     /// Bytes held in TCP send and receive buffers.
     pub tcp_buffer_bytes: usize,
 }
@@ -126,6 +154,13 @@ const DHCP_ROUNDS: usize = 8;
 
 /// The all-hosts group every IPv4 host belongs to (RFC 1112).
 const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+
+mod ipv6;
+
+pub use self::ipv6::{
+    AddrState as Ipv6AddrState, Address as Ipv6Address, OnLinkPrefix, Origin as Ipv6Origin,
+    Router as Ipv6Router, ALL_NODES, ALL_ROUTERS,
+};
 
 /// A network interface: the sans-IO core of the stack.
 #[derive(Debug)]
@@ -148,6 +183,8 @@ pub struct Interface {
     icmp_errors: TokenBucket,
     udp: udp::Sockets,
     tcp: tcp::Sockets,
+    /// IPv6, when configured.
+    ip6: Option<Box<ipv6::State>>,
     events: VecDeque<Event>,
     started: bool,
     frame: Vec<u8>,
@@ -201,6 +238,15 @@ impl Interface {
                 u16::try_from(config.mtu - 40).unwrap_or(1460),
                 config.seed,
             ),
+            ip6: config.ipv6.clone().map(|c| {
+                Box::new(ipv6::State::new(
+                    c,
+                    config.mac,
+                    config.mtu,
+                    config.seed,
+                    &config.limits,
+                ))
+            }),
             events: VecDeque::new(),
             started: false,
             frame: Vec::with_capacity(config.mtu + ethernet::HEADER_LEN),
@@ -268,6 +314,10 @@ impl Interface {
             events: self.events.len(),
             tcp_connections: self.tcp.len(),
             tcp_buffer_bytes: self.tcp.buffer_memory(),
+            ndp_entries: self.ip6.as_ref().map_or(0, |v| v.neighbors().len()),
+            ndp_pending_packets: self.ip6.as_ref().map_or(0, |v| v.pending().len()),
+            ndp_pending_bytes: self.ip6.as_ref().map_or(0, |v| v.pending().bytes()),
+            ipv6_reassembly_datagrams: self.ip6.as_ref().map_or(0, |v| v.reassembly().len()),
         }
     }
 
@@ -284,21 +334,22 @@ impl Interface {
         self.udp.bind(port)
     }
 
-    /// Queues a datagram; it is sent at the next `poll` once our address is in use.
+    /// Queues a datagram to an IPv4 or IPv6 destination; it is sent at the next `poll` once an
+    /// address of that family is in use.
     ///
     /// # Errors
     /// [`udp::SendError`] when the handle is stale, the queue full or the datagram unsendable.
     pub fn udp_send_to(
         &mut self,
         h: udp::Handle,
-        dst: SocketAddrV4,
+        dst: impl Into<SocketAddr>,
         data: &[u8],
     ) -> Result<(), udp::SendError> {
-        self.udp.send_to(h, dst, data)
+        self.udp.send_to(h, dst.into(), data)
     }
 
-    /// Takes the oldest datagram received on the socket.
-    pub fn udp_recv_from(&mut self, h: udp::Handle) -> Option<(SocketAddrV4, Vec<u8>)> {
+    /// Takes the oldest datagram received on the socket, with its sender (IPv4 or IPv6).
+    pub fn udp_recv_from(&mut self, h: udp::Handle) -> Option<(SocketAddr, Vec<u8>)> {
         self.udp.recv_from(h)
     }
 
@@ -334,19 +385,23 @@ impl Interface {
         self.tcp.unlisten(l);
     }
 
-    /// Opens a TCP connection to `remote`; the SYN leaves at the next `poll`.
+    /// Opens a TCP connection to `remote` (IPv4 or IPv6); the SYN leaves at the next `poll`.
     ///
     /// # Errors
-    /// [`tcp::ConnectError`] when there is no address yet or the table is full.
+    /// [`tcp::ConnectError`] when there is no address of that family yet or the table is full.
     pub fn tcp_connect(
         &mut self,
         now: Instant,
         remote: SocketAddr,
     ) -> Result<tcp::Handle, tcp::ConnectError> {
-        let Some(cidr) = self.ipv4() else {
+        let local = match remote.ip() {
+            IpAddr::V4(_) => self.ipv4().map(|c| IpAddr::V4(c.addr())),
+            IpAddr::V6(dst) => self.ipv6_source_for(dst).map(IpAddr::V6),
+        };
+        let Some(local) = local else {
             return Err(tcp::ConnectError::NoAddress);
         };
-        self.tcp.connect(now, IpAddr::V4(cidr.addr()), remote)
+        self.tcp.connect(now, local, remote)
     }
 
     /// Queues data on a connection; returns how much fit.
@@ -419,6 +474,7 @@ impl Interface {
         self.start(now);
         self.poll_address(now, emit);
         self.poll_dhcp(now, emit);
+        self.poll_ipv6(now, emit);
 
         let mut due = std::mem::take(&mut self.due);
         due.clear();
@@ -446,17 +502,32 @@ impl Interface {
         }
 
         self.flush_tcp(now, emit);
-        if let Some(cidr) = self.ipv4() {
-            let mut body = std::mem::take(&mut self.body);
-            while let Some((port, dst, data)) = self.udp.pop_tx() {
-                body.clear();
-                if udp::write(&mut body, SocketAddrV4::new(cidr.addr(), port), dst, &data) {
-                    self.stats.udp_sent += 1;
-                    self.send_ipv4(now, *dst.ip(), Protocol::Udp, &body, emit);
+        let v4 = self.ipv4();
+        let v6 = !self.ipv6_usable().is_empty();
+        let sendable = |d: &SocketAddr| match d {
+            SocketAddr::V4(_) => v4.is_some(),
+            SocketAddr::V6(_) => v6,
+        };
+        while let Some((port, dst, data)) = self.udp.pop_tx(sendable) {
+            match (dst, v4) {
+                (SocketAddr::V4(dst), Some(cidr)) => {
+                    let mut body = std::mem::take(&mut self.body);
+                    body.clear();
+                    if udp::write(&mut body, SocketAddrV4::new(cidr.addr(), port), dst, &data) {
+                        self.stats.udp_sent += 1;
+                        self.send_ipv4(now, *dst.ip(), Protocol::Udp, &body, emit);
+                    }
+                    self.body = body;
                 }
+                (SocketAddr::V6(dst), _) => self.send_udp6(now, port, dst, &data, emit),
+                (SocketAddr::V4(_), None) => self.stats.ipv4_tx_dropped += 1,
             }
-            self.body = body;
         }
+    }
+
+    /// True when an address of either family is in use.
+    fn any_address(&self) -> bool {
+        self.ipv4().is_some() || self.ipv6_addresses().iter().any(|a| a.usable())
     }
 
     /// When `poll` should next run; an instant in the past means now.
@@ -472,13 +543,19 @@ impl Interface {
             } if announcements > 0 => Some(next),
             _ => None,
         };
-        let ready = self.ipv4().is_some();
-        let udp = (ready && self.udp.has_tx()).then_some(Instant::ZERO);
-        let tcp = if ready { self.tcp.poll_at() } else { None };
+        let v4 = self.ipv4().is_some();
+        let v6 = self.ipv6_addresses().iter().any(|a| a.usable());
+        let sendable = |d: &SocketAddr| match d {
+            SocketAddr::V4(_) => v4,
+            SocketAddr::V6(_) => v6,
+        };
+        let udp = self.udp.has_tx(sendable).then_some(Instant::ZERO);
+        let tcp = if v4 || v6 { self.tcp.poll_at() } else { None };
         let timers = earliest(self.arp.poll_at(), self.reassembly.poll_at());
         let dhcp = self.dhcp.as_ref().and_then(dhcp::Client::poll_at);
+        let ip6 = self.ip6.as_ref().and_then(|v| v.poll_at());
         earliest(
-            earliest(address, udp),
+            earliest(earliest(address, udp), ip6),
             earliest(earliest(tcp, timers), dhcp),
         )
     }
@@ -499,6 +576,7 @@ impl Interface {
         if let Some(client) = &mut self.dhcp {
             client.start(now);
         }
+        self.ipv6_start(now);
         if self.addr.is_some() {
             self.address = if self.config.arp.probe_count == 0 {
                 self.claimed(now)
@@ -580,7 +658,11 @@ impl Interface {
         let dst = MacAddr(eth.destination);
         let src = MacAddr(eth.source);
         let ours = self.config.mac;
-        if dst != ours && !dst.is_broadcast() && dst != MacAddr::for_ipv4_multicast(ALL_HOSTS) {
+        if dst != ours
+            && !dst.is_broadcast()
+            && dst != MacAddr::for_ipv4_multicast(ALL_HOSTS)
+            && !self.ipv6_accepts_mac(dst)
+        {
             return Err(DropReason::EthNotForUs);
         }
         if src == ours || src.is_multicast() {
@@ -589,6 +671,9 @@ impl Interface {
         match eth.ether_type {
             EtherType::ARP => self.process_arp(now, payload, emit),
             EtherType::IPV4 => self.process_ipv4(now, dst, src, payload, emit),
+            EtherType::IPV6 if self.ip6.is_some() => {
+                self.process_ipv6(now, dst, src, payload, emit)
+            }
             _ => Err(DropReason::EthUnsupportedType),
         }
     }
@@ -938,7 +1023,7 @@ impl Interface {
 
     /// Sends every segment the TCP table has ready.
     fn flush_tcp(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
-        if self.ipv4().is_none() {
+        if !self.any_address() {
             return;
         }
         // Segments are written straight into the frame, after room for the Ethernet and IP
@@ -949,11 +1034,18 @@ impl Interface {
         loop {
             frame.clear();
             frame.resize(HEADERS, 0);
-            let Some((_, remote)) = self.tcp.next_segment(now, &mut frame) else {
+            let Some((local, remote)) = self.tcp.next_segment(now, &mut frame) else {
                 break;
             };
-            let IpAddr::V4(dst) = remote.ip() else {
-                continue;
+            let dst = match (local.ip(), remote.ip()) {
+                (_, IpAddr::V4(dst)) => dst,
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    self.stats.tcp_segments_sent += 1;
+                    let segment = frame.split_off(HEADERS);
+                    self.send_ipv6(now, src, dst, crate::ipv6::NextHeader::Tcp, &segment, emit);
+                    continue;
+                }
+                (IpAddr::V4(_), IpAddr::V6(_)) => continue,
             };
             self.stats.tcp_segments_sent += 1;
             let segment_len = frame.len() - HEADERS;
@@ -1056,12 +1148,11 @@ impl Interface {
         let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
             udp::ParseError::BadLength => DropReason::UdpBadLength,
             udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
+            udp::ParseError::ZeroChecksum => DropReason::UdpZeroChecksum,
         })?;
         self.stats.ipv4_delivered += 1;
-        match self
-            .udp
-            .deliver(d.dst_port, SocketAddrV4::new(ip.src, d.src_port), d.payload)
-        {
+        let from = SocketAddr::V4(SocketAddrV4::new(ip.src, d.src_port));
+        match self.udp.deliver(d.dst_port, from, d.payload) {
             udp::Delivery::Queued => {
                 self.stats.udp_delivered += 1;
                 trace!(from = %ip.src, port = d.dst_port, len = d.payload.len(), "UDP: datagram queued");
@@ -1267,6 +1358,7 @@ impl Interface {
         let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
             udp::ParseError::BadLength => DropReason::UdpBadLength,
             udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
+            udp::ParseError::ZeroChecksum => DropReason::UdpZeroChecksum,
         })?;
         let Some(client) = &mut self.dhcp else {
             return Err(DropReason::UdpNoSocket);

@@ -1125,7 +1125,7 @@ fn fragments_reassemble_in_order() {
     assert_eq!(net.iface.footprint().reassembly_bytes, 2960);
     assert_eq!(net.iface.udp_recv_from(h), None);
     assert_eq!(net.rx(12, &frames[2]), NONE);
-    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000), data)));
+    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000).into(), data)));
     let fp = net.iface.footprint();
     assert_eq!((fp.reassembly_datagrams, fp.reassembly_bytes), (0, 0));
     let s = net.stats();
@@ -1165,9 +1165,9 @@ fn fragments_reassemble_out_of_order_and_interleaved() {
     assert_eq!(net.rx(10, &fa[0]), NONE);
     assert_eq!(net.iface.footprint().reassembly_datagrams, 2);
     assert_eq!(net.rx(10, &fb[0]), NONE);
-    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40001), b)));
+    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40001).into(), b)));
     assert_eq!(net.rx(10, &fa[1]), NONE);
-    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000), a)));
+    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000).into(), a)));
     assert_eq!(net.iface.footprint().reassembly_bytes, 0);
     assert_eq!(net.stats().ipv4_reassembled, 2);
     assert_eq!(net.drops(), []);
@@ -1186,7 +1186,7 @@ fn duplicate_fragment_is_dropped_and_reassembly_goes_on() {
     assert_eq!(net.rx(1, &frames[0]), NONE);
     net.expect_drop(2, &frames[0], DropReason::FragmentDuplicate);
     assert_eq!(net.rx(3, &frames[1]), NONE);
-    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000), data)));
+    assert_eq!(net.iface.udp_recv_from(h), Some((peer(40000).into(), data)));
 }
 
 #[test]
@@ -1514,7 +1514,7 @@ fn udp_is_delivered_with_its_source() {
     );
     assert_eq!(
         net.iface.udp_recv_from(h),
-        Some((peer(40000), b"hi".to_vec()))
+        Some((peer(40000).into(), b"hi".to_vec()))
     );
     assert_eq!(net.iface.udp_recv_from(h), None);
     // No checksum (zero): accepted as not computed (RFC 768).
@@ -1526,7 +1526,7 @@ fn udp_is_delivered_with_its_source() {
     );
     assert_eq!(
         net.iface.udp_recv_from(h),
-        Some((peer(40002), b"raw".to_vec()))
+        Some((peer(40002).into(), b"raw".to_vec()))
     );
     // Broadcast to the port is delivered too.
     let b = udp_datagram(
@@ -1541,7 +1541,7 @@ fn udp_is_delivered_with_its_source() {
     );
     assert_eq!(
         net.iface.udp_recv_from(h),
-        Some((peer(40003), b"all".to_vec()))
+        Some((peer(40003).into(), b"all".to_vec()))
     );
     let s = net.stats();
     assert_eq!((s.udp_delivered, s.ipv4_delivered, s.rx_handled), (3, 3, 4));
@@ -1595,11 +1595,11 @@ fn udp_receive_queue_full_is_counted() {
     assert_eq!(net.iface.footprint().udp_bytes, 2);
     assert_eq!(
         net.iface.udp_recv_from(h),
-        Some((peer(40000), b"a".to_vec()))
+        Some((peer(40000).into(), b"a".to_vec()))
     );
     assert_eq!(
         net.iface.udp_recv_from(h),
-        Some((peer(40000), b"b".to_vec()))
+        Some((peer(40000).into(), b"b".to_vec()))
     );
     assert_eq!(net.iface.udp_recv_from(h), None);
     assert_eq!(net.stats().udp_delivered, 2);

@@ -9,6 +9,7 @@
 pub mod ext;
 pub mod icmp;
 pub mod ndp;
+pub mod neighbor;
 pub mod reassembly;
 
 use core::net::Ipv6Addr;

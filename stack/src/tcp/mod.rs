@@ -280,10 +280,19 @@ impl Sockets {
         }
     }
 
-    fn params(&self) -> Params {
+    /// The MSS we announce on a connection from `local`: the table's (IP MTU less 40) for IPv4,
+    /// 20 less for IPv6's larger header (RFC 8200 8.3: MTU less 60).
+    fn mss_for(&self, local: &SocketAddr) -> u16 {
+        match local {
+            SocketAddr::V4(_) => self.mss,
+            SocketAddr::V6(_) => self.mss.saturating_sub(20),
+        }
+    }
+
+    fn params(&self, local: &SocketAddr) -> Params {
         let c = &self.config;
         Params {
-            mss: self.mss,
+            mss: self.mss_for(local),
             rx_buffer: c.rx_buffer,
             tx_buffer: c.tx_buffer,
             min_rto: c.min_rto,
@@ -419,7 +428,7 @@ impl Sockets {
         }
         let local = self.free_local(local_ip, remote)?;
         let (iss, ts) = self.isn(now, local, remote);
-        let conn = Connection::connect(local, remote, iss, ts, self.params());
+        let conn = Connection::connect(local, remote, iss, ts, self.params(&local));
         self.counters.active_opens += 1;
         let index = self.insert(conn, None, now);
         let generation = self
@@ -748,8 +757,14 @@ impl Sockets {
                         }
                         let iss = Seq(seg.ack.0.wrapping_sub(1));
                         let irs = Seq(seg.seq.0.wrapping_sub(1));
-                        let conn =
-                            Connection::from_cookie(local, remote, iss, irs, mss, self.params());
+                        let conn = Connection::from_cookie(
+                            local,
+                            remote,
+                            iss,
+                            irs,
+                            mss,
+                            self.params(&local),
+                        );
                         self.counters.syn_cookies_accepted += 1;
                         self.counters.passive_opens += 1;
                         let index = self.insert(conn, Some(local.port()), now);
@@ -782,7 +797,7 @@ impl Sockets {
                 return Outcome::TableFull;
             }
             let (iss, ts) = self.isn(now, local, remote);
-            let conn = Connection::accept(now, local, remote, iss, ts, seg, self.params());
+            let conn = Connection::accept(now, local, remote, iss, ts, seg, self.params(&local));
             self.counters.passive_opens += 1;
             self.insert(conn, Some(local.port()), now);
             return Outcome::Handled;
@@ -865,7 +880,7 @@ impl Sockets {
             },
             window: self.config.rx_buffer.min(65_535) as u16,
             options: segment::Options {
-                mss: Some(self.mss),
+                mss: Some(self.mss_for(&local)),
                 ..Default::default()
             },
         };

@@ -739,7 +739,7 @@ impl Net {
             .udp_send_to(sock, SocketAddrV4::new(SERVER_IP, PORT), q)
             .unwrap();
         let (from, reply) = self.run_until(|n| n.client.udp_recv_from(sock));
-        assert_eq!(from, SocketAddrV4::new(SERVER_IP, PORT));
+        assert_eq!(from, SocketAddrV4::new(SERVER_IP, PORT).into());
         self.client.udp_close(sock);
         reply
     }
