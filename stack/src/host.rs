@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use crate::config::Ipv4Cidr;
-use crate::iface::Interface;
+use crate::config::{Ipv4Cidr, Ipv6Cidr};
+use crate::iface::{Interface, Ipv6Origin};
 use crate::services::dns::zone::{Catalog, HostIdentity, Name};
 use crate::services::echo::UdpEcho;
 use crate::services::{dns, http, Service};
@@ -44,7 +44,7 @@ impl Services {
         let identity = HostIdentity {
             name,
             ipv4: iface.ipv4_assigned(),
-            ipv6: None,
+            ipv6: published_ipv6(iface).collect(),
             ttl: 300,
         };
         let mut catalog = Catalog::for_host(&identity);
@@ -59,6 +59,38 @@ impl Services {
                 .map_err(|e| HostError::Record(r.clone(), e.to_string()))?;
         }
         Ok(catalog)
+    }
+}
+
+/// The IPv6 addresses the DNS server publishes: every usable one but the link-local address
+/// (static and autoconfigured, RFC 4862), in table order.
+fn published_ipv6(iface: &Interface) -> impl Iterator<Item = Ipv6Cidr> + '_ {
+    iface
+        .ipv6_addresses()
+        .iter()
+        .filter(|a| a.usable() && a.origin != Ipv6Origin::LinkLocal)
+        .map(|a| a.cidr)
+}
+
+/// The addresses the services are told about: the IPv4 address assigned and the IPv6
+/// addresses published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Addresses {
+    ipv4: Option<Ipv4Cidr>,
+    ipv6: Vec<Ipv6Cidr>,
+}
+
+impl Addresses {
+    fn of(iface: &Interface) -> Self {
+        Addresses {
+            ipv4: iface.ipv4_assigned(),
+            ipv6: published_ipv6(iface).collect(),
+        }
+    }
+
+    /// True when `iface` has other addresses now (checked without allocating: every poll).
+    fn differ(&self, iface: &Interface) -> bool {
+        self.ipv4 != iface.ipv4_assigned() || !self.ipv6.iter().copied().eq(published_ipv6(iface))
     }
 }
 
@@ -94,14 +126,14 @@ pub struct Host {
     iface: Interface,
     services: Vec<Box<dyn Service>>,
     /// The addresses the services last heard of.
-    addresses: Option<Ipv4Cidr>,
+    addresses: Addresses,
 }
 
 impl Host {
     /// A host with no services.
     pub fn new(iface: Interface) -> Self {
         Host {
-            addresses: iface.ipv4_assigned(),
+            addresses: Addresses::of(&iface),
             iface,
             services: Vec::new(),
         }
@@ -175,9 +207,8 @@ impl Host {
 
     /// Lets the services act on what arrived, then runs the interface's timers and output.
     pub fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
-        let addresses = self.iface.ipv4_assigned();
-        if addresses != self.addresses {
-            self.addresses = addresses;
+        if self.addresses.differ(&self.iface) {
+            self.addresses = Addresses::of(&self.iface);
             for s in &mut self.services {
                 s.addresses_changed(&self.iface);
             }

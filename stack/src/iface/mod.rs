@@ -503,7 +503,7 @@ impl Interface {
 
         self.flush_tcp(now, emit);
         let v4 = self.ipv4();
-        let v6 = !self.ipv6_usable().is_empty();
+        let v6 = self.ipv6_addresses().iter().any(|a| a.usable());
         let sendable = |d: &SocketAddr| match d {
             SocketAddr::V4(_) => v4.is_some(),
             SocketAddr::V6(_) => v6,

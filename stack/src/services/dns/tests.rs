@@ -34,7 +34,7 @@ fn catalog() -> Catalog {
     let host = HostIdentity {
         name: Name::from_text("tapstack.test").unwrap(),
         ipv4: Some("10.77.0.2/24".parse().unwrap()),
-        ipv6: Some("fd00::2".parse().unwrap()),
+        ipv6: vec!["fd00::2/64".parse().unwrap()],
         ttl: 300,
     };
     let mut c = Catalog::for_host(&host);
@@ -642,7 +642,7 @@ fn reverse_zone_follows_prefix() {
         let c = Catalog::for_host(&HostIdentity {
             name: Name::from_text("h.test").unwrap(),
             ipv4: Some(cidr.parse().unwrap()),
-            ipv6: None,
+            ipv6: Vec::new(),
             ttl: 60,
         });
         c.zones()[1].apex.to_string()

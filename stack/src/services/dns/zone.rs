@@ -120,6 +120,26 @@ impl Name {
         Name::reverse_v4_octets(&addr.octets())
     }
 
+    /// The `ip6.arpa` name of an address (RFC 3596 2.5): 32 nibbles, lowest first.
+    pub fn reverse_v6(addr: Ipv6Addr) -> Name {
+        Name::reverse_v6_nibbles(addr, 32)
+    }
+
+    /// The `ip6.arpa` name of the leading `nibbles` (1..=32) of an address.
+    fn reverse_v6_nibbles(addr: Ipv6Addr, nibbles: usize) -> Name {
+        let bits = u128::from(addr);
+        let mut labels: Vec<Vec<u8>> = (0..nibbles.clamp(1, 32))
+            .map(|i| {
+                let nibble = (bits >> (124 - 4 * i)) & 0xf;
+                format!("{nibble:x}").into_bytes()
+            })
+            .collect();
+        labels.reverse();
+        labels.push(b"ip6".to_vec());
+        labels.push(b"arpa".to_vec());
+        Name { labels }
+    }
+
     /// The `in-addr.arpa` name of the leading `octets` of an address.
     fn reverse_v4_octets(octets: &[u8]) -> Name {
         let mut labels: Vec<Vec<u8>> = octets
@@ -340,8 +360,9 @@ pub struct HostIdentity {
     pub name: Name,
     /// IPv4 address and prefix: an A record and the reverse zone of the prefix.
     pub ipv4: Option<Ipv4Cidr>,
-    /// IPv6 address: an AAAA record.
-    pub ipv6: Option<Ipv6Addr>,
+    /// IPv6 addresses (link-local ones are left out by the caller): AAAA records, and the
+    /// `ip6.arpa` reverse zone of each prefix with a PTR record.
+    pub ipv6: Vec<crate::config::Ipv6Cidr>,
     /// TTL of every record built here and default TTL of loaded records.
     pub ttl: u32,
 }
@@ -426,11 +447,22 @@ impl Catalog {
                 data: Data::Ptr(host.name.clone()),
             });
         }
-        if let Some(v6) = host.ipv6 {
+        for v6 in &host.ipv6 {
             c.records.push(Record {
                 name: host.name.clone(),
                 ttl: host.ttl,
-                data: Data::Aaaa(v6),
+                data: Data::Aaaa(v6.addr()),
+            });
+            // The reverse zone is cut at the nibble boundary at or above the prefix (RFC 3596
+            // 2.5): fd77::2/64 gives 0.0.0.0.0.0.0.0.0.0.0.0.7.7.d.f.ip6.arpa.
+            let apex = Name::reverse_v6_nibbles(v6.addr(), usize::from(v6.prefix() / 4));
+            if !c.zones.iter().any(|z| z.apex == apex) {
+                add_zone(&mut c, apex);
+            }
+            c.records.push(Record {
+                name: Name::reverse_v6(v6.addr()),
+                ttl: host.ttl,
+                data: Data::Ptr(host.name.clone()),
             });
         }
         c
