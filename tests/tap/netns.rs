@@ -173,6 +173,36 @@ impl Netns {
         ns
     }
 
+    /// Like [`Netns::create_or_skip`], with IPv6 on (see [`Netns::create_ipv6`]); also skips
+    /// when the kernel has no IPv6.
+    pub fn create_ipv6_or_skip(tools: &[&str]) -> Option<Netns> {
+        if let Some(reason) = missing(tools) {
+            println!("skipping: {reason}");
+            return None;
+        }
+        if !Path::new("/proc/sys/net/ipv6").exists() {
+            println!("skipping: the kernel has no IPv6");
+            return None;
+        }
+        Some(Netns::create_ipv6())
+    }
+
+    /// A fresh namespace with IPv6 on for devices created later (the TAP device), and without
+    /// duplicate address detection on the kernel side, so that the kernel's own address
+    /// (`--host-ip6`) is usable at once. The kernel sends its MLD reports and router
+    /// solicitations on the TAP link; the stack drops what is not for it.
+    pub fn create_ipv6() -> Netns {
+        let ns = Netns::create();
+        ns.run_ok(&[
+            "sh",
+            "-c",
+            "for k in all default; do \
+             echo 0 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; \
+             echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done",
+        ]);
+        ns
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -222,6 +252,7 @@ impl Netns {
         Stack {
             child,
             lines,
+            seen: Vec::new(),
             stdout: Some(stdout),
             stderr: Some(stderr),
         }
@@ -296,6 +327,8 @@ pub struct Exit {
 pub struct Stack {
     child: Child,
     lines: Receiver<String>,
+    /// Lines already taken from `lines`.
+    seen: Vec<String>,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
 }
@@ -303,23 +336,35 @@ pub struct Stack {
 impl Stack {
     /// Waits for "tapstack: <addr> is up and answering"; panics if it exits or takes too long.
     pub fn wait_ready(&mut self) {
+        self.wait_line("up", |line| {
+            line.starts_with("tapstack: ") && line.ends_with(" is up and answering")
+        });
+    }
+
+    /// Waits for a line of stdout (printed earlier or from now on) that `matches`; panics if the
+    /// stack exits or takes longer than the start-up allowance. `what` names it in the panic.
+    pub fn wait_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) {
+        if self.seen.iter().any(|l| matches(l)) {
+            return;
+        }
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line)
-                    if line.starts_with("tapstack: ") && line.ends_with(" is up and answering") =>
-                {
-                    return
+                Ok(line) => {
+                    let found = matches(&line);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
                 }
-                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     let exit = self.kill();
-                    panic!("tapstack was not up within {READY_WITHIN:?}: {exit:#?}");
+                    panic!("tapstack was not {what} within {READY_WITHIN:?}: {exit:#?}");
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let exit = self.wait_exit(EXIT_WITHIN);
-                    panic!("tapstack exited before it was up: {exit:#?}");
+                    panic!("tapstack exited before it was {what}: {exit:#?}");
                 }
             }
         }
