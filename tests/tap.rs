@@ -7,6 +7,7 @@
 #[path = "tap/capture.rs"]
 mod capture;
 #[path = "tap/netns.rs"]
+#[allow(dead_code)]
 mod netns;
 #[path = "tap/report.rs"]
 mod report;

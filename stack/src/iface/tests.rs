@@ -10,6 +10,9 @@ use super::*;
 use crate::arp::Entry;
 use crate::Host;
 
+#[path = "tests6.rs"]
+mod v6;
+
 const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0x77, 0, 0x02]);
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0x77, 0, 0x01]);
