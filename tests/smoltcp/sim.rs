@@ -15,13 +15,13 @@ use std::collections::BTreeSet;
 use std::error::Error;
 use std::fmt;
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
 
 use smoltcp::wire::{EthernetAddress, IpCidr};
 use tapstack::device::impair::ImpairConfig;
 use tapstack::device::memory::{End, Wire};
-use tapstack::{Config, Host, Instant, Interface, Ipv4Cidr, MacAddr};
+use tapstack::{Config, Host, Instant, Interface, Ipv4Cidr, Ipv6Cidr, Ipv6Config, MacAddr};
 
 use crate::peer::{Peer, PeerSetup};
 
@@ -33,6 +33,10 @@ pub const HOST_END: End = End::B;
 pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Our host's address.
 pub const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The smoltcp peer's IPv6 address (with [`Setup::ipv6`]).
+pub const PEER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+/// Our host's IPv6 address (with [`Setup::ipv6`]).
+pub const HOST_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
 /// The smoltcp peer's MAC.
 pub const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 /// Our host's MAC.
@@ -115,6 +119,8 @@ pub struct Setup {
     pub peer_seed: u64,
     /// Bounds.
     pub limits: Limits,
+    /// Both hosts also get an IPv6 address in fd77::/64 ([`HOST_IP6`], [`PEER_IP6`]).
+    pub ipv6: bool,
 }
 
 impl Default for Setup {
@@ -126,6 +132,7 @@ impl Default for Setup {
             host_seed: 2,
             peer_seed: 3,
             limits: Limits::default(),
+            ipv6: false,
         }
     }
 }
@@ -216,6 +223,12 @@ impl Sim {
         let mut config = Config::new(MacAddr(HOST_MAC), Ipv4Cidr::new(HOST_IP, 24));
         config.mtu = setup.mtu;
         config.seed = setup.host_seed;
+        if setup.ipv6 {
+            config.ipv6 = Some(Ipv6Config {
+                addresses: Ipv6Cidr::new(HOST_IP6, 64).into_iter().collect(),
+                ..Ipv6Config::default()
+            });
+        }
         let host = Host::with_standard_services(Interface::new(config)?)?;
         let peer_setup = PeerSetup {
             mac: EthernetAddress(PEER_MAC),
@@ -223,7 +236,14 @@ impl Sim {
             mtu: setup.mtu,
             seed: setup.peer_seed,
         };
-        let peer = Peer::new(&mut link, PEER_END, &peer_setup, now);
+        let mut peer = Peer::new(&mut link, PEER_END, &peer_setup, now);
+        if setup.ipv6 {
+            peer.iface.update_ip_addrs(|addrs| {
+                addrs
+                    .push(IpCidr::new(PEER_IP6.into(), 64))
+                    .expect("room for an IPv6 address");
+            });
+        }
         Ok(Sim {
             now,
             link,
@@ -311,6 +331,18 @@ impl Sim {
     /// The address was not claimed within 5 s.
     pub fn wait_ready(&mut self) -> Result<Duration, SimError> {
         self.run_until(|s| s.host.iface().ipv4().is_some(), Duration::from_secs(5))
+    }
+
+    /// Runs until our host's IPv6 address passed duplicate address detection (about 1 to 2 s).
+    ///
+    /// # Errors
+    /// The address was not in use within 5 s.
+    #[allow(dead_code)] // Only the IPv6 tests use it.
+    pub fn wait_ready6(&mut self) -> Result<Duration, SimError> {
+        self.run_until(
+            |s| s.host.iface().ipv6_usable().contains(&HOST_IP6),
+            Duration::from_secs(5),
+        )
     }
 
     /// Lets both stacks run until the wire holds nothing and neither wants to send.
