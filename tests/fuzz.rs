@@ -1160,3 +1160,332 @@ fn a_million_mutated_frames() {
         "reassembly buffers freed"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// IPv6.
+
+mod v6 {
+    //! Mutations of valid IPv6 frames (NDP, echo, fragments, extension headers, UDP, TCP), with
+    //! upper-layer checksums and payload lengths repaired half the time so that the mutations
+    //! reach past the outer checks, into an interface with IPv6 on.
+
+    use super::*;
+    use std::net::{Ipv6Addr, SocketAddrV6};
+    use tapstack::ipv6::{self, icmp as icmp6, ndp, EmitRepr, NextHeader};
+    use tapstack::{Ipv6Cidr, Ipv6Config};
+
+    const FRAMES6: u64 = 200_000;
+    const SEED6: u64 = 0x7a95_7ac4_0006;
+    const ETH_IPV6: u16 = 0x86dd;
+
+    fn ours() -> Ipv6Addr {
+        "fd77::2".parse().unwrap()
+    }
+
+    fn peer() -> Ipv6Addr {
+        "fd77::1".parse().unwrap()
+    }
+
+    fn peer_ll() -> Ipv6Addr {
+        ipv6::link_local_from_mac(PEER_MAC)
+    }
+
+    fn packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, body: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        let repr = EmitRepr {
+            src,
+            dst,
+            next_header: NextHeader::from(nh),
+            hop_limit: hop,
+        };
+        ipv6::write_header(&mut p, &repr, body.len());
+        p.extend_from_slice(body);
+        let dst_mac = if dst.is_multicast() {
+            ipv6::multicast_mac(dst)
+        } else {
+            OUR_MAC
+        };
+        eth(dst_mac, PEER_MAC, ETH_IPV6, &p)
+    }
+
+    fn corpus6() -> Vec<Vec<u8>> {
+        let mut c = Vec::new();
+        let group = ipv6::solicited_node(ours());
+        let all = "ff02::1".parse::<Ipv6Addr>().unwrap();
+        let mut m = Vec::new();
+        ndp::emit(
+            &mut m,
+            peer(),
+            group,
+            &ndp::Repr::NeighborSolicit {
+                target: ours(),
+                source_ll: Some(PEER_MAC),
+            },
+        );
+        c.push(packet(peer(), group, 58, 255, &m));
+        for solicited in [true, false] {
+            let mut m = Vec::new();
+            let dst = if solicited { ours() } else { all };
+            ndp::emit(
+                &mut m,
+                peer(),
+                dst,
+                &ndp::Repr::NeighborAdvert {
+                    router: false,
+                    solicited,
+                    override_entry: true,
+                    target: peer(),
+                    target_ll: Some(PEER_MAC),
+                },
+            );
+            c.push(packet(peer(), dst, 58, 255, &m));
+        }
+        let prefixes = [ndp::PrefixInfo {
+            prefix_len: 64,
+            on_link: true,
+            autonomous: true,
+            valid_lifetime: 30,
+            preferred_lifetime: 20,
+            prefix: "fd78::".parse().unwrap(),
+        }];
+        let mut m = Vec::new();
+        ndp::emit(
+            &mut m,
+            peer_ll(),
+            all,
+            &ndp::Repr::RouterAdvert {
+                cur_hop_limit: 64,
+                managed: false,
+                other: false,
+                router_lifetime: 30,
+                reachable_time: 0,
+                retrans_timer: 0,
+                source_ll: Some(PEER_MAC),
+                mtu: Some(1400),
+                prefixes: &prefixes,
+            },
+        );
+        c.push(packet(peer_ll(), all, 58, 255, &m));
+        for len in [8usize, 100, 1400] {
+            let mut m = Vec::new();
+            icmp6::write_echo_request(&mut m, peer(), ours(), 1, len as u16, &pattern(len, 6));
+            c.push(packet(peer(), ours(), 58, 64, &m));
+        }
+        // A 3000-byte echo in three fragments, and one behind a Destination Options header.
+        let mut m = Vec::new();
+        icmp6::write_echo_request(&mut m, peer(), ours(), 2, 9, &pattern(3000, 7));
+        for (i, chunk) in m.chunks(1232).enumerate() {
+            let more = (i + 1) * 1232 < m.len();
+            let mut f = vec![58, 0];
+            let off = ((i * 1232 / 8) as u16) << 3 | u16::from(more);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&0x5eed_u32.to_be_bytes());
+            f.extend_from_slice(chunk);
+            c.push(packet(peer(), ours(), 44, 64, &f));
+        }
+        let mut m = Vec::new();
+        icmp6::write_echo_request(&mut m, peer(), ours(), 3, 3, b"options");
+        let mut d = vec![58, 0, 1, 4, 0, 0, 0, 0];
+        d.extend_from_slice(&m);
+        c.push(packet(peer(), ours(), 60, 64, &d));
+        for port in [ECHO_PORT, CLOSED_PORT, 53] {
+            let mut u = Vec::new();
+            tapstack::udp::write6(
+                &mut u,
+                SocketAddrV6::new(peer(), 40000, 0, 0),
+                SocketAddrV6::new(ours(), port, 0, 0),
+                &pattern(40, 8),
+            );
+            c.push(packet(peer(), ours(), 17, 64, &u));
+        }
+        let syn = Repr {
+            src_port: 40001,
+            dst_port: 80,
+            seq: Seq(1000),
+            ack: Seq(0),
+            flags: Flags {
+                syn: true,
+                ..Default::default()
+            },
+            window: 65535,
+            options: Options {
+                mss: Some(1440),
+                ..Default::default()
+            },
+        };
+        let mut t = Vec::new();
+        tcp_segment::emit(
+            &mut t,
+            &syn,
+            IpAddr::V6(peer()),
+            IpAddr::V6(ours()),
+            [&[], &[]],
+        );
+        c.push(packet(peer(), ours(), 6, 64, &t));
+        c
+    }
+
+    /// Repairs the payload length and, for ICMPv6, UDP and TCP right after the fixed header,
+    /// the checksum.
+    fn repair(f: &mut [u8]) {
+        if f.len() < 14 + 40 || f[12..14] != ETH_IPV6.to_be_bytes() {
+            return;
+        }
+        let len = (f.len() - 54).min(usize::from(u16::MAX)) as u16;
+        f[18..20].copy_from_slice(&len.to_be_bytes());
+        let (nh, at) = (
+            f[20],
+            match f[20] {
+                58 => 2,
+                17 => 6,
+                6 => 16,
+                _ => return,
+            },
+        );
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&f[22..38]);
+        let src = Ipv6Addr::from(a);
+        a.copy_from_slice(&f[38..54]);
+        let dst = Ipv6Addr::from(a);
+        let body = &mut f[54..];
+        if body.len() < at + 2 {
+            return;
+        }
+        body[at..at + 2].copy_from_slice(&[0, 0]);
+        let sum = ipv6::upper_layer_checksum(src, dst, nh, body);
+        body[at..at + 2].copy_from_slice(&sum.to_ne_bytes());
+    }
+
+    /// Checks a frame the core sent: within the MTU, parseable, from us, with valid checksums.
+    fn check(f: &[u8], mtu: usize, ipv6_frames: &mut u64) {
+        assert!(f.len() <= mtu + 14, "emitted frame of {} bytes", f.len());
+        assert!(SlicedPacket::from_ethernet(f).is_ok(), "emitted: {f:02x?}");
+        assert_eq!(&f[6..12], &OUR_MAC.0);
+        if f[12..14] != ETH_IPV6.to_be_bytes() {
+            return;
+        }
+        *ipv6_frames += 1;
+        let (ip, payload) =
+            ipv6::parse(&f[14..]).unwrap_or_else(|e| panic!("emitted IPv6 ({e:?}): {f:02x?}"));
+        match ip.next_header {
+            NextHeader::Icmp | NextHeader::Udp | NextHeader::Tcp => {
+                let nh = u8::from(ip.next_header);
+                assert_eq!(
+                    ipv6::upper_layer_checksum(ip.src, ip.dst, nh, payload),
+                    0,
+                    "checksum of emitted {nh}: {f:02x?}"
+                );
+            }
+            NextHeader::Fragment => {
+                if payload[3] & 1 == 1 {
+                    assert_eq!((payload.len() - 8) % 8, 0, "non-final fragment size");
+                }
+            }
+            other => panic!("emitted next header {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mutated_ipv6_frames() {
+        let mut limits = limits();
+        limits.ndp_cache_entries = 8;
+        limits.ndp_pending_packets = 4;
+        limits.ndp_pending_bytes = 16 * 1024;
+        let mut config = Config::new(OUR_MAC, Some(Ipv4Cidr::new(OUR_IP, 24).unwrap()));
+        config.seed = SEED6;
+        config.arp.probe_count = 0;
+        config.limits = limits.clone();
+        config.ipv6 = Some(Ipv6Config {
+            addresses: vec![Ipv6Cidr::new(ours(), 64).unwrap()],
+            dad_transmits: 0,
+            ..Ipv6Config::default()
+        });
+        let mtu = config.mtu;
+        let mut host = Host::with_standard_services(Interface::new(config).unwrap()).unwrap();
+        let corpus = corpus6();
+        let mut rng = Rng::new(SEED6, "fuzz6");
+        let mut now = Instant::from_secs(1);
+        let mut emitted = 0u64;
+        for i in 1..=FRAMES6 {
+            let mut f = corpus[rng.below(corpus.len() as u64) as usize].clone();
+            let valid = rng.below(10) == 0;
+            if !valid {
+                for _ in 0..=rng.below(3) {
+                    if f.len() <= 14 {
+                        break;
+                    }
+                    let at = 14 + rng.below((f.len() - 14) as u64) as usize;
+                    match rng.below(4) {
+                        0 => f[at] ^= 1 << rng.below(8),
+                        1 => f[at] = rng.next_u32() as u8,
+                        2 => f.truncate(at),
+                        _ => {
+                            f[at] =
+                                [0, 1, 5, 43, 44, 58, 59, 60, 0xc2, 0x9e][rng.below(10) as usize]
+                        }
+                    }
+                }
+                if rng.below(2) == 0 {
+                    repair(&mut f);
+                }
+            }
+            now = now + Duration::from_micros(rng.below(5000));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                host.receive(now, &f, &mut |out| check(out, mtu, &mut emitted));
+                if i % POLL_EVERY == 0 {
+                    host.poll(now, &mut |out| check(out, mtu, &mut emitted));
+                }
+            }));
+            if let Err(e) = outcome {
+                eprintln!("IPv6 frame {i} at {now}, {} bytes: {f:02x?}", f.len());
+                panic::resume_unwind(e);
+            }
+            while host.iface_mut().poll_event().is_some() {}
+            if i % CHECK_EVERY == 0 {
+                let fp = host.iface().footprint();
+                assert!(fp.ndp_entries <= limits.ndp_cache_entries, "{fp:?}");
+                assert!(
+                    fp.ndp_pending_packets <= limits.ndp_pending_packets,
+                    "{fp:?}"
+                );
+                assert!(fp.ndp_pending_bytes <= limits.ndp_pending_bytes, "{fp:?}");
+                assert!(
+                    fp.ipv6_reassembly_datagrams <= limits.reassembly_datagrams,
+                    "{fp:?}"
+                );
+                assert!(fp.events <= limits.events, "{fp:?}");
+                assert!(host.iface().ipv6_addresses().len() <= limits.ipv6_addresses);
+                let s = host.iface().stats();
+                assert_eq!(
+                    s.rx_frames,
+                    s.rx_handled + s.total_drops(),
+                    "after frame {i}"
+                );
+            }
+        }
+        for s in 1..=90 {
+            host.poll(now + Duration::from_secs(s), &mut |out| {
+                check(out, mtu, &mut emitted)
+            });
+        }
+        let s = host.iface().stats().clone();
+        println!("fuzz6: {FRAMES6} frames, seed {SEED6:#x}\n{s}");
+        let reached: Vec<_> = s
+            .nonzero_drops()
+            .filter(|(r, _)| {
+                let n = r.name();
+                n.starts_with("ipv6_") || n.starts_with("icmpv6_") || n.starts_with("ndp_")
+            })
+            .collect();
+        println!("IPv6 drop reasons reached: {reached:?}");
+        assert!(
+            reached.len() >= 15,
+            "only {} IPv6 drop reasons reached",
+            reached.len()
+        );
+        assert!(s.icmpv6_echo_replied > 0 && s.icmpv6_errors_sent > 0);
+        assert!(s.ipv6_reassembled > 0 && s.ndp_adverts_sent > 0 && s.ndp_router_adverts_rx > 0);
+        assert!(emitted > 0 && s.tx_frames >= emitted);
+        assert_eq!(host.iface().footprint().ipv6_reassembly_datagrams, 0);
+    }
+}

@@ -1586,8 +1586,13 @@ impl Interface {
     /// A Prefix Information option (RFC 4861 6.3.4 for on-link, RFC 4862 5.5.3 for SLAAC).
     fn on_prefix(&mut self, now: Instant, p: &ndp::PrefixInfo) {
         let Some(v6) = self.ip6.as_mut() else { return };
-        // RFC 4862 5.5.3 (b), RFC 4861 6.3.4: the link-local prefix is ignored.
-        if ipv6::is_link_local(p.prefix) {
+        // RFC 4862 5.5.3 (b), RFC 4861 6.3.4: the link-local prefix is ignored; so are prefixes
+        // that cannot hold unicast addresses (multicast, and the all-zero network of
+        // ::/128 and ::1).
+        if ipv6::is_link_local(p.prefix)
+            || p.prefix.is_multicast()
+            || u128::from(p.prefix) >> 64 == 0
+        {
             return;
         }
         let Some(cidr) = Ipv6Cidr::new(p.prefix, p.prefix_len) else {
