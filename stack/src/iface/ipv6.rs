@@ -767,6 +767,7 @@ impl Interface {
                     src,
                     dst,
                     next_header: u8::from(next_header),
+                    hop_limit,
                     payload: payload.to_vec(),
                 });
                 self.stats.ndp_pending_dropped += dropped as u64;
@@ -849,14 +850,13 @@ impl Interface {
     /// Sends what waited for `ip` to be resolved.
     fn ndp_flush(&mut self, ip: Ipv6Addr, mac: MacAddr, emit: &mut dyn FnMut(&[u8])) {
         let Some(v6) = self.ip6.as_mut() else { return };
-        let hop_limit = v6.hop_limit;
         for p in v6.pending.take_for(ip) {
             self.emit_ipv6(
                 mac,
                 p.src,
                 p.dst,
                 NextHeader::from(p.next_header),
-                hop_limit,
+                p.hop_limit,
                 &p.payload,
                 emit,
             );

@@ -798,3 +798,120 @@ fn udp_socket_answers_over_ipv6() {
     let f = frame6(OUR_MAC, PEER_MAC, &ip6(peer6(), ours(), 17, 64, &zero));
     net.expect_drop(12, &f, DropReason::UdpZeroChecksum);
 }
+
+/// TCP over IPv6: our SYN-ACK announces MTU - 60, and a Packet Too Big quoting one of our
+/// segments lowers the connection's segment size to the reported MTU less 60 (RFC 8201).
+#[test]
+fn tcp_mss_and_packet_too_big() {
+    use crate::tcp::segment::{self, Flags, Options};
+    use crate::tcp::Seq;
+    let mut net = ready_with_peer();
+    let l = net.iface.tcp_listen(80, 4).unwrap();
+    let (peer_ip, our_ip) = (IpAddr::V6(peer6()), IpAddr::V6(ours()));
+    let syn = segment::Repr {
+        src_port: 40_000,
+        dst_port: 80,
+        seq: Seq(1000),
+        ack: Seq(0),
+        flags: Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        window: 65_535,
+        options: Options {
+            mss: Some(1440),
+            ..Options::default()
+        },
+    };
+    let mut t = Vec::new();
+    segment::emit(&mut t, &syn, peer_ip, our_ip, [&[], &[]]);
+    let out = net.rx(
+        10,
+        &frame6(OUR_MAC, PEER_MAC, &ip6(peer6(), ours(), 6, 64, &t)),
+    );
+    assert_eq!(out.len(), 1, "SYN-ACK");
+    let s = sent(&out[0]);
+    let (syn_ack, _) = segment::parse(&s.payload, our_ip, peer_ip).unwrap();
+    assert!(syn_ack.flags.syn && syn_ack.flags.ack);
+    assert_eq!(syn_ack.options.mss, Some(1440), "1500 - 40 - 20");
+    let ack = segment::Repr {
+        seq: Seq(1001),
+        ack: syn_ack.seq + 1,
+        flags: Flags {
+            ack: true,
+            ..Flags::default()
+        },
+        options: Options::default(),
+        ..syn
+    };
+    let mut t = Vec::new();
+    segment::emit(&mut t, &ack, peer_ip, our_ip, [&[], &[]]);
+    net.rx(
+        20,
+        &frame6(OUR_MAC, PEER_MAC, &ip6(peer6(), ours(), 6, 64, &t)),
+    );
+    let h = net.iface.tcp_accept(l).expect("established");
+    assert_eq!(net.iface.tcp_connection(h).unwrap().mss(), 1440);
+    // A router on the path has an MTU of 1280: it quotes our segment (port 80 -> 40000).
+    let mut quoted_tcp = vec![0, 80, 0x9c, 0x40];
+    quoted_tcp.extend_from_slice(&[0; 16]);
+    let quoted = ip6(ours(), peer6(), 6, 64, &quoted_tcp);
+    let mut ptb = Vec::new();
+    icmp6::write_error(
+        &mut ptb,
+        peer6(),
+        ours(),
+        icmp6::Error::PacketTooBig(1280),
+        &quoted,
+    );
+    assert_eq!(
+        net.rx(30, &icmp_frame(OUR_MAC, peer6(), ours(), 64, &ptb)),
+        NONE
+    );
+    assert_eq!(net.stats().icmpv6_errors_rx, 1);
+    assert_eq!(
+        net.iface.tcp_connection(h).unwrap().mss(),
+        1220,
+        "1280 - 60"
+    );
+}
+
+/// Prefixes that cannot hold unicast addresses are not autoconfigured.
+#[test]
+fn slaac_ignores_multicast_and_link_local_prefixes() {
+    let mut net = ready();
+    let all = ipv6::multicast_mac(ALL_NODES);
+    for prefix in ["ff78::", "fe80::", "::"] {
+        let p = ndp::PrefixInfo {
+            prefix_len: 64,
+            on_link: true,
+            autonomous: true,
+            valid_lifetime: 100,
+            preferred_lifetime: 50,
+            prefix: a6(prefix),
+        };
+        let ra = ndp_body(
+            peer_ll(),
+            ALL_NODES,
+            &ndp::Repr::RouterAdvert {
+                cur_hop_limit: 0,
+                managed: false,
+                other: false,
+                router_lifetime: 0,
+                reachable_time: 0,
+                retrans_timer: 0,
+                source_ll: None,
+                mtu: None,
+                prefixes: &[p],
+            },
+        );
+        net.rx(1, &icmp_frame(all, peer_ll(), ALL_NODES, 255, &ra));
+    }
+    assert_eq!(
+        net.iface.ipv6_addresses().len(),
+        2,
+        "link-local and static only"
+    );
+    assert!(net.iface.ipv6_prefixes().is_empty());
+    assert_eq!(net.events(), []);
+}

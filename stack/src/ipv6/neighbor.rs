@@ -399,6 +399,8 @@ pub struct PendingPacket {
     pub dst: Ipv6Addr,
     /// Upper-layer protocol.
     pub next_header: u8,
+    /// Hop limit to send it with (255 for NDP).
+    pub hop_limit: u8,
     /// Upper-layer payload.
     pub payload: Vec<u8>,
 }
@@ -632,6 +634,7 @@ mod tests {
             src: ip(0),
             dst: ip(n),
             next_header: 58,
+            hop_limit: 64,
             payload: vec![0; len],
         };
         assert_eq!(p.push(pkt(1, 10)), 0);
