@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use etherparse::UdpHeader;
 
@@ -197,9 +197,13 @@ impl std::error::Error for SendError {}
 /// Largest UDP payload over IPv4 (65535 - 20 - 8).
 pub const MAX_PAYLOAD: usize = 65_507;
 
+/// A queued datagram: the peer, our address it came to or is to leave from (`None`: the
+/// interface chooses), and the payload.
+type Item = (SocketAddr, Option<IpAddr>, Vec<u8>);
+
 #[derive(Debug)]
 struct Queue {
-    items: VecDeque<(SocketAddr, Vec<u8>)>,
+    items: VecDeque<Item>,
     bytes: usize,
 }
 
@@ -214,6 +218,7 @@ impl Queue {
     fn push(
         &mut self,
         peer: SocketAddr,
+        local: Option<IpAddr>,
         data: Vec<u8>,
         max_items: usize,
         max_bytes: usize,
@@ -222,13 +227,13 @@ impl Queue {
             return false;
         }
         self.bytes += data.len();
-        self.items.push_back((peer, data));
+        self.items.push_back((peer, local, data));
         true
     }
 
-    fn pop(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+    fn pop(&mut self) -> Option<Item> {
         let item = self.items.pop_front()?;
-        self.bytes -= item.1.len();
+        self.bytes -= item.2.len();
         Some(item)
     }
 }
@@ -333,6 +338,21 @@ impl Sockets {
     /// # Errors
     /// [`SendError`] when the handle is stale, the queue full, or the datagram unsendable.
     pub fn send_to(&mut self, h: Handle, dst: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        self.send_from(h, None, dst, data)
+    }
+
+    /// Queues `data` for `dst`, to leave from our address `local` (when it is still ours then;
+    /// otherwise the interface chooses, as it does for `None`).
+    ///
+    /// # Errors
+    /// [`SendError`] when the handle is stale, the queue full, or the datagram unsendable.
+    pub fn send_from(
+        &mut self,
+        h: Handle,
+        local: Option<IpAddr>,
+        dst: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), SendError> {
         if dst.port() == 0 || dst.ip().is_unspecified() {
             return Err(SendError::Unaddressable);
         }
@@ -341,7 +361,7 @@ impl Sockets {
         }
         let (max_items, max_bytes) = (self.max_items, self.max_bytes);
         let s = self.get_mut(h).ok_or(SendError::InvalidHandle)?;
-        if s.tx.push(dst, data.to_vec(), max_items, max_bytes) {
+        if s.tx.push(dst, local, data.to_vec(), max_items, max_bytes) {
             Ok(())
         } else {
             Err(SendError::QueueFull)
@@ -350,6 +370,11 @@ impl Sockets {
 
     /// Takes the oldest received datagram: its sender and payload.
     pub fn recv_from(&mut self, h: Handle) -> Option<(SocketAddr, Vec<u8>)> {
+        self.get_mut(h)?.rx.pop().map(|(from, _, d)| (from, d))
+    }
+
+    /// Takes the oldest received datagram: its sender, our address it was sent to, and payload.
+    pub fn recv_from_to(&mut self, h: Handle) -> Option<(SocketAddr, Option<IpAddr>, Vec<u8>)> {
         self.get_mut(h)?.rx.pop()
     }
 
@@ -359,12 +384,18 @@ impl Sockets {
     }
 
     /// Delivers a received datagram to the socket on `port`.
-    pub(crate) fn deliver(&mut self, port: u16, from: SocketAddr, data: &[u8]) -> Delivery {
+    pub(crate) fn deliver(
+        &mut self,
+        port: u16,
+        from: SocketAddr,
+        to: Option<IpAddr>,
+        data: &[u8],
+    ) -> Delivery {
         let (max_items, max_bytes) = (self.max_items, self.max_bytes);
         let Some(s) = self.slots.iter_mut().flatten().find(|s| s.port == port) else {
             return Delivery::NoSocket;
         };
-        if s.rx.push(from, data.to_vec(), max_items, max_bytes) {
+        if s.rx.push(from, to, data.to_vec(), max_items, max_bytes) {
             Delivery::Queued
         } else {
             s.rx_dropped += 1;
@@ -377,21 +408,22 @@ impl Sockets {
         self.slots
             .iter()
             .flatten()
-            .any(|s| s.tx.items.front().is_some_and(|(d, _)| sendable(d)))
+            .any(|s| s.tx.items.front().is_some_and(|(d, _, _)| sendable(d)))
     }
 
-    /// Takes one queued outgoing datagram from each socket in turn: `(local port, dst, payload)`;
+    /// Takes one queued outgoing datagram from each socket in turn: `(local port, dst, local
+    /// address, payload)`;
     /// only sockets whose oldest datagram goes where `sendable` accepts are served (the others
     /// keep theirs, in order, until an address of that family is in use).
     pub(crate) fn pop_tx(
         &mut self,
         sendable: impl Fn(&SocketAddr) -> bool,
-    ) -> Option<(u16, SocketAddr, Vec<u8>)> {
+    ) -> Option<(u16, SocketAddr, Option<IpAddr>, Vec<u8>)> {
         self.slots.iter_mut().flatten().find_map(|s| {
-            if !s.tx.items.front().is_some_and(|(d, _)| sendable(d)) {
+            if !s.tx.items.front().is_some_and(|(d, _, _)| sendable(d)) {
                 return None;
             }
-            s.tx.pop().map(|(dst, d)| (s.port, dst, d))
+            s.tx.pop().map(|(dst, local, d)| (s.port, dst, local, d))
         })
     }
 
@@ -520,10 +552,11 @@ mod tests {
         assert!(s.port(b).unwrap() >= EPHEMERAL_START);
         assert_eq!(s.bind(9), Err(BindError::TooManySockets));
         let peer = SocketAddr::V4(SocketAddrV4::new(SRC, 5000));
-        assert_eq!(s.deliver(7, peer, b"one"), Delivery::Queued);
-        assert_eq!(s.deliver(7, peer, b"two"), Delivery::Queued);
-        assert_eq!(s.deliver(7, peer, b"three"), Delivery::QueueFull);
-        assert_eq!(s.deliver(8, peer, b"x"), Delivery::NoSocket);
+        let to = Some(IpAddr::V4(DST));
+        assert_eq!(s.deliver(7, peer, to, b"one"), Delivery::Queued);
+        assert_eq!(s.deliver(7, peer, to, b"two"), Delivery::Queued);
+        assert_eq!(s.deliver(7, peer, to, b"three"), Delivery::QueueFull);
+        assert_eq!(s.deliver(8, peer, to, b"x"), Delivery::NoSocket);
         assert_eq!(s.rx_dropped(a), 1);
         assert_eq!(s.recv_from(a), Some((peer, b"one".to_vec())));
         s.send_to(a, peer, b"back").unwrap();
@@ -538,7 +571,8 @@ mod tests {
         assert!(s.has_tx(|_| true));
         assert!(!s.has_tx(SocketAddr::is_ipv6));
         assert_eq!(s.pop_tx(SocketAddr::is_ipv6), None);
-        assert_eq!(s.pop_tx(|_| true), Some((7, peer, b"back".to_vec())));
+        assert_eq!(s.pop_tx(|_| true), Some((7, peer, None, b"back".to_vec())));
+        assert_eq!(s.recv_from_to(a), Some((peer, to, b"two".to_vec())));
         s.close(a);
         assert_eq!(s.recv_from(a), None);
         assert_eq!(s.send_to(a, peer, b"x"), Err(SendError::InvalidHandle));

@@ -863,16 +863,26 @@ impl Interface {
         }
     }
 
-    /// Sends queued UDP datagrams to IPv6 destinations and TCP segments over IPv6.
+    /// Sends a queued UDP datagram to an IPv6 destination.
     pub(super) fn send_udp6(
         &mut self,
         now: Instant,
         port: u16,
         dst: SocketAddrV6,
+        local: Option<IpAddr>,
         data: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let Some(src) = self.ipv6_source_for(*dst.ip()) else {
+        // A reply leaves from the address the request came to, if that is still ours.
+        let asked = match local {
+            Some(IpAddr::V6(a)) => self
+                .ipv6_addresses()
+                .iter()
+                .find(|x| x.cidr.addr() == a && x.usable())
+                .map(|x| x.cidr.addr()),
+            _ => None,
+        };
+        let Some(src) = asked.or_else(|| self.ipv6_source_for(*dst.ip())) else {
             self.stats.ipv6_tx_dropped += 1;
             return;
         };
@@ -1187,7 +1197,12 @@ impl Interface {
         })?;
         self.stats.ipv6_delivered += 1;
         let from = SocketAddr::V6(SocketAddrV6::new(pkt.ip.src, d.src_port, 0, 0));
-        match self.udp.deliver(d.dst_port, from, d.payload) {
+        // A datagram to a group is answered from our own address, not the group's.
+        let to = match pkt.dest {
+            Dest::Unicast => Some(IpAddr::V6(pkt.ip.dst)),
+            Dest::Multicast => None,
+        };
+        match self.udp.deliver(d.dst_port, from, to, d.payload) {
             udp::Delivery::Queued => {
                 self.stats.udp_delivered += 1;
                 trace!(from = %pkt.ip.src, port = d.dst_port, len = d.payload.len(), "UDP: datagram queued");

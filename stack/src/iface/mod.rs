@@ -353,6 +353,30 @@ impl Interface {
         self.udp.recv_from(h)
     }
 
+    /// Takes the oldest datagram received on the socket: its sender, our address it was sent
+    /// to (which a reply should leave from: a host with several IPv6 addresses), and payload.
+    pub fn udp_recv_from_to(
+        &mut self,
+        h: udp::Handle,
+    ) -> Option<(SocketAddr, Option<IpAddr>, Vec<u8>)> {
+        self.udp.recv_from_to(h)
+    }
+
+    /// Like [`Interface::udp_send_to`], leaving from our address `local` when it is one of
+    /// ours (unicast, in use) at sending time; otherwise the interface picks the source.
+    ///
+    /// # Errors
+    /// [`udp::SendError`] when the handle is stale, the queue full or the datagram unsendable.
+    pub fn udp_send_from(
+        &mut self,
+        h: udp::Handle,
+        local: Option<IpAddr>,
+        dst: impl Into<SocketAddr>,
+        data: &[u8],
+    ) -> Result<(), udp::SendError> {
+        self.udp.send_from(h, local, dst.into(), data)
+    }
+
     /// The local port of a UDP socket.
     pub fn udp_port(&self, h: udp::Handle) -> Option<u16> {
         self.udp.port(h)
@@ -508,7 +532,7 @@ impl Interface {
             SocketAddr::V4(_) => v4.is_some(),
             SocketAddr::V6(_) => v6,
         };
-        while let Some((port, dst, data)) = self.udp.pop_tx(sendable) {
+        while let Some((port, dst, local, data)) = self.udp.pop_tx(sendable) {
             match (dst, v4) {
                 (SocketAddr::V4(dst), Some(cidr)) => {
                     let mut body = std::mem::take(&mut self.body);
@@ -519,7 +543,7 @@ impl Interface {
                     }
                     self.body = body;
                 }
-                (SocketAddr::V6(dst), _) => self.send_udp6(now, port, dst, &data, emit),
+                (SocketAddr::V6(dst), _) => self.send_udp6(now, port, dst, local, &data, emit),
                 (SocketAddr::V4(_), None) => self.stats.ipv4_tx_dropped += 1,
             }
         }
@@ -1152,7 +1176,10 @@ impl Interface {
         })?;
         self.stats.ipv4_delivered += 1;
         let from = SocketAddr::V4(SocketAddrV4::new(ip.src, d.src_port));
-        match self.udp.deliver(d.dst_port, from, d.payload) {
+        match self
+            .udp
+            .deliver(d.dst_port, from, Some(IpAddr::V4(ip.dst)), d.payload)
+        {
             udp::Delivery::Queued => {
                 self.stats.udp_delivered += 1;
                 trace!(from = %ip.src, port = d.dst_port, len = d.payload.len(), "UDP: datagram queued");

@@ -616,14 +616,17 @@ impl Server {
     }
 
     fn poll_udp(&mut self, iface: &mut Interface) {
-        while let Some((from, query)) = iface.udp_recv_from(self.udp) {
+        while let Some((from, to, query)) = iface.udp_recv_from_to(self.udp) {
             self.stats.udp_queries += 1;
             let Some(reply) = respond(&query, Transport::Udp, &self.catalog, &self.limits) else {
                 self.stats.ignored += 1;
                 continue;
             };
             count(&mut self.stats, &reply);
-            if iface.udp_send_to(self.udp, from, &reply.bytes).is_err() {
+            if iface
+                .udp_send_from(self.udp, to, from, &reply.bytes)
+                .is_err()
+            {
                 self.stats.send_dropped += 1;
             }
         }

@@ -46,8 +46,8 @@ impl Service for UdpEcho {
     }
 
     fn poll(&mut self, _now: Instant, iface: &mut Interface) {
-        while let Some((from, data)) = iface.udp_recv_from(self.socket) {
-            match iface.udp_send_to(self.socket, from, &data) {
+        while let Some((from, to, data)) = iface.udp_recv_from_to(self.socket) {
+            match iface.udp_send_from(self.socket, to, from, &data) {
                 Ok(()) => self.echoed += 1,
                 Err(_) => self.dropped += 1,
             }
