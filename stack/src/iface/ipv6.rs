@@ -969,7 +969,7 @@ impl Interface {
             ipv6::ParseError::Jumbogram => DropReason::Ipv6Jumbogram,
             ipv6::ParseError::MulticastSource => DropReason::Ipv6BadSource,
         })?;
-        if ip.src.is_loopback() || ip.dst.is_unspecified() || ip.dst.is_loopback() {
+        if ip.src.is_loopback() {
             return Err(DropReason::Ipv6BadSource);
         }
         let link_group = link_dst.is_multicast();
