@@ -510,10 +510,10 @@ impl Interface {
         }
         for d in &due {
             match *d {
-                Due::Solicit(ip) => self.send_solicit(now, ip, None, emit),
+                Due::Solicit(ip) => self.send_solicit(ip, None, emit),
                 Due::Probe(ip, mac) => {
                     trace!(%ip, "NDP: probing {ip} (unreachability detection)");
-                    self.send_solicit(now, ip, Some(mac), emit);
+                    self.send_solicit(ip, Some(mac), emit);
                 }
                 Due::Failed(ip) => {
                     debug!(%ip, "NDP: no answer from {ip}, giving up");
@@ -670,12 +670,10 @@ impl Interface {
     /// resolution, or unicast to `mac` to probe reachability (RFC 4861 7.2.2, 7.3.3).
     fn send_solicit(
         &mut self,
-        now: Instant,
         target: Ipv6Addr,
         mac: Option<MacAddr>,
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let _ = now;
         let Some(v6) = self.ip6.as_ref() else { return };
         let Some(src) = v6.select_source(target) else {
             return;
@@ -772,7 +770,7 @@ impl Interface {
                 });
                 self.stats.ndp_pending_dropped += dropped as u64;
                 if lookup == Lookup::Started {
-                    self.send_solicit(now, next_hop, None, emit);
+                    self.send_solicit(next_hop, None, emit);
                 }
             }
         }
