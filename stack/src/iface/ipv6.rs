@@ -503,11 +503,6 @@ impl Interface {
         due.clear();
         let timing = v6.timing;
         v6.neighbors.poll(now, &timing, &mut due);
-        let expired = v6.reassembly.expire(now);
-        if expired > 0 {
-            self.stats.ipv6_reassembly_timeouts += expired as u64;
-            debug!(expired, "IPv6: reassembly timed out");
-        }
         for d in &due {
             match *d {
                 Due::Solicit(ip) => self.send_solicit(ip, None, emit),
@@ -523,6 +518,43 @@ impl Interface {
         }
         if let Some(v6) = self.ip6.as_mut() {
             v6.due = due;
+        }
+        self.expire_reassembly(now, emit);
+    }
+
+    /// Drops packets whose fragments did not all come in time. RFC 8200 4.5: "If insufficient
+    /// fragments are received to complete reassembly of a packet within 60 seconds of the
+    /// reception of the first-arriving fragment of that packet ... If the first fragment (i.e.,
+    /// the one with a Fragment Offset of zero) has been received, an ICMP Time Exceeded --
+    /// Fragment Reassembly Time Exceeded message should be sent to the source of that fragment."
+    fn expire_reassembly(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        /// Errors sent per expiry round at most (the token bucket limits them too).
+        const MAX_QUOTES: usize = 4;
+        let Some(v6) = self.ip6.as_mut() else { return };
+        let mut quotes: Vec<Vec<u8>> = Vec::new();
+        let expired = v6.reassembly.expire_each(now, |key, next_header, data| {
+            if quotes.len() < MAX_QUOTES {
+                let repr = EmitRepr {
+                    src: key.src,
+                    dst: key.dst,
+                    next_header: NextHeader::from(next_header),
+                    // Not kept by the reassembly table; the quote is rebuilt from the key.
+                    hop_limit: 0,
+                };
+                let mut q = Vec::with_capacity(HEADER_LEN + data.len().min(icmp6::MAX_QUOTE));
+                ipv6::write_header(&mut q, &repr, data.len());
+                q.extend_from_slice(data.get(..icmp6::MAX_QUOTE).unwrap_or(data));
+                quotes.push(q);
+            }
+        });
+        if expired == 0 {
+            return;
+        }
+        self.stats.ipv6_reassembly_timeouts += expired as u64;
+        debug!(expired, "IPv6: reassembly timed out");
+        for q in quotes {
+            let error = icmp6::Error::TimeExceeded(1);
+            self.send_icmpv6_error(now, error, &q, false, emit);
         }
     }
 
@@ -1073,6 +1105,8 @@ impl Interface {
             self.send_icmpv6_error(now, error, pkt.original, pkt.link_group, emit);
             return Err(DropReason::Ipv6FragmentBadLength);
         }
+        // Timed-out packets go first (with their Time Exceeded), not silently inside `add`.
+        self.expire_reassembly(now, emit);
         let Some(v6) = self.ip6.as_mut() else {
             return Err(DropReason::EthUnsupportedType);
         };

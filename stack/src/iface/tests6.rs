@@ -915,3 +915,43 @@ fn slaac_ignores_multicast_and_link_local_prefixes() {
     assert!(net.iface.ipv6_prefixes().is_empty());
     assert_eq!(net.events(), []);
 }
+
+/// RFC 8200 4.5: a packet whose fragments did not all come is dropped at the reassembly timeout,
+/// with Time Exceeded (code 1) to the source only if its first fragment had come.
+#[test]
+fn reassembly_timeout_sends_time_exceeded_for_first_fragments() {
+    let mut net = ready_with_peer();
+    let request = echo_request(peer6(), ours(), 9, &[5; 3000]);
+    assert_eq!(
+        net.rx(10, &fragment(7, 58, 0, true, &request[..1448])),
+        NONE
+    );
+    assert_eq!(
+        net.rx(10, &fragment(8, 58, 1448, true, &request[1448..2896])),
+        NONE
+    );
+    assert_eq!(net.iface.footprint().ipv6_reassembly_datagrams, 2);
+    assert_eq!(net.poll(30_009), NONE);
+    let out = net.poll(30_010);
+    assert_eq!(
+        out.len(),
+        1,
+        "one error: only packet 7 had its first fragment"
+    );
+    let s = sent(&out[0]);
+    assert_eq!((s.ip.src, s.ip.dst), (ours(), peer6()));
+    match icmp_of(&s) {
+        icmp6::Message::TimeExceeded { code, original } => {
+            assert_eq!(code, 1);
+            assert_eq!(
+                &original[8..24],
+                &peer6().octets(),
+                "quotes the packet's source"
+            );
+            assert_eq!(&original[40..48], &request[..8], "and its first bytes");
+        }
+        other => panic!("not Time Exceeded: {other:?}"),
+    }
+    assert_eq!(net.stats().ipv6_reassembly_timeouts, 2);
+    assert_eq!(net.iface.footprint().ipv6_reassembly_datagrams, 0);
+}

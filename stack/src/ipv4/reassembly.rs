@@ -174,6 +174,13 @@ impl<K: Ord + Copy> Reassembler<K> {
 
     /// Discards datagrams past their deadline; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
+        self.expire_each(now, |_, _| {})
+    }
+
+    /// Discards datagrams past their deadline, handing each key to `gone` with the data held
+    /// from offset 0 on (`None` when the first fragment never came: RFC 792 and RFC 8200 4.5
+    /// send Time Exceeded only with it); returns how many.
+    pub fn expire_each(&mut self, now: Instant, mut gone: impl FnMut(&K, Option<&[u8]>)) -> usize {
         let expired: Vec<K> = self
             .table
             .iter()
@@ -181,6 +188,14 @@ impl<K: Ord + Copy> Reassembler<K> {
             .map(|(k, _)| *k)
             .collect();
         for k in &expired {
+            if let Some(d) = self.table.get(k) {
+                let first = d
+                    .ranges
+                    .first()
+                    .filter(|r| r.0 == 0)
+                    .and_then(|r| d.buf.get(..r.1));
+                gone(k, first);
+            }
             self.discard(k);
         }
         expired.len()

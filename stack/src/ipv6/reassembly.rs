@@ -130,6 +130,17 @@ impl Reassembler {
         self.table.expire(now)
     }
 
+    /// Discards datagrams past their deadline; `first` gets the key, the Next Header and the
+    /// data from offset 0 on of each whose first fragment had come (for ICMPv6 Time Exceeded,
+    /// RFC 8200 4.5). Returns how many were discarded.
+    pub fn expire_each(&mut self, now: Instant, mut first: impl FnMut(&Key, u8, &[u8])) -> usize {
+        self.table.expire_each(now, |key, data| {
+            if let Some((&nh, rest)) = data.and_then(|d| Some((d.first()?, d.get(LEAD..)?))) {
+                first(key, nh, rest);
+            }
+        })
+    }
+
     /// The earliest deadline.
     pub fn poll_at(&self) -> Option<Instant> {
         self.table.poll_at()
