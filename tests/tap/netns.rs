@@ -325,6 +325,24 @@ impl Stack {
         }
     }
 
+    /// Waits (bounded) for a line of stdout that `wanted` accepts, and returns it; `None` when
+    /// the time runs out or the stack exits first.
+    pub fn wait_for_line(
+        &mut self,
+        wanted: impl Fn(&str) -> bool,
+        limit: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Sends `signal` to the stack.
     pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
