@@ -487,6 +487,12 @@ impl Interface {
     /// 4.4.6) and no longer used. Call it once, before the device closes.
     pub fn shutdown(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         let Some(client) = &mut self.dhcp else { return };
+        if client.state() == dhcp::State::Probing {
+            // Acknowledged but still being checked: the address was never ours to release.
+            self.addr = None;
+            self.gateway = None;
+            self.address = AddressState::None;
+        }
         client.release(now);
         self.poll_dhcp(now, emit);
     }
@@ -1405,3 +1411,6 @@ fn write_eth_header(out: &mut Vec<u8>, dst: MacAddr, src: MacAddr, ether_type: E
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dhcp_tests;
