@@ -66,6 +66,10 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     fn start(ns: &Netns, dir: &TempDir, dev: &str, lease: &str) -> Dnsmasq {
+        Dnsmasq::start_with(ns, dir, dev, lease, &[])
+    }
+
+    fn start_with(ns: &Netns, dir: &TempDir, dev: &str, lease: &str, more: &[&str]) -> Dnsmasq {
         let log = dir.join("dnsmasq.log");
         let leases = dir.join("dnsmasq.leases");
         let pid = dir.join("dnsmasq.pid");
@@ -84,7 +88,8 @@ impl Dnsmasq {
             format!("--pid-file={}", pid.display()),
             format!("--log-facility={}", log.display()),
         ];
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        argv.extend_from_slice(more);
         let mut cmd = ns.command(&argv);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -369,6 +374,62 @@ fn existing_tap_with_its_kernel_side_configured() {
     let addr = ns.run_ok(&["ip", "-4", "-o", "addr", "show", "dev", dev]);
     assert!(addr.contains(&format!("{SERVER}/24")), "{dev}: {addr}");
     took("existing_tap_with_its_kernel_side_configured", started);
+}
+
+#[test]
+fn reuse_asks_for_the_known_address_without_discovering() {
+    let Some(ns) = Netns::create_or_skip(&["dnsmasq", "ping"]) else {
+        return;
+    };
+    let started = Instant::now();
+    let dir = TempDir::new();
+    let mut stack = ns.start_stack(&[
+        "--dhcp",
+        "--dhcp-reuse",
+        LEASED,
+        "--arp-probes",
+        "1",
+        "--seed",
+        "11",
+    ]);
+    wait_for_device(&ns, "tap0");
+    // An authoritative server answers an INIT-REBOOT request for an address it has no lease
+    // for (RFC 2131 4.3.2).
+    let dnsmasq = Dnsmasq::start_with(&ns, &dir, "tap0", "10m", &["--dhcp-authoritative"]);
+    let leased = stack.wait_for_line(|l| l.starts_with("tapstack: leased "), LEASE_WITHIN);
+    assert_eq!(
+        leased.as_deref(),
+        Some(format!("tapstack: leased {LEASED}/24 from DHCP server {SERVER}").as_str()),
+        "dnsmasq log:\n{}",
+        dnsmasq.log()
+    );
+    let p = ping(&ns, "2");
+    assert_eq!((p.transmitted, p.received), (2, 2), "ping {LEASED}: {p:?}");
+    let exit = stack.stop(libc::SIGINT);
+    assert_clean_exit(&exit);
+    assert_eq!(
+        dhcp_counter(&exit.stdout, "discovers"),
+        0,
+        "{}",
+        exit.stdout
+    );
+    assert!(
+        dnsmasq.messages("DHCPDISCOVER").is_empty(),
+        "{}",
+        dnsmasq.log()
+    );
+    assert!(
+        dnsmasq
+            .messages("DHCPREQUEST")
+            .iter()
+            .any(|l| l.contains(LEASED)),
+        "{}",
+        dnsmasq.log()
+    );
+    took(
+        "reuse_asks_for_the_known_address_without_discovering",
+        started,
+    );
 }
 
 #[test]
