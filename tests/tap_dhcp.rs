@@ -155,6 +155,12 @@ fn start_with_lease(ns: &Netns, dir: &TempDir, lease: &str, args: &[&str]) -> (S
     let mut stack = ns.start_stack(&argv);
     wait_for_device(ns, "tap0");
     let dnsmasq = Dnsmasq::start(ns, dir, "tap0", lease);
+    wait_for_lease(&mut stack, &dnsmasq);
+    (stack, dnsmasq)
+}
+
+/// Waits until the stack says it leased the pool's address from dnsmasq.
+fn wait_for_lease(stack: &mut Stack, dnsmasq: &Dnsmasq) {
     let leased = stack.wait_for_line(|l| l.starts_with("tapstack: leased "), LEASE_WITHIN);
     assert_eq!(
         leased.as_deref(),
@@ -162,7 +168,6 @@ fn start_with_lease(ns: &Netns, dir: &TempDir, lease: &str, args: &[&str]) -> (S
         "no lease within {LEASE_WITHIN:?}; dnsmasq log:\n{}",
         dnsmasq.log()
     );
-    (stack, dnsmasq)
 }
 
 fn ping(ns: &Netns, count: &str) -> PingSummary {
@@ -357,13 +362,7 @@ fn existing_tap_with_its_kernel_side_configured() {
         "--seed",
         "9",
     ]);
-    let leased = stack.wait_for_line(|l| l.starts_with("tapstack: leased "), LEASE_WITHIN);
-    assert_eq!(
-        leased.as_deref(),
-        Some(format!("tapstack: leased {LEASED}/24 from DHCP server {SERVER}").as_str()),
-        "dnsmasq log:\n{}",
-        dnsmasq.log()
-    );
+    wait_for_lease(&mut stack, &dnsmasq);
     let p = ping(&ns, "3");
     assert_eq!((p.transmitted, p.received), (3, 3), "ping {LEASED}: {p:?}");
     let exit = stack.stop(libc::SIGINT);
@@ -396,13 +395,7 @@ fn reuse_asks_for_the_known_address_without_discovering() {
     // An authoritative server answers an INIT-REBOOT request for an address it has no lease
     // for (RFC 2131 4.3.2).
     let dnsmasq = Dnsmasq::start_with(&ns, &dir, "tap0", "10m", &["--dhcp-authoritative"]);
-    let leased = stack.wait_for_line(|l| l.starts_with("tapstack: leased "), LEASE_WITHIN);
-    assert_eq!(
-        leased.as_deref(),
-        Some(format!("tapstack: leased {LEASED}/24 from DHCP server {SERVER}").as_str()),
-        "dnsmasq log:\n{}",
-        dnsmasq.log()
-    );
+    wait_for_lease(&mut stack, &dnsmasq);
     let p = ping(&ns, "2");
     assert_eq!((p.transmitted, p.received), (2, 2), "ping {LEASED}: {p:?}");
     let exit = stack.stop(libc::SIGINT);

@@ -33,6 +33,15 @@ pub enum ParseError {
     BadChecksum,
 }
 
+impl From<ParseError> for crate::stats::DropReason {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::BadLength => crate::stats::DropReason::UdpBadLength,
+            ParseError::BadChecksum => crate::stats::DropReason::UdpBadChecksum,
+        }
+    }
+}
+
 /// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
 /// (a zero checksum means the sender did not compute one, RFC 768).
 ///

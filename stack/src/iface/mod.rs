@@ -1059,10 +1059,7 @@ impl Interface {
         original: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
-            udp::ParseError::BadLength => DropReason::UdpBadLength,
-            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
-        })?;
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(DropReason::from)?;
         self.stats.ipv4_delivered += 1;
         match self
             .udp
@@ -1270,10 +1267,7 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
-            udp::ParseError::BadLength => DropReason::UdpBadLength,
-            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
-        })?;
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(DropReason::from)?;
         let Some(client) = &mut self.dhcp else {
             return Err(DropReason::UdpNoSocket);
         };
