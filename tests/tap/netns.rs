@@ -327,6 +327,7 @@ impl Stack {
 
     /// Waits (bounded) for a line of stdout that `wanted` accepts, and returns it; `None` when
     /// the time runs out or the stack exits first.
+    #[allow(dead_code)] // Not every test file that includes this module waits for lines.
     pub fn wait_for_line(
         &mut self,
         wanted: impl Fn(&str) -> bool,
