@@ -82,6 +82,8 @@ impl Dnsmasq {
             "--user=root".to_owned(),
             format!("--interface={dev}"),
             "--bind-interfaces".to_owned(),
+            // No ICMP check of the address before offering it (it would add 3 s).
+            "--no-ping".to_owned(),
             range,
             format!("--dhcp-option=option:dns-server,{SERVER}"),
             format!("--dhcp-leasefile={}", leases.display()),
