@@ -927,11 +927,16 @@ impl Interface {
         let local = SocketAddr::new(IpAddr::V4(ip.dst), seg.dst_port);
         let remote = SocketAddr::new(IpAddr::V4(ip.src), seg.src_port);
         // What the segment calls for (ACKs, data the ACK lets out, RSTs) leaves at once: the
-        // duplicate ACKs of RFC 5681 4.2 are how a peer without SACK finds its losses.
+        // duplicate ACKs of RFC 5681 4.2 are how a peer without SACK finds its losses, and a
+        // segment that fills a gap is acknowledged at once (4.2 again). Only the ACK for
+        // routine in-order data waits for the next poll, which follows the batch of frames
+        // just received: one ACK per batch, as a receiver coalescing segments (GRO) sends.
         let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
-        self.flush_tcp(now, emit);
+        if outcome != tcp::Outcome::HandledInOrder {
+            self.flush_tcp(now, emit);
+        }
         match outcome {
-            tcp::Outcome::Handled => Ok(()),
+            tcp::Outcome::Handled | tcp::Outcome::HandledInOrder => Ok(()),
             tcp::Outcome::NoSocket => {
                 debug!(%remote, port = seg.dst_port, "TCP: nothing on port {}, sending RST", seg.dst_port);
                 Err(DropReason::TcpNoSocket)

@@ -601,6 +601,24 @@ impl Connection {
         self.tx.allocated() + self.rx.allocated()
     }
 
+    /// True when `seg` carries data that continues exactly where the received stream stands,
+    /// with nothing out of order held, on an established connection: the routine case whose
+    /// acknowledgement can wait for the end of a batch of received segments.
+    pub fn is_in_order_data(&self, seg: &Repr, payload_len: usize) -> bool {
+        self.state == State::Established
+            && payload_len > 0
+            && !seg.flags.syn
+            && !seg.flags.fin
+            && !seg.flags.rst
+            && seg.seq == self.rcv_nxt
+            && self.ooo.is_empty()
+    }
+
+    /// True while data received out of order waits for a gap to fill.
+    pub fn holds_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
     /// Bytes waiting to be read.
     pub fn recv_queue(&self) -> usize {
         self.rx.len()
