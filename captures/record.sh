@@ -4,7 +4,8 @@
 #
 #   cargo build --release && sudo captures/record.sh [NAME...]
 #
-# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl (default: all). Each run writes
+# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl, dhcp (default: all).
+# dhcp runs `tapstack up --dhcp` against dnsmasq on the kernel side (needs dnsmasq). Each run writes
 # captures/NAME.pcapng and captures/NAME.toml (the identity the stack ran with). Afterwards
 # regenerate the expected outputs and snapshots (see captures/README.md).
 #
@@ -34,6 +35,8 @@ peers() {
     udp-echo) printf "%s\n" "echo hello | socat -t1 - UDP:$ADDR:7; echo anyone | socat -t1 - UDP:$ADDR:9; true" ;;
     tcp-echo) printf "%s\n" "printf 'hello tapstack\\n' | socat -t1 - TCP:$ADDR:7" ;;
     tcp-discard) printf "%s\n" "seq 1 3000 | socat -u - TCP:$ADDR:9" ;;
+    # dnsmasq (started before the peers) leases 10.77.0.50; wait for the lease, then ping it.
+    dhcp) printf "%s\n" "i=0; until grep -q 10.77.0.50 $LEASES 2>/dev/null; do i=\$((i+1)); [ \$i -lt 300 ] || exit 1; sleep 0.1; done; sleep 1; ping -n -c 2 -i 0.2 10.77.0.50" ;;
     *) echo "record.sh: unknown capture $1" >&2; return 1 ;;
     esac
 }
@@ -48,8 +51,14 @@ record() {
     ip netns exec "$ns" ip link set lo up
     # No IPv6 on the link: the kernel would otherwise add MLD and neighbour discovery frames.
     ip netns exec "$ns" sh -c 'for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done'
-    # The identity in NAME.toml: 10.77.0.2/24, MAC 02:00:0a:4d:00:02, seed 1, no ARP probes.
-    ip netns exec "$ns" "$BIN" up -q --tap tap0 --ip "$ADDR/24" --seed 1 --arp-probes 0 \
+    # The identity in NAME.toml: 10.77.0.2/24, MAC 02:00:0a:4d:00:02, seed 1, no ARP probes;
+    # for dhcp: the address by DHCP, one ARP probe.
+    if [ "$name" = dhcp ]; then
+        set -- --dhcp --arp-probes 1
+    else
+        set -- --ip "$ADDR/24" --arp-probes 0
+    fi
+    ip netns exec "$ns" "$BIN" up -q --tap tap0 --seed 1 "$@" \
         --pcap "$DIR/$name.pcapng" >/dev/null &
     pid=$!
     # Wait until the kernel side has its address (the stack announces itself at start).
@@ -58,24 +67,46 @@ record() {
         i=$((i + 1)); [ $i -lt 50 ] || { kill -INT $pid; echo "record.sh: tap0 never came up" >&2; exit 1; }
         sleep 0.1
     done
+    dnsmasq=
+    if [ "$name" = dhcp ]; then
+        LEASES=$(mktemp)
+        ip netns exec "$ns" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --user=root \
+            --interface=tap0 --bind-interfaces --dhcp-range=10.77.0.50,10.77.0.50,255.255.255.0,10m \
+            --dhcp-option=option:dns-server,10.77.0.1 --dhcp-leasefile="$LEASES" \
+            --pid-file="$LEASES.pid" --log-facility=- 2>/dev/null &
+        dnsmasq=$!
+    fi
     sleep 0.3
     cmd=$(peers "$name")
     ip netns exec "$ns" sh -c "$cmd"
     sleep 0.5
     kill -INT $pid
     wait $pid
+    # dnsmasq outlives the stack so that it takes the DHCPRELEASE.
+    if [ -n "$dnsmasq" ]; then
+        sleep 0.5
+        kill $dnsmasq; wait $dnsmasq || true
+        rm -f "$LEASES" "$LEASES.pid"
+    fi
     ip netns del "$ns"
     trap - EXIT INT TERM
 }
 
 # The identity of `tapstack up` above, with the clock offset found for the recording.
 write_config() {
+    if [ "$1" = dhcp ]; then
+        identity='dhcp = true
+hostname = "tapstack"
+arp_probes = 1'
+    else
+        identity='arp_probes = 0'
+    fi
     cat > "$DIR/$1.toml" <<TOML
 # The identity tapstack had when $1.pcapng was recorded (captures/record.sh).
 ip = "$ADDR/24"
 mac = "02:00:0a:4d:00:02"
 seed = 1
-arp_probes = 0
+$identity
 services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]
 # The live stack's clock at the first captured frame. With it, replay reproduces
 # $3.
@@ -113,7 +144,7 @@ find_offset() {
     [ -z "$syn" ] || echo "$syn syn-ack"
 }
 
-for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl}; do
+for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl dhcp}; do
     try=1
     while :; do
         record "$name"

@@ -127,6 +127,10 @@ fn count(lines: &[String], needle: &str) -> usize {
 fn check_story(name: &str, out: &[Record]) {
     let sent = summaries(out, Direction::Out);
     let received = summaries(out, Direction::In);
+    if name == "dhcp" {
+        check_dhcp_story(&sent, &received);
+        return;
+    }
     assert!(
         sent.first()
             .is_some_and(|l| l.contains("ARP, Announcement 10.77.0.2")),
@@ -215,6 +219,44 @@ fn check_story(name: &str, out: &[Record]) {
         }
         _ => {}
     }
+}
+
+/// `tapstack up --dhcp` against dnsmasq: DISCOVER (retransmitted while dnsmasq checks the
+/// address), REQUEST for the offer, an ARP probe for the address, its announcement, both pings
+/// answered from the leased address, and the RELEASE at the end, unicast to the server.
+fn check_dhcp_story(sent: &[String], received: &[String]) {
+    let position = |what: &str| {
+        sent.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("dhcp: the stack sends no '{what}': {sent:#?}"))
+    };
+    let discover = position("0.0.0.0.68 > 255.255.255.255.67: DHCP Discover");
+    let request = position("DHCP Request, xid");
+    let probe = position("ARP, Probe who-has 10.77.0.50");
+    let announce = position("ARP, Announcement 10.77.0.50");
+    let release = position("IP 10.77.0.50.68 > 10.77.0.1.67: DHCP Release, xid");
+    assert!(
+        discover < request && request < probe && probe < announce && announce < release,
+        "dhcp: order of the exchange: {sent:#?}"
+    );
+    assert_eq!(
+        release,
+        sent.len() - 1,
+        "dhcp: the release is the last frame"
+    );
+    assert!(
+        sent[request].contains("requested 10.77.0.50, server 10.77.0.1"),
+        "dhcp: the REQUEST names the offer: {}",
+        sent[request]
+    );
+    assert_eq!(count(received, "DHCP Offer"), 1, "{received:#?}");
+    assert_eq!(count(received, "DHCP ACK"), 1, "{received:#?}");
+    assert_eq!(count(received, "ICMP echo request"), 2);
+    assert_eq!(
+        count(sent, "IP 10.77.0.50 > 10.77.0.1: ICMP echo reply"),
+        2,
+        "dhcp: pings answered from the leased address: {sent:#?}"
+    );
 }
 
 fn field(frame: &[u8], name: &str) -> String {
@@ -349,6 +391,7 @@ fn replay_of_a_recording_reproduces_the_live_stack() {
         "tcp-echo",
         "tcp-discard",
         "ping-curl",
+        "dhcp",
     ] {
         let input = captures_dir().join(format!("{name}.pcapng"));
         let run = tapstack(&["replay", s(&input), "--expect", s(&input), "--mask", "time"]);

@@ -646,6 +646,14 @@ fn write_transport_summary(
         IpNumber::UDP => match UdpSlice::from_slice_lax(data) {
             Ok(u) => {
                 let len = usize::from(u.length()).saturating_sub(8);
+                let body = data.get(8..).unwrap_or_default();
+                let body = body.get(..len).unwrap_or(body);
+                let (sp, dp) = (u.source_port(), u.destination_port());
+                if matches!((sp, dp), (67 | 68, 67 | 68)) {
+                    write_dhcp_summary(f, body)?;
+                } else if sp == 53 || dp == 53 {
+                    write_dns_summary(f, body)?;
+                }
                 write!(f, "UDP, length {len}")?;
                 if udp_want(pseudo, &u).is_some_and(|w| w != u.checksum()) {
                     bad.push("bad UDP checksum");
@@ -676,6 +684,68 @@ fn write_transport_summary(
         },
         other => write!(f, "{}, length {}", ip_number_name(other), tr.declared),
     }
+}
+
+/// `DHCP Request, xid 0x..., from MAC, ciaddr/yiaddr/requested/server when set, ` (like
+/// tcpdump's BOOTP line); nothing when the message does not parse.
+fn write_dhcp_summary(f: &mut fmt::Formatter<'_>, body: &[u8]) -> fmt::Result {
+    let Ok(r) = crate::dhcp::Repr::parse_bytes(body) else {
+        return Ok(());
+    };
+    use crate::dhcp::MessageType as M;
+    let kind = match r.message_type {
+        M::Discover => "Discover".to_owned(),
+        M::Offer => "Offer".to_owned(),
+        M::Request => "Request".to_owned(),
+        M::Decline => "Decline".to_owned(),
+        M::Ack => "ACK".to_owned(),
+        M::Nak => "NAK".to_owned(),
+        M::Release => "Release".to_owned(),
+        M::Inform => "Inform".to_owned(),
+        M::Unknown(t) => format!("type {t}"),
+    };
+    write!(f, "DHCP {kind}, xid {:#010x}, client {}", r.xid, r.chaddr)?;
+    for (name, a) in [("ciaddr", r.ciaddr), ("yiaddr", r.yiaddr)] {
+        if !a.is_unspecified() {
+            write!(f, ", {name} {a}")?;
+        }
+    }
+    if let Some(a) = r.requested_addr {
+        write!(f, ", requested {a}")?;
+    }
+    if let Some(a) = r.server_id {
+        write!(f, ", server {a}")?;
+    }
+    if let Some(t) = r.lease_time {
+        write!(f, ", lease {t}s")?;
+    }
+    f.write_str(", ")
+}
+
+/// `DNS 0x1234 A? name` for a query, `DNS 0x1234 NOERROR 2/0/1 A? name` for a response
+/// (answers/authority/additional); nothing when the message does not parse.
+fn write_dns_summary(f: &mut fmt::Formatter<'_>, body: &[u8]) -> fmt::Result {
+    let Ok(p) = simple_dns::Packet::parse(body) else {
+        return Ok(());
+    };
+    write!(f, "DNS {:#06x}", p.id())?;
+    if p.has_flags(simple_dns::PacketFlag::RESPONSE) {
+        write!(
+            f,
+            " {:?} {}/{}/{}",
+            p.rcode(),
+            p.answers.len(),
+            p.name_servers.len(),
+            p.additional_records.len()
+        )?;
+    }
+    if let Some(q) = p.questions.first() {
+        match q.qtype {
+            simple_dns::QTYPE::TYPE(t) => write!(f, " {t:?}? {}", q.qname)?,
+            other => write!(f, " {other:?}? {}", q.qname)?,
+        }
+    }
+    f.write_str(", ")
 }
 
 /// The ports of a TCP or UDP header at the start of `data`.
@@ -1285,6 +1355,51 @@ mod tests {
         assert!(c.is_bad_checksum(), "{c:?}");
         let ip = fs.iter().find(|x| x.name == "ipv4.checksum").unwrap();
         assert!(!ip.is_bad_checksum());
+    }
+
+    #[test]
+    fn dhcp_and_dns_lines() {
+        use crate::dhcp::{MessageType, Op, Repr};
+        let mut r = Repr::new(Op::Request, MessageType::Request, 0x1234_5678, MacAddr(A));
+        r.requested_addr = Some([10, 77, 0, 50].into());
+        r.server_id = Some([10, 77, 0, 1].into());
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(A, [0xff; 6])
+            .ipv4([0, 0, 0, 0], [255, 255, 255, 255], 64)
+            .udp(68, 67)
+            .write(&mut f, &r.to_bytes())
+            .unwrap();
+        assert_eq!(
+            summary(&f).to_string(),
+            format!(
+                "IP 0.0.0.0.68 > 255.255.255.255.67: DHCP Request, xid 0x12345678, client {}, \
+                 requested 10.77.0.50, server 10.77.0.1, UDP, length {}",
+                MacAddr(A),
+                r.to_bytes().len()
+            )
+        );
+
+        let mut q = simple_dns::Packet::new_query(0x0abc);
+        q.questions.push(simple_dns::Question::new(
+            simple_dns::Name::new_unchecked("tapstack.test"),
+            simple_dns::TYPE::A.into(),
+            simple_dns::CLASS::IN.into(),
+            false,
+        ));
+        let query = q.build_bytes_vec().unwrap();
+        let mut g = Vec::new();
+        PacketBuilder::ethernet2(A, B)
+            .ipv4([10, 77, 0, 1], [10, 77, 0, 2], 64)
+            .udp(5353, 53)
+            .write(&mut g, &query)
+            .unwrap();
+        assert_eq!(
+            summary(&g).to_string(),
+            format!(
+                "IP 10.77.0.1.5353 > 10.77.0.2.53: DNS 0x0abc A? tapstack.test, UDP, length {}",
+                query.len()
+            )
+        );
     }
 
     #[test]

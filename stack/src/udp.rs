@@ -35,6 +35,16 @@ pub enum ParseError {
     ZeroChecksum,
 }
 
+impl From<ParseError> for crate::stats::DropReason {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::BadLength => crate::stats::DropReason::UdpBadLength,
+            ParseError::BadChecksum => crate::stats::DropReason::UdpBadChecksum,
+            ParseError::ZeroChecksum => crate::stats::DropReason::UdpZeroChecksum,
+        }
+    }
+}
+
 /// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
 /// (a zero checksum means the sender did not compute one, RFC 768).
 ///

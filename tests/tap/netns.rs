@@ -370,6 +370,29 @@ impl Stack {
         }
     }
 
+    /// Waits (bounded) for a new line of stdout that `wanted` accepts, and returns it; `None`
+    /// when the time runs out or the stack exits first. (Lines taken are kept for
+    /// [`Stack::wait_line`], which also looks at earlier ones.)
+    #[allow(dead_code)] // Not every test file that includes this module waits for lines.
+    pub fn wait_for_line(
+        &mut self,
+        wanted: impl Fn(&str) -> bool,
+        limit: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => {
+                    self.seen.push(line.clone());
+                    return Some(line);
+                }
+                Ok(line) => self.seen.push(line),
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Sends `signal` to the stack.
     pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");

@@ -48,9 +48,20 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 };
             }
-            // One line, not clap's usage block.
+            // One line, not clap's usage block: the message up to the first blank line
+            // (a list such as missing arguments is joined onto it).
             let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("error: bad arguments").trim();
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let line = message.join(" ");
+            let line = if line.is_empty() {
+                "error: bad arguments"
+            } else {
+                &line
+            };
             eprintln!("tapstack: {}", line.strip_prefix("error: ").unwrap_or(line));
             return ExitCode::from(2);
         }

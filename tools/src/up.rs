@@ -228,13 +228,15 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
 
     let tap = Tap::open(&args.tap)?;
     let tap_name = tap.name().to_owned();
+    // Why the kernel side has no IPv6 address, if it has none.
+    let mut host6_missing = None;
     if !args.no_host_config {
         tap.configure_host(Some(args.host_ip), args.mtu)?;
         if !args.no_ip6 {
-            // IPv6 may be disabled on the kernel side (net.ipv6.conf.*.disable_ipv6): the
-            // stack still speaks it, the kernel just has no address of its own here.
+            // IPv6 may be disabled on the kernel side (net.ipv6.conf.*.disable_ipv6, "permission
+            // denied"): the stack still speaks it, the kernel just has no address there.
             if let Err(e) = tap.configure_host6(args.host_ip6) {
-                eprintln!("tapstack: warning: kernel side has no IPv6 address: {e}");
+                host6_missing = Some(e.to_string());
             }
         }
     }
@@ -273,6 +275,11 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         println!("  kernel side    left as configured");
     } else if args.no_ip6 {
         println!("  kernel side    {} on {tap_name}", args.host_ip);
+    } else if let Some(why) = &host6_missing {
+        println!(
+            "  kernel side    {} on {tap_name} (no IPv6 address there: {why})",
+            args.host_ip
+        );
     } else {
         println!(
             "  kernel side    {} and {} on {tap_name}",

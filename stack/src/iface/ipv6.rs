@@ -1222,11 +1222,7 @@ impl Interface {
         upper: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse6(upper, pkt.ip.src, pkt.ip.dst).map_err(|e| match e {
-            udp::ParseError::BadLength => DropReason::UdpBadLength,
-            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
-            udp::ParseError::ZeroChecksum => DropReason::UdpZeroChecksum,
-        })?;
+        let d = udp::parse6(upper, pkt.ip.src, pkt.ip.dst).map_err(DropReason::from)?;
         self.stats.ipv6_delivered += 1;
         let from = SocketAddr::V6(SocketAddrV6::new(pkt.ip.src, d.src_port, 0, 0));
         // A datagram to a group is answered from our own address, not the group's.
@@ -1280,9 +1276,12 @@ impl Interface {
         let local = SocketAddr::new(dst, seg.dst_port);
         let remote = SocketAddr::new(src, seg.src_port);
         let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
-        self.flush_tcp(now, emit);
+        // As over IPv4: the ACK for routine in-order data waits for the next poll.
+        if outcome != tcp::Outcome::HandledInOrder {
+            self.flush_tcp(now, emit);
+        }
         match outcome {
-            tcp::Outcome::Handled => Ok(()),
+            tcp::Outcome::Handled | tcp::Outcome::HandledInOrder => Ok(()),
             tcp::Outcome::NoSocket => Err(DropReason::TcpNoSocket),
             tcp::Outcome::BacklogFull => Err(DropReason::TcpBacklogFull),
             tcp::Outcome::TableFull => Err(DropReason::TcpTableFull),

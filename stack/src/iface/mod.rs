@@ -588,6 +588,12 @@ impl Interface {
     /// 4.4.6) and no longer used. Call it once, before the device closes.
     pub fn shutdown(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         let Some(client) = &mut self.dhcp else { return };
+        if client.state() == dhcp::State::Probing {
+            // Acknowledged but still being checked: the address was never ours to release.
+            self.addr = None;
+            self.gateway = None;
+            self.address = AddressState::None;
+        }
         client.release(now);
         self.poll_dhcp(now, emit);
     }
@@ -1030,11 +1036,16 @@ impl Interface {
         let local = SocketAddr::new(IpAddr::V4(ip.dst), seg.dst_port);
         let remote = SocketAddr::new(IpAddr::V4(ip.src), seg.src_port);
         // What the segment calls for (ACKs, data the ACK lets out, RSTs) leaves at once: the
-        // duplicate ACKs of RFC 5681 4.2 are how a peer without SACK finds its losses.
+        // duplicate ACKs of RFC 5681 4.2 are how a peer without SACK finds its losses, and a
+        // segment that fills a gap is acknowledged at once (4.2 again). Only the ACK for
+        // routine in-order data waits for the next poll, which follows the batch of frames
+        // just received: one ACK per batch, as a receiver coalescing segments (GRO) sends.
         let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
-        self.flush_tcp(now, emit);
+        if outcome != tcp::Outcome::HandledInOrder {
+            self.flush_tcp(now, emit);
+        }
         match outcome {
-            tcp::Outcome::Handled => Ok(()),
+            tcp::Outcome::Handled | tcp::Outcome::HandledInOrder => Ok(()),
             tcp::Outcome::NoSocket => {
                 debug!(%remote, port = seg.dst_port, "TCP: nothing on port {}, sending RST", seg.dst_port);
                 Err(DropReason::TcpNoSocket)
@@ -1169,11 +1180,7 @@ impl Interface {
         original: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
-            udp::ParseError::BadLength => DropReason::UdpBadLength,
-            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
-            udp::ParseError::ZeroChecksum => DropReason::UdpZeroChecksum,
-        })?;
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(DropReason::from)?;
         self.stats.ipv4_delivered += 1;
         let from = SocketAddr::V4(SocketAddrV4::new(ip.src, d.src_port));
         match self
@@ -1382,11 +1389,7 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse(payload, ip.src, ip.dst).map_err(|e| match e {
-            udp::ParseError::BadLength => DropReason::UdpBadLength,
-            udp::ParseError::BadChecksum => DropReason::UdpBadChecksum,
-            udp::ParseError::ZeroChecksum => DropReason::UdpZeroChecksum,
-        })?;
+        let d = udp::parse(payload, ip.src, ip.dst).map_err(DropReason::from)?;
         let Some(client) = &mut self.dhcp else {
             return Err(DropReason::UdpNoSocket);
         };
@@ -1524,3 +1527,6 @@ fn write_eth_header(out: &mut Vec<u8>, dst: MacAddr, src: MacAddr, ether_type: E
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dhcp_tests;

@@ -271,6 +271,8 @@ pub struct Connection {
     reo_steps: u32,
     /// The time of the latest input or poll, for RACK's time-based loss test.
     clock: Instant,
+    /// When emptied buffers are given back (see [`BUFFER_TRIM_AFTER`]).
+    trim_at: Option<Instant>,
     retries: u32,
 
     ack_due: AckDue,
@@ -310,6 +312,10 @@ pub const KEEPALIVE_PROBES: u32 = 9;
 
 /// Most reordering (in segments) tolerated before loss is assumed.
 const MAX_REORDERING: usize = 16;
+/// How long an emptied send or receive buffer is kept before its memory is given back. An idle
+/// connection holds no buffer memory; a busy one, whose buffers empty and fill many times a
+/// second, keeps its storage instead of allocating and clearing it for every burst.
+const BUFFER_TRIM_AFTER: Duration = Duration::from_secs(1);
 
 /// Most quarters of min_RTT the RACK reordering window grows to (capped at SRTT anyway).
 const MAX_REO_STEPS: u32 = 16;
@@ -380,6 +386,7 @@ impl Connection {
             min_rtt: None,
             reo_steps: 1,
             clock: Instant::ZERO,
+            trim_at: None,
             retries: 0,
             ack_due: AckDue::No,
             unacked_segments: 0,
@@ -594,6 +601,24 @@ impl Connection {
         self.tx.allocated() + self.rx.allocated()
     }
 
+    /// True when `seg` carries data that continues exactly where the received stream stands,
+    /// with nothing out of order held, on an established connection: the routine case whose
+    /// acknowledgement can wait for the end of a batch of received segments.
+    pub fn is_in_order_data(&self, seg: &Repr, payload_len: usize) -> bool {
+        self.state == State::Established
+            && payload_len > 0
+            && !seg.flags.syn
+            && !seg.flags.fin
+            && !seg.flags.rst
+            && seg.seq == self.rcv_nxt
+            && self.ooo.is_empty()
+    }
+
+    /// True while data received out of order waits for a gap to fill.
+    pub fn holds_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
     /// Bytes waiting to be read.
     pub fn recv_queue(&self) -> usize {
         self.rx.len()
@@ -646,8 +671,8 @@ impl Connection {
     pub fn recv(&mut self, out: &mut [u8]) -> usize {
         let before = self.advertisable();
         let n = self.rx.read(out);
-        if self.ooo.is_empty() {
-            self.rx.shrink_if_empty();
+        if self.rx.is_empty() && self.rx.allocated() > 0 {
+            self.arm_trim();
         }
         // RFC 9293 3.8.6.2.2: tell the peer once the window has grown by min(buffer/2, MSS).
         let grown = self.advertisable().saturating_sub(before);
@@ -1104,6 +1129,8 @@ impl Connection {
         self.state = State::TimeWait;
         self.rto_at = None;
         self.persist_at = None;
+        // No data moves any more: the buffers go now.
+        self.trim_buffers();
         self.time_wait_at = Some(now + self.params.time_wait);
     }
 
@@ -1189,7 +1216,9 @@ impl Connection {
             self.scoreboard.remove_below(ack);
             let data_acked = ack.since(self.tx_base).min(self.tx.len());
             self.tx.consume(data_acked);
-            self.tx.shrink_if_empty();
+            if self.tx.is_empty() && self.tx.allocated() > 0 {
+                self.arm_trim();
+            }
             self.tx_base += data_acked;
             self.snd_una = ack;
             if self.snd_nxt < ack {
@@ -1572,6 +1601,7 @@ impl Connection {
             self.time_wait_at,
             self.keepalive_at(),
             self.rack_timer(),
+            self.trim_at,
         ]
         .into_iter()
         .flatten()
@@ -1848,7 +1878,26 @@ impl Connection {
         true
     }
 
+    /// Schedules giving back the emptied buffers unless that is already due.
+    fn arm_trim(&mut self) {
+        if self.trim_at.is_none() {
+            self.trim_at = Some(self.clock + BUFFER_TRIM_AFTER);
+        }
+    }
+
+    /// Gives back the memory of buffers that are still empty.
+    fn trim_buffers(&mut self) {
+        self.trim_at = None;
+        if self.ooo.is_empty() {
+            self.rx.shrink_if_empty();
+        }
+        self.tx.shrink_if_empty();
+    }
+
     fn run_timers(&mut self, now: Instant) {
+        if self.trim_at.is_some_and(|t| t <= now) {
+            self.trim_buffers();
+        }
         if self.time_wait_at.is_some_and(|t| t <= now) {
             self.close_with(None);
             return;

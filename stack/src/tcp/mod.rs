@@ -169,6 +169,10 @@ impl std::error::Error for SocketError {}
 pub enum Outcome {
     /// Given to a connection or listener.
     Handled,
+    /// Given to an established connection as in-order data, nothing out of order held before
+    /// or after: its acknowledgement may wait until the batch of received segments has been
+    /// handled (the next poll), one ACK for the batch.
+    HandledInOrder,
     /// No connection or listener: answered with a RST (RFC 9293 3.10.7.1).
     NoSocket,
     /// The listener's backlog is full.
@@ -670,15 +674,24 @@ impl Sockets {
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return Outcome::Ignored;
         };
+        let in_order = slot.conn.is_in_order_data(seg, payload.len());
         let rst = slot.conn.on_segment(now, seg, payload);
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
+        let routine = in_order
+            && rst.is_none()
+            && slot.conn.state() == State::Established
+            && !slot.conn.holds_out_of_order();
         if let Some(rst) = rst {
             self.queue_reset(local, remote, rst);
         }
         self.settle_half_open(index);
         self.log_state(index);
         self.after_change(index, now);
-        Outcome::Handled
+        if routine {
+            Outcome::HandledInOrder
+        } else {
+            Outcome::Handled
+        }
     }
 
     /// A connection a listener made has left SYN-RECEIVED: it joins the accept queue, or, if it

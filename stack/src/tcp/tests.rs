@@ -573,3 +573,77 @@ fn reordering_and_loss_recover_without_a_timeout_per_loss() {
         "reordering was recognised"
     );
 }
+
+/// The acknowledgement number of a frame holding a TCP segment.
+fn ack_of(frame: &[u8]) -> u32 {
+    let eth = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+    match eth.transport {
+        Some(etherparse::TransportSlice::Tcp(t)) => t.acknowledgment_number(),
+        other => panic!("not TCP: {other:?}"),
+    }
+}
+
+/// The sequence number of a frame holding a TCP segment.
+fn seq_of(frame: &[u8]) -> u32 {
+    let eth = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+    match eth.transport {
+        Some(etherparse::TransportSlice::Tcp(t)) => t.sequence_number(),
+        other => panic!("not TCP: {other:?}"),
+    }
+}
+
+#[test]
+fn in_order_data_is_acknowledged_once_per_batch_and_gaps_at_once() {
+    let mut p = Pair::new(None, 11);
+    let listener = p.b.tcp_listen(5000, 8).unwrap();
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5000))
+            .unwrap();
+    let mut cb = None;
+    p.run_until(
+        |p| {
+            cb = cb.or_else(|| p.b.tcp_accept(listener));
+            cb.is_some() && p.a.tcp_connection(ca).unwrap().state() == State::Established
+        },
+        Duration::from_secs(5),
+    );
+    // Let the handshake's last ACK settle, then take A's next segments off the wire by hand.
+    p.run_until(|p| p.wire.poll_at().is_none(), Duration::from_secs(1));
+    let mss = p.a.tcp_connection(ca).unwrap().mss();
+    assert_eq!(p.a.tcp_send(ca, &pattern(4 * mss, 9)).unwrap(), 4 * mss);
+    let mut segments = Vec::new();
+    p.a.poll(p.now, &mut |f| segments.push(f.to_vec()));
+    assert_eq!(
+        segments.len(),
+        4,
+        "four full segments in the initial window"
+    );
+    let now = p.now;
+    let mut out = Vec::new();
+
+    // Two in-order segments in one batch: nothing while receiving, one ACK for both at poll.
+    for s in &segments[..2] {
+        p.b.receive(now, s, &mut |f| out.push(f.to_vec()));
+    }
+    assert!(
+        out.is_empty(),
+        "in-order data acknowledged per segment: {out:?}"
+    );
+    p.b.poll(now, &mut |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1, "one ACK for the batch");
+    assert_eq!(ack_of(&out[0]), seq_of(&segments[2]));
+
+    // Out of order: the duplicate ACK leaves while receiving (RFC 5681 4.2), and so does the
+    // ACK for the segment that fills the gap.
+    out.clear();
+    p.b.receive(now, &segments[3], &mut |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1, "immediate duplicate ACK");
+    assert_eq!(ack_of(&out[0]), seq_of(&segments[2]));
+    out.clear();
+    p.b.receive(now, &segments[2], &mut |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1, "immediate ACK for the filled gap");
+    assert_eq!(
+        ack_of(&out[0]),
+        seq_of(&segments[3]).wrapping_add(mss as u32)
+    );
+}

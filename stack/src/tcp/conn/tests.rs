@@ -212,6 +212,17 @@ fn silent(c: &mut Connection, now: Instant) {
     assert!(segments.is_empty(), "expected silence: {segments:#?}");
 }
 
+/// With everything acknowledged at `emptied`, the only timer left gives the emptied send
+/// buffer's memory back a second later, silently; then nothing is due.
+fn assert_buffers_trimmed(c: &mut Connection, emptied: Instant) {
+    let at = emptied + Duration::from_secs(1);
+    assert!(c.buffer_memory() > 0, "storage kept while busy");
+    assert_eq!(c.poll_at(), Some(at), "buffer trim timer");
+    silent(c, at);
+    assert_eq!(c.buffer_memory(), 0, "storage given back");
+    assert_eq!(c.poll_at(), None);
+}
+
 fn feed(c: &mut Connection, now: Instant, r: &Repr, payload: &[u8]) -> Option<Reset> {
     c.on_segment(now, r, payload)
 }
@@ -1605,7 +1616,7 @@ fn karn_no_rtt_sample_from_retransmitted_data() {
     feed(&mut c, ms(270), &ack(PEER_ISS + 1, ISS + 5), &[]);
     assert_eq!(c.srtt(), Some(Duration::from_millis(10)), "no sample taken");
     assert_eq!(c.rto(), Duration::from_millis(200), "backoff forgotten");
-    assert_eq!(c.poll_at(), None);
+    assert_buffers_trimmed(&mut c, ms(270));
 
     // A segment sent once is timed.
     assert_eq!(c.send(b"more"), 4);
@@ -1672,7 +1683,7 @@ fn fast_retransmit_and_newreno_recovery() {
     assert_eq!(c.cwnd(), 2000);
     assert_eq!(c.ssthresh(), 2500);
     assert_eq!(c.send_queue(), 0);
-    assert_eq!(c.poll_at(), None);
+    assert_buffers_trimmed(&mut c, ms(50));
     // With nothing outstanding, a repeated ACK is no duplicate.
     feed(&mut c, ms(60), &ack(PEER_ISS + 1, ISS + 5001), &[]);
     assert_eq!(c.counters().dup_acks, 4);
@@ -2155,7 +2166,7 @@ fn sack_recovery_retransmits_the_hole() {
     feed(&mut c, ms(40), &ack(PEER_ISS + 1, ISS + 5001), &[]);
     assert_eq!(c.send_queue(), 0);
     assert_eq!(c.cwnd(), 2000);
-    assert_eq!(c.poll_at(), None);
+    assert_buffers_trimmed(&mut c, ms(40));
 }
 
 // Keepalive (RFC 9293 3.8.4) and path MTU (RFC 1191).

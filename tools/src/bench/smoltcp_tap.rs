@@ -1,0 +1,220 @@
+//! smoltcp as the peer stack over TAP, for comparison: what smoltcp's own `benchmark` example
+//! does (a TCP source and a sink on a TAP device), serving discard (port 9) and chargen (port 19)
+//! at tapstack's address, with tapstack's default socket buffers.
+//!
+//! It runs as a hidden mode of `tapstack bench` (`--smoltcp-tap-peer TAP`) that the bench starts
+//! inside a namespace of its own. Its device is tapstack's TAP device with its reader and writer
+//! threads, so the two stacks are compared on the same frame path; smoltcp's loop takes batches
+//! from the reader, polls, and hands what it sent to the writer in one batch.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant as WallClock};
+
+use anyhow::{anyhow, Context, Result};
+use crossbeam_channel::RecvTimeoutError;
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use tapstack::device::tap::{Batch, Tap};
+use tapstack::Ipv4Cidr;
+
+const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const MTU: usize = 1500;
+const DISCARD: u16 = 9;
+const CHARGEN: u16 = 19;
+
+/// Frames from the reader thread, frames for the writer thread.
+#[derive(Default)]
+struct Queues {
+    rx: VecDeque<Vec<u8>>,
+    tx: Batch,
+}
+
+struct RxToken(Vec<u8>);
+struct TxToken<'a>(&'a mut Batch);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = vec![0; len];
+        let r = f(&mut buf);
+        self.0.push(buf);
+        r
+    }
+}
+
+impl Device for Queues {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _t: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let frame = self.rx.pop_front()?;
+        Some((RxToken(frame), TxToken(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _t: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MTU + 14;
+        caps
+    }
+}
+
+fn socket() -> tcp::Socket<'static> {
+    let size = tapstack::tcp::Config::default().rx_buffer;
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; size]),
+        tcp::SocketBuffer::new(vec![0; size]),
+    )
+}
+
+/// Runs smoltcp on the TAP device `name` until killed.
+///
+/// # Errors
+/// When the device cannot be opened or set up.
+pub fn serve(name: &str) -> Result<ExitCode> {
+    let tap = Tap::open(name)?;
+    tap.configure_host(Ipv4Cidr::new(HOST_IP, 24), MTU)?;
+    let io = tap.spawn()?;
+    let o = STACK_IP.octets();
+    let mac = EthernetAddress([0x02, 0x00, o[0], o[1], o[2], o[3]]);
+    let mut config = Config::new(HardwareAddress::Ethernet(mac));
+    config.random_seed = 1;
+    let mut device = Queues::default();
+    let epoch = WallClock::now();
+    let now = || Instant::from_micros(i64::try_from(epoch.elapsed().as_micros()).unwrap_or(0));
+    let mut iface = Interface::new(config, &mut device, now());
+    iface.update_ip_addrs(|a| {
+        let _ = a.push(IpCidr::new(IpAddress::v4(o[0], o[1], o[2], o[3]), 24));
+    });
+    let mut sockets = SocketSet::new(Vec::new());
+    let discard = sockets.add(socket());
+    let chargen = sockets.add(socket());
+    let pattern: Vec<u8> = (0..95u8)
+        .flat_map(|line| {
+            (0..72u8)
+                .map(move |i| b' ' + (line + i) % 95)
+                .chain(*b"\r\n")
+        })
+        .collect();
+    let mut offset = 0usize;
+    println!("smoltcp: {STACK_IP} is up and answering");
+    std::io::stdout().flush().context("writing to stdout")?;
+    loop {
+        let t = now();
+        iface.poll(t, &mut device, &mut sockets);
+        serve_discard(&mut sockets, discard)?;
+        serve_chargen(&mut sockets, chargen, &pattern, &mut offset)?;
+        // What the services queued goes out in the same round.
+        iface.poll(t, &mut device, &mut sockets);
+        if !device.tx.is_empty() && io.tx.send(std::mem::take(&mut device.tx)).is_err() {
+            return Err(anyhow!("the TAP writer stopped"));
+        }
+        if !device.rx.is_empty() {
+            continue;
+        }
+        let wait = iface
+            .poll_delay(now(), &sockets)
+            .map_or(Duration::from_millis(100), |d| {
+                Duration::from_micros(d.total_micros()).min(Duration::from_millis(100))
+            });
+        let batch = if wait.is_zero() {
+            io.rx.try_recv().ok()
+        } else {
+            match io.rx.recv_timeout(wait) {
+                Ok(b) => Some(b),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(anyhow!("the TAP device closed"))
+                }
+            }
+        };
+        if let Some(b) = batch {
+            device.rx.extend(b);
+            while let Ok(b) = io.rx.try_recv() {
+                device.rx.extend(b);
+            }
+        }
+    }
+}
+
+/// Reads and drops; closes when the peer has; listens again when closed.
+fn serve_discard(sockets: &mut SocketSet<'static>, h: SocketHandle) -> Result<()> {
+    let s = sockets.get_mut::<tcp::Socket>(h);
+    if !s.is_open() {
+        s.listen(DISCARD).map_err(|e| anyhow!("listen: {e:?}"))?;
+    }
+    while s.can_recv() {
+        let n = s.recv(|buf| (buf.len(), buf.len())).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+    }
+    if s.state() == tcp::State::CloseWait {
+        s.close();
+    }
+    Ok(())
+}
+
+/// Fills the send buffer with the RFC 864 pattern; closes when the peer has.
+fn serve_chargen(
+    sockets: &mut SocketSet<'static>,
+    h: SocketHandle,
+    pattern: &[u8],
+    offset: &mut usize,
+) -> Result<()> {
+    let s = sockets.get_mut::<tcp::Socket>(h);
+    if !s.is_open() {
+        s.listen(CHARGEN).map_err(|e| anyhow!("listen: {e:?}"))?;
+        *offset = 0;
+    }
+    if !s.may_recv() && s.state() == tcp::State::CloseWait {
+        s.close();
+        return Ok(());
+    }
+    // Whatever the peer sends is dropped.
+    while s.can_recv() {
+        if s.recv(|buf| (buf.len(), buf.len())).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    while s.can_send() {
+        let n = s
+            .send(|buf| {
+                let mut n = 0;
+                while n < buf.len() {
+                    let from = pattern.get(*offset..).unwrap_or_default();
+                    let k = from.len().min(buf.len() - n);
+                    if k == 0 {
+                        break;
+                    }
+                    if let (Some(dst), Some(src)) = (buf.get_mut(n..n + k), from.get(..k)) {
+                        dst.copy_from_slice(src);
+                    }
+                    n += k;
+                    *offset = (*offset + k) % pattern.len().max(1);
+                }
+                (n, n)
+            })
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
