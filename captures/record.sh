@@ -4,8 +4,9 @@
 #
 #   cargo build --release && sudo captures/record.sh [NAME...]
 #
-# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl, dhcp (default: all).
-# dhcp runs `tapstack up --dhcp` against dnsmasq on the kernel side (needs dnsmasq). Each run writes
+# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl, dhcp, ping6 (default: all).
+# dhcp runs `tapstack up --dhcp` against dnsmasq on the kernel side (needs dnsmasq); ping6 runs
+# with IPv6 on both sides (the others with IPv6 off). Each run writes
 # captures/NAME.pcapng and captures/NAME.toml (the identity the stack ran with). Afterwards
 # regenerate the expected outputs and snapshots (see captures/README.md).
 #
@@ -36,6 +37,9 @@ peers() {
     tcp-echo) printf "%s\n" "printf 'hello tapstack\\n' | socat -t1 - TCP:$ADDR:7" ;;
     tcp-discard) printf "%s\n" "seq 1 3000 | socat -u - TCP:$ADDR:9" ;;
     # dnsmasq (started before the peers) leases 10.77.0.50; wait for the lease, then ping it.
+    # Wait for the kernel's own address to pass DAD (tentative) and for ours (about 1 s), then
+    # ping the global and the link-local address.
+    ping6) printf "%s\n" "i=0; while ip -6 addr show dev tap0 tentative | grep -q inet6; do i=\$((i+1)); [ \$i -lt 100 ] || exit 1; sleep 0.1; done; sleep 2; ping -6 -n -c 2 -i 0.2 fd77::2; ping -6 -n -c 2 -i 0.2 -s 3000 fd77::2; ping -6 -n -c 1 fe80::aff:fe4d:2%tap0" ;;
     dhcp) printf "%s\n" "i=0; until grep -q 10.77.0.50 $LEASES 2>/dev/null; do i=\$((i+1)); [ \$i -lt 300 ] || exit 1; sleep 0.1; done; sleep 1; ping -n -c 2 -i 0.2 10.77.0.50" ;;
     *) echo "record.sh: unknown capture $1" >&2; return 1 ;;
     esac
@@ -49,15 +53,17 @@ record() {
     # shellcheck disable=SC2064
     trap "ip netns del $ns 2>/dev/null || true" EXIT INT TERM
     ip netns exec "$ns" ip link set lo up
-    # No IPv6 on the link: the kernel would otherwise add MLD and neighbour discovery frames.
-    ip netns exec "$ns" sh -c 'for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done'
+    # No IPv6 on the link (but for ping6): the kernel would otherwise add MLD and neighbour
+    # discovery frames.
+    [ "$name" = ping6 ] ||
+        ip netns exec "$ns" sh -c 'for k in all default; do echo 1 > /proc/sys/net/ipv6/conf/$k/disable_ipv6; done'
     # The identity in NAME.toml: 10.77.0.2/24, MAC 02:00:0a:4d:00:02, seed 1, no ARP probes;
     # for dhcp: the address by DHCP, one ARP probe.
-    if [ "$name" = dhcp ]; then
-        set -- --dhcp --arp-probes 1
-    else
-        set -- --ip "$ADDR/24" --arp-probes 0
-    fi
+    case $name in
+    dhcp) set -- --dhcp --arp-probes 1 --no-ip6 ;;
+    ping6) set -- --ip "$ADDR/24" --arp-probes 0 --ip6 fd77::2/64 --host-ip6 fd77::1/64 ;;
+    *) set -- --ip "$ADDR/24" --arp-probes 0 --no-ip6 ;;
+    esac
     ip netns exec "$ns" "$BIN" up -q --tap tap0 --seed 1 "$@" \
         --pcap "$DIR/$name.pcapng" >/dev/null &
     pid=$!
@@ -94,13 +100,14 @@ record() {
 
 # The identity of `tapstack up` above, with the clock offset found for the recording.
 write_config() {
-    if [ "$1" = dhcp ]; then
-        identity='dhcp = true
+    case $1 in
+    dhcp) identity='dhcp = true
 hostname = "tapstack"
-arp_probes = 1'
-    else
-        identity='arp_probes = 0'
-    fi
+arp_probes = 1' ;;
+    ping6) identity='arp_probes = 0
+ip6 = "fd77::2/64"' ;;
+    *) identity='arp_probes = 0' ;;
+    esac
     cat > "$DIR/$1.toml" <<TOML
 # The identity tapstack had when $1.pcapng was recorded (captures/record.sh).
 ip = "$ADDR/24"
@@ -144,7 +151,7 @@ find_offset() {
     [ -z "$syn" ] || echo "$syn syn-ack"
 }
 
-for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl dhcp}; do
+for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl dhcp ping6}; do
     try=1
     while :; do
         record "$name"

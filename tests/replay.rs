@@ -166,6 +166,38 @@ fn check_story(name: &str, out: &[Record]) {
                 "closed port answered: {sent:?}"
             );
         }
+        "ping6" => {
+            // Our DAD and router solicitation, the kernel's NS for our addresses answered, two
+            // echoes to the global address, two of 3000 bytes (three fragments each way), one
+            // to the link-local address.
+            assert!(
+                count(&sent, "neighbor solicitation, who has fd77::2") >= 1
+                    && count(&sent, "neighbor solicitation, who has fe80::aff:fe4d:2") >= 1,
+                "{name}: DAD for both addresses: {sent:#?}"
+            );
+            assert!(
+                count(&sent, "router solicitation") >= 1,
+                "{name}: {sent:#?}"
+            );
+            let solicited = received
+                .iter()
+                .filter(|l| !l.starts_with("IP6 :: >"))
+                .filter(|l| {
+                    l.contains("neighbor solicitation, who has fd77::2,")
+                        || l.contains("neighbor solicitation, who has fe80::aff:fe4d:2,")
+                })
+                .count();
+            assert!(solicited >= 2, "{name}: {received:#?}");
+            assert_eq!(
+                count(&sent, "neighbor advertisement, tgt is"),
+                solicited,
+                "{name}: every NS for our addresses answered: {sent:#?}"
+            );
+            assert_eq!(count(&received, "ICMP6, echo request"), 3);
+            assert_eq!(count(&sent, "ICMP6, echo reply"), 3, "{name}: {sent:#?}");
+            assert_eq!(count(&received, "ICMPv6 (fragment)"), 6);
+            assert_eq!(count(&sent, "ICMPv6 (fragment)"), 6, "{name}: {sent:#?}");
+        }
         "ping-curl" => {
             assert_eq!(count(&received, "ICMP echo request"), 2);
             assert_eq!(count(&sent, "ICMP echo reply"), 2, "{name}: pings answered");
@@ -392,6 +424,7 @@ fn replay_of_a_recording_reproduces_the_live_stack() {
         "tcp-discard",
         "ping-curl",
         "dhcp",
+        "ping6",
     ] {
         let input = captures_dir().join(format!("{name}.pcapng"));
         let run = tapstack(&["replay", s(&input), "--expect", s(&input), "--mask", "time"]);

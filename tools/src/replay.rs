@@ -12,6 +12,7 @@
 //! seed = 1                     # default 0
 //! arp_probes = 0               # RFC 5227 probes at start (default 0: address in use at once)
 //! dhcp = false                 # true: the address comes from DHCP (ip then only picks the MAC)
+//! ip6 = "fd77::2/64"           # IPv6 on, with this address besides the link-local one (default off)
 //! hostname = "tapstack"        # sent to the DHCP server (default: tapstack)
 //! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]   # default: all
 //! feed = "auto"                # or "not-ours"
@@ -43,7 +44,7 @@ use tapstack::device::Direction;
 use tapstack::replay::{
     self, build_host, compare, Difference, Driver, Feed, Mask, Options, Service,
 };
-use tapstack::{Config, Event, Ipv4Cidr, MacAddr};
+use tapstack::{Config, Event, Ipv4Cidr, Ipv6Cidr, MacAddr};
 
 use crate::dump;
 
@@ -93,6 +94,10 @@ pub struct ReplayArgs {
     /// the first frame].
     #[arg(long)]
     arp_probes: Option<u32>,
+    /// Run IPv6 with this address besides the link-local one, as `tapstack up --ip6` does
+    /// [default: IPv6 off].
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    ip6: Option<Ipv6Cidr>,
     /// Get the address by DHCP, as `tapstack up --dhcp` does (--ip then only picks the default
     /// MAC); the lease is released at the end, as on Ctrl-C.
     #[arg(long)]
@@ -122,8 +127,8 @@ pub struct ReplayArgs {
 
 const AFTER_HELP: &str = "\
 The stack's identity is read from IN.toml beside the capture (or --config FILE); flags win over it.
-Keys: ip, mac, gateway, mtu, seed, arp_probes, dhcp, hostname, services (a list), feed, linger,
-first_frame_at.
+Keys: ip, mac, gateway, mtu, seed, arp_probes, dhcp, hostname, ip6, services (a list), feed,
+linger, first_frame_at.
 
 Frames marked inbound are fed and frames marked outbound skipped (the stack sends its own again);
 unmarked frames are fed unless they come from the stack's MAC. Frames cut by the snaplen are
@@ -146,6 +151,7 @@ struct FileConfig {
     arp_probes: Option<u32>,
     dhcp: Option<bool>,
     hostname: Option<String>,
+    ip6: Option<String>,
     services: Option<Vec<String>>,
     feed: Option<String>,
     linger: Option<String>,
@@ -270,6 +276,17 @@ fn setup(args: &ReplayArgs) -> Result<Setup> {
             .unwrap_or_else(|| "tapstack".to_owned()),
     );
     config.gateway = gateway;
+    let ip6 = match (args.ip6, &fc.ip6) {
+        (Some(a), _) => Some(a),
+        (None, Some(s)) => Some(s.parse().map_err(|e: String| from_file("ip6", e))?),
+        (None, None) => None,
+    };
+    if let Some(a) = ip6 {
+        config.ipv6 = Some(tapstack::Ipv6Config {
+            addresses: vec![a],
+            ..Default::default()
+        });
+    }
     config.mtu = args.mtu.or(fc.mtu).unwrap_or(1500);
     config.seed = args.seed.or(fc.seed).unwrap_or(0);
     // Replay starts with the address in use unless the configuration asks for probing: a
@@ -660,6 +677,10 @@ fn print_summary(args: &ReplayArgs, setup: &Setup, replay: &Driver) {
         (_, Some(_)) => "address by DHCP".to_owned(),
         (Some(a), None) => a.to_string(),
         (None, None) => "no IPv4".to_owned(),
+    };
+    let addr = match c.ipv6.as_ref().and_then(|v| v.addresses.first()) {
+        Some(a6) => format!("{addr} and {a6}"),
+        None => addr,
     };
     println!(
         "  stack        {addr}, MAC {}, MTU {}, seed {}, ARP probes {}",
