@@ -201,9 +201,7 @@ pub fn run(
             tee.write(now, Direction::Out, f);
             out.push(f.to_vec());
         });
-        if !out.is_empty() {
-            let _ = io.tx.try_send(std::mem::take(&mut out));
-        }
+        let _ = io.send(std::mem::take(&mut out));
     }
     tee.flush();
     RunReport {
@@ -234,9 +232,7 @@ fn send(io: &TapIo, out: &mut Batch, impair: &mut Option<Impair>, now: Instant) 
         }
         None => std::mem::take(out),
     };
-    if !batch.is_empty() {
-        // A full channel means the kernel is not keeping up; the frames are dropped like on a
-        // congested link rather than stalling the stack.
-        let _ = io.tx.try_send(batch);
-    }
+    // A full queue means the kernel is not keeping up; the frames are dropped like on a
+    // congested link rather than stalling the stack.
+    let _ = io.send(batch);
 }

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -77,15 +77,48 @@ pub struct TapCounters {
 pub struct TapIo {
     /// Frames from the kernel.
     pub rx: Receiver<Batch>,
-    /// Frames to the kernel.
+    /// Frames to the kernel (see [`TapIo::send`], which also writes small batches at once).
     pub tx: Sender<Batch>,
     /// Device counters.
     pub counters: Arc<TapCounters>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    device: Arc<tun_tap::Iface>,
+    /// Frames handed to the writer thread and not written yet.
+    queued: Arc<AtomicUsize>,
 }
 
+/// Batches up to this many frames are written by the caller of [`TapIo::send`] itself when the
+/// writer thread has nothing in hand.
+const WRITE_AT_ONCE: usize = 8;
+
 impl TapIo {
+    /// Hands `batch` to the kernel, in order after everything sent before; false when the
+    /// writer's queue is full and the batch was dropped (a congested link). A small batch while
+    /// the writer thread has nothing in hand is written at once by the calling thread: waking
+    /// another thread costs more than the writes, and is most of a ping's round trip. Call it
+    /// from one thread (the stack loop).
+    pub fn send(&self, batch: Batch) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        if batch.len() <= WRITE_AT_ONCE && self.queued.load(Ordering::Acquire) == 0 {
+            for frame in &batch {
+                write_frame(&self.device, frame, &self.counters);
+            }
+            return true;
+        }
+        self.queued.fetch_add(batch.len(), Ordering::AcqRel);
+        match self.tx.try_send(batch) {
+            Ok(()) => true,
+            Err(e) => {
+                self.queued
+                    .fetch_sub(e.into_inner().len(), Ordering::AcqRel);
+                false
+            }
+        }
+    }
+
     /// Stops the device threads and waits for them.
     pub fn shutdown(mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -222,12 +255,14 @@ impl Tap {
                 .spawn(move || read_loop(&iface, &rx_send, &stop, &counters))
                 .map_err(|e| TapError::Other("starting the reader thread", e))?
         };
+        let queued = Arc::new(AtomicUsize::new(0));
         let writer = {
             let iface = Arc::clone(&self.iface);
             let counters = Arc::clone(&counters);
+            let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name("tap-tx".into())
-                .spawn(move || write_loop(&iface, &tx_recv, &counters))
+                .spawn(move || write_loop(&iface, &tx_recv, &counters, &queued))
                 .map_err(|e| TapError::Other("starting the writer thread", e))?
         };
         Ok(TapIo {
@@ -236,6 +271,8 @@ impl Tap {
             counters,
             stop,
             threads: vec![reader, writer],
+            device: Arc::clone(&self.iface),
+            queued,
         })
     }
 }
@@ -282,15 +319,25 @@ fn read_loop(
     }
 }
 
-fn write_loop(iface: &tun_tap::Iface, input: &Receiver<Batch>, counters: &TapCounters) {
+fn write_loop(
+    iface: &tun_tap::Iface,
+    input: &Receiver<Batch>,
+    counters: &TapCounters,
+    queued: &AtomicUsize,
+) {
     for batch in input {
         for frame in &batch {
-            match iface.send(frame) {
-                Ok(_) => counters.tx_frames.fetch_add(1, Ordering::Relaxed),
-                Err(_) => counters.tx_errors.fetch_add(1, Ordering::Relaxed),
-            };
+            write_frame(iface, frame, counters);
+            queued.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
+
+fn write_frame(iface: &tun_tap::Iface, frame: &[u8], counters: &TapCounters) {
+    match iface.send(frame) {
+        Ok(_) => counters.tx_frames.fetch_add(1, Ordering::Relaxed),
+        Err(_) => counters.tx_errors.fetch_add(1, Ordering::Relaxed),
+    };
 }
 
 struct Socket(libc::c_int);
