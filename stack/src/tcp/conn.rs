@@ -1440,6 +1440,13 @@ impl Connection {
         if seq >= end {
             return;
         }
+        // New data, the common case: it goes after everything tracked.
+        if self.sent.back().is_none_or(|b| b.1 <= seq) {
+            if self.sent.len() < MAX_TRACKED {
+                self.sent.push_back((seq, end, now));
+            }
+            return;
+        }
         let at = self.sent.partition_point(|&(_, e, _)| e <= seq);
         let mut from = seq;
         for entry in self.sent.range_mut(at..) {
