@@ -12,12 +12,14 @@ mod netns;
 #[path = "tap/report.rs"]
 mod report;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use capture::{assert_arp_exchange, assert_capture_clean, assert_echo_pairs, count, frame_count};
-use netns::{have, is_root, run_bounded, Exit, Netns, Output, TempDir, BIN, EXIT_WITHIN};
+use netns::{
+    assert_clean_exit, have, is_root, path_arg, run_bounded, Netns, Output, TempDir, BIN,
+    EXIT_WITHIN,
+};
 use report::{captured_frames, counters, impairment, ping_summary, PingSummary};
 
 /// The stack's address with the default options.
@@ -42,19 +44,6 @@ fn udp(ns: &Netns, port: u16, payload: &[u8]) -> Output {
         payload,
         Duration::from_secs(10),
     )
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-/// The stack exited with status 0 and without a panic.
-fn assert_clean_exit(exit: &Exit) {
-    assert!(exit.status.success(), "tapstack failed: {exit:#?}");
-    assert!(
-        !exit.stderr.contains("panicked"),
-        "tapstack panicked: {exit:#?}"
-    );
 }
 
 /// Stderr is exactly one line, "tapstack: ...", without panic or backtrace.

@@ -22,12 +22,12 @@ mod netns;
 #[allow(dead_code)]
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, fields};
-use netns::{Exit, Netns, Stack, TempDir, BIN};
+use netns::{assert_clean_exit, path_arg, took, Netns, Stack, TempDir, BIN};
 use report::{ping_summary, PingSummary};
 
 /// The one address dnsmasq hands out.
@@ -45,17 +45,6 @@ const SHORT_LEASE: &str = "2m";
 const RENEWED_WITHIN: Duration = Duration::from_secs(90);
 /// How long dnsmasq may take to log what it received.
 const LOGGED_WITHIN: Duration = Duration::from_secs(10);
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-fn took(test: &str, started: Instant) {
-    println!(
-        "timing: {test} took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-}
 
 /// dnsmasq serving DHCP (and nothing else) on `dev` in the namespace; killed on drop.
 struct Dnsmasq {
@@ -179,14 +168,6 @@ fn ping(ns: &Netns, count: &str) -> PingSummary {
         Duration::from_secs(30),
     );
     ping_summary(&out.stdout_text())
-}
-
-fn assert_clean_exit(exit: &Exit) {
-    assert!(exit.status.success(), "tapstack failed: {exit:#?}");
-    assert!(
-        !exit.stderr.contains("panicked"),
-        "tapstack panicked: {exit:#?}"
-    );
 }
 
 /// The value of `name=N` on the stack's final "dhcp: ..." line.

@@ -22,11 +22,10 @@ mod report;
 #[allow(dead_code)]
 mod stream;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, frame_count};
-use netns::{Exit, Netns, Output, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Output, Stack, TempDir};
 use report::{captured_frames, counters, ping_summary, Counters};
 use stream::{digest, stream, Pattern, MIB};
 
@@ -40,10 +39,6 @@ const SLAAC_ADDR: &str = "fd78::aff:fe4d:2";
 /// No ARP probing: the IPv4 side answers at once (IPv6 still runs its DAD).
 const QUICK: &[&str] = &["--arp-probes", "0"];
 const CLIENT_WITHIN: Duration = Duration::from_secs(20);
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
 
 /// Waits until the stack printed that `addr` passed duplicate address detection.
 fn wait_ipv6(stack: &mut Stack, addr: &str) {
@@ -67,13 +62,6 @@ fn stop(stack: &mut Stack) -> (Exit, Counters) {
     );
     let c = counters(&exit.stdout);
     (exit, c)
-}
-
-fn took(test: &str, started: Instant) {
-    println!(
-        "timing: {test} took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 #[test]

@@ -31,12 +31,11 @@ mod stream;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, frame_count};
-use netns::{Exit, Netns, Output, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Output, Stack, TempDir};
 use report::{captured_frames, counters, Counters};
 use stream::{digest, stream, Digest, Pattern, MIB};
 
@@ -64,19 +63,8 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
 fn url(path: &str) -> String {
     format!("http://{ADDR}{path}")
-}
-
-fn took(test: &str, started: Instant) {
-    println!(
-        "timing: {test} took {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 /// Stops the stack and returns how it ended and its counters; panics if it did not exit with

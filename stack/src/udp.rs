@@ -119,27 +119,32 @@ pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, 
 /// Appends a UDP header with its checksum (over the IPv6 pseudo-header), then the payload.
 /// Returns false (writing nothing) when the payload is too large for one datagram.
 pub fn write6(out: &mut Vec<u8>, src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> bool {
-    let Ok(h) = UdpHeader::without_ipv4_checksum(src.port(), dst.port(), payload.len()) else {
-        return false;
-    };
-    let Ok(checksum) = h.calc_checksum_ipv6_raw(src.ip().octets(), dst.ip().octets(), payload)
-    else {
-        return false;
-    };
-    let h = UdpHeader { checksum, ..h };
-    out.extend_from_slice(&h.to_bytes());
-    out.extend_from_slice(payload);
-    true
+    write_with(out, src.port(), dst.port(), payload, |h| {
+        h.calc_checksum_ipv6_raw(src.ip().octets(), dst.ip().octets(), payload)
+            .ok()
+    })
 }
 
 /// Appends a UDP header with its checksum, then the payload. Returns false (writing nothing)
 /// when the payload is too large for one datagram.
 pub fn write(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> bool {
-    let Ok(h) = UdpHeader::without_ipv4_checksum(src.port(), dst.port(), payload.len()) else {
+    write_with(out, src.port(), dst.port(), payload, |h| {
+        h.calc_checksum_ipv4_raw(src.ip().octets(), dst.ip().octets(), payload)
+            .ok()
+    })
+}
+
+fn write_with(
+    out: &mut Vec<u8>,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+    checksum: impl FnOnce(&UdpHeader) -> Option<u16>,
+) -> bool {
+    let Ok(h) = UdpHeader::without_ipv4_checksum(src_port, dst_port, payload.len()) else {
         return false;
     };
-    let Ok(checksum) = h.calc_checksum_ipv4_raw(src.ip().octets(), dst.ip().octets(), payload)
-    else {
+    let Some(checksum) = checksum(&h) else {
         return false;
     };
     let h = UdpHeader { checksum, ..h };

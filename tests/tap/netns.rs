@@ -467,3 +467,28 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// A temporary path as a command-line argument.
+#[allow(dead_code)] // Not every test file that includes this module needs each helper.
+pub fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// Prints how long a test took (`timing: NAME took S s`).
+#[allow(dead_code)]
+pub fn took(test: &str, started: Instant) {
+    println!(
+        "timing: {test} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The stack exited with status 0 and without a panic.
+#[allow(dead_code)]
+pub fn assert_clean_exit(exit: &Exit) {
+    assert!(exit.status.success(), "tapstack failed: {exit:#?}");
+    assert!(
+        !exit.stderr.contains("panicked"),
+        "tapstack panicked: {exit:#?}"
+    );
+}

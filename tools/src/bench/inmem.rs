@@ -144,13 +144,13 @@ impl Endpoint for Ours {
 
 /// smoltcp's device: frames handed over by the driver, frames collected for it.
 #[derive(Default)]
-struct Queues {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
+pub(super) struct Queues {
+    pub(super) rx: VecDeque<Vec<u8>>,
+    pub(super) tx: Vec<Vec<u8>>,
 }
 
-struct RxToken(Vec<u8>);
-struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
+pub(super) struct RxToken(Vec<u8>);
+pub(super) struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
 
 impl phy::RxToken for RxToken {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {

@@ -7,7 +7,6 @@
 //! threads, so the two stacks are compared on the same frame path; smoltcp's loop takes batches
 //! from the reader, polls, and hands what it sent to the writer in one batch.
 
-use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
@@ -16,11 +15,14 @@ use std::time::{Duration, Instant as WallClock};
 use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::RecvTimeoutError;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
-use tapstack::device::tap::{Batch, Tap};
+use tapstack::device::tap::Tap;
+
+// smoltcp's device: frames from the reader thread, frames for the writer thread, the same
+// queues as in memory.
+use super::inmem::Queues;
 use tapstack::Ipv4Cidr;
 
 const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
@@ -28,52 +30,6 @@ const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const MTU: usize = 1500;
 const DISCARD: u16 = 9;
 const CHARGEN: u16 = 19;
-
-/// Frames from the reader thread, frames for the writer thread.
-#[derive(Default)]
-struct Queues {
-    rx: VecDeque<Vec<u8>>,
-    tx: Batch,
-}
-
-struct RxToken(Vec<u8>);
-struct TxToken<'a>(&'a mut Batch);
-
-impl phy::RxToken for RxToken {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for TxToken<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl Device for Queues {
-    type RxToken<'a> = RxToken;
-    type TxToken<'a> = TxToken<'a>;
-
-    fn receive(&mut self, _t: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((RxToken(frame), TxToken(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _t: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = MTU + 14;
-        caps
-    }
-}
 
 fn socket() -> tcp::Socket<'static> {
     let size = tapstack::tcp::Config::default().rx_buffer;
