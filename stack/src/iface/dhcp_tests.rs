@@ -7,6 +7,8 @@
 //! is parsed with etherparse and checked (IPv4 and UDP checksums, RFC 2131 4.1 addressing);
 //! every frame it receives is accounted for (`rx_frames == rx_handled + total_drops()`).
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use core::net::SocketAddrV4;
 use core::time::Duration;
 

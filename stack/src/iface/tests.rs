@@ -4,6 +4,8 @@
 //! expected bytes are an independent encoding of the wire formats. Every step checks the
 //! accounting invariant `rx_frames == rx_handled + total_drops()`.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use core::time::Duration;
 
 use super::*;

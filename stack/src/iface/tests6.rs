@@ -5,6 +5,8 @@
 //! IPv6 headers and fragment headers are written out by hand here; ICMPv6 and NDP bodies come
 //! from the `ipv6::icmp` and `ipv6::ndp` writers, which have byte-vector tests of their own.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use super::*;
 use crate::config::{Ipv6Cidr, Ipv6Config};
 use crate::ipv6::{self, icmp as icmp6, ndp};

@@ -1,5 +1,7 @@
 //! Two tapstack interfaces on the in-memory wire, talking TCP under virtual time.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 

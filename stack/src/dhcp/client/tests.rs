@@ -1,6 +1,8 @@
 //! Client state-machine tests at explicit virtual times, against a scripted server that builds
 //! its replies with [`Repr`].
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use super::*;
 
 const MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x42]);

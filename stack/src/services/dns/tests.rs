@@ -1,6 +1,8 @@
 //! DNS server tests: hand-built queries against the pure responder, the zone-file parser, and two
 //! interfaces on the in-memory wire talking over UDP and TCP.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The HTTP server on one tapstack interface, a raw TCP client on another, over the in-memory
 //! wire under virtual time.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 use std::path::PathBuf;

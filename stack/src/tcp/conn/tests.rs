@@ -7,6 +7,8 @@
 //! numbers and windows are easy to follow. Every `transmit` also checks that, once a connection
 //! has nothing more to send, its `poll_at()` lies in the future.
 
+// A test module: its parent declares it under #[cfg(test)], so it may unwrap.
+
 use super::*;
 
 use core::net::{IpAddr, Ipv4Addr};
