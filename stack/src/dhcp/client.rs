@@ -121,6 +121,13 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The router to use as the default gateway: the first one offered, when it is a host on
+    /// the leased subnet other than the leased address.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.router
+            .filter(|r| self.addr.contains(*r) && *r != self.addr.addr())
+    }
+
     /// When RENEWING starts.
     pub fn renew_at(&self) -> Option<Instant> {
         self.t1.map(|t| self.acquired_at + t)

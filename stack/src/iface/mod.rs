@@ -1427,7 +1427,7 @@ impl Interface {
                 let Some(lease) = lease else { return };
                 let cidr = lease.addr;
                 self.addr = Some(cidr);
-                self.gateway = lease.router.filter(|r| cidr.contains(*r) && *r != addr);
+                self.gateway = lease.gateway();
                 info!(%addr, "DHCP: offered {cidr}; checking no one else has it");
                 self.address = if self.config.arp.probe_count == 0 {
                     let claimed = self.claimed(now);
@@ -1450,9 +1450,7 @@ impl Interface {
                 debug!(addr = %lease.addr, server = %lease.server, "DHCP: lease on {} extended", lease.addr);
                 let cidr = lease.addr;
                 self.addr = Some(cidr);
-                self.gateway = lease
-                    .router
-                    .filter(|r| cidr.contains(*r) && *r != cidr.addr());
+                self.gateway = lease.gateway();
                 self.push_event(Event::LeaseRenewed {
                     addr: cidr,
                     server: lease.server,
