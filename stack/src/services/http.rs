@@ -1975,3 +1975,6 @@ fn content_type(path: &Path) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pages_tests;
