@@ -13,6 +13,7 @@
 //!    [`Client::poll_event`] until it returns `None`.
 
 mod client;
+mod report;
 pub mod wire;
 
 pub use client::{

@@ -25,6 +25,7 @@ pub mod iface;
 pub mod ipv4;
 pub mod ipv6;
 pub mod replay;
+pub mod report;
 pub mod rng;
 pub mod runtime;
 pub mod services;

@@ -6,6 +6,8 @@
 
 use core::fmt;
 
+use crate::report::Writer;
+
 macro_rules! drop_reasons {
     ($($(#[doc = $doc:literal])* $name:ident => $label:literal,)*) => {
         /// Why a received frame was discarded.
@@ -420,6 +422,23 @@ impl fmt::Display for Stats {
             }
         }
         Ok(())
+    }
+}
+
+impl Stats {
+    /// Writes two members into the object `w` is writing: `counters` (every named counter, in
+    /// the order of [`Stats::counters`]) and `drops` (the reasons with a non-zero count).
+    pub fn report(&self, w: &mut Writer<'_>) {
+        w.key("counters").object(|w| {
+            for (name, v) in self.counters() {
+                w.key(name).number(v);
+            }
+        });
+        w.key("drops").object(|w| {
+            for (reason, n) in self.nonzero_drops() {
+                w.key(reason.name()).number(n);
+            }
+        });
     }
 }
 

@@ -156,6 +156,7 @@ const DHCP_ROUNDS: usize = 8;
 const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 
 mod ipv6;
+mod report;
 
 pub use self::ipv6::{
     AddrState as Ipv6AddrState, Address as Ipv6Address, OnLinkPrefix, Origin as Ipv6Origin,

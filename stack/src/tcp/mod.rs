@@ -10,6 +10,7 @@
 pub mod buffer;
 pub mod congestion;
 pub mod conn;
+mod report;
 pub mod rtt;
 pub mod segment;
 pub mod seq;

@@ -1,0 +1,65 @@
+//! The TCP table's report (RFC 9293): table-wide counters and, for each connection, its state,
+//! RTT estimate (RFC 6298), congestion window (RFC 5681), queues and counters.
+
+use crate::report::Writer;
+
+use super::{Connection, Sockets};
+
+impl Sockets {
+    /// Writes the table as an object: its counters, the first `max` connections, how many were
+    /// `listed` and the `total`.
+    pub fn report(&self, max: usize, w: &mut Writer<'_>) {
+        let t = self.counters();
+        w.object(|w| {
+            w.key("active_opens").number(t.active_opens);
+            w.key("passive_opens").number(t.passive_opens);
+            w.key("resets_sent").number(t.resets_sent);
+            w.key("backlog_drops").number(t.backlog_drops);
+            w.key("failed").number(t.failed);
+            w.key("syn_cookies_sent").number(t.syn_cookies_sent);
+            w.key("syn_cookies_accepted").number(t.syn_cookies_accepted);
+            w.key("syn_cookies_rejected").number(t.syn_cookies_rejected);
+            let mut listed = 0usize;
+            w.key("connections").array(|w| {
+                for conn in self.iter().take(max) {
+                    conn.report(w);
+                    listed += 1;
+                }
+            });
+            w.key("listed").number(listed);
+            w.key("total").number(self.len());
+        });
+    }
+}
+
+impl Connection {
+    /// Writes the connection as an object: endpoints, state, smoothed RTT (`null` before the
+    /// first sample), RTO, congestion window and threshold, MSS, queues and counters.
+    pub fn report(&self, w: &mut Writer<'_>) {
+        w.object(|w| {
+            w.key("local").display(self.local());
+            w.key("remote").display(self.remote());
+            w.key("state").str(self.state().name());
+            w.key("srtt_us")
+                .number_or_null(self.srtt().map(|d| d.as_micros()));
+            w.key("rto_ms").number(self.rto().as_millis());
+            w.key("cwnd").number(self.cwnd());
+            w.key("ssthresh").number(self.ssthresh());
+            w.key("mss").number(self.mss());
+            w.key("send_queue").number(self.send_queue());
+            w.key("recv_queue").number(self.recv_queue());
+            let c = self.counters();
+            w.key("counters").object(|w| {
+                w.key("segments_in").number(c.segments_in);
+                w.key("segments_out").number(c.segments_out);
+                w.key("bytes_in").number(c.bytes_in);
+                w.key("bytes_out").number(c.bytes_out);
+                w.key("retransmits").number(c.retransmits);
+                w.key("timeouts").number(c.timeouts);
+                w.key("fast_retransmits").number(c.fast_retransmits);
+                w.key("dup_acks").number(c.dup_acks);
+                w.key("out_of_order").number(c.out_of_order);
+            });
+        });
+    }
+}
