@@ -11,7 +11,7 @@ use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
 use super::*;
 use crate::device::memory::{End, Wire};
-use crate::dhcp::{MessageType, Op, Repr};
+use crate::dhcp::{self, MessageType, Op, Repr};
 use crate::{Config as IfaceConfig, Ipv6Cidr, Ipv6Config, MacAddr};
 
 const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);

@@ -462,7 +462,7 @@ fn stats_is_valid_json_with_counters_and_connections() {
 #[test]
 fn json_strings_are_escaped() {
     let mut s = String::new();
-    json_str(&mut s, "a\"b\\c\nd\u{1}é");
+    crate::report::Writer::new(&mut s).str("a\"b\\c\nd\u{1}é");
     assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
     assert!(valid_json(&s));
 }
