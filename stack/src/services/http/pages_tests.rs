@@ -227,3 +227,91 @@ fn stats_and_home_page_of_a_plain_host_are_pinned() {
         include_str!("testdata/plain-home.html"),
     );
 }
+
+/// A Router Advertisement from the peer's link-local address: hop limit 32, MTU 1400, and the
+/// prefix fd78::/64 for SLAAC (valid 100 s, preferred 50 s).
+fn router_advert() -> Vec<u8> {
+    use crate::ipv6::{self, ndp};
+    let src = ipv6::link_local_from_mac(PEER_MAC);
+    let dst = crate::iface::ALL_NODES;
+    let prefix = ndp::PrefixInfo {
+        prefix_len: 64,
+        on_link: true,
+        autonomous: true,
+        valid_lifetime: 100,
+        preferred_lifetime: 50,
+        prefix: v6("fd78::"),
+    };
+    let mut body = Vec::new();
+    ndp::emit(
+        &mut body,
+        src,
+        dst,
+        &ndp::Repr::RouterAdvert {
+            cur_hop_limit: 32,
+            managed: false,
+            other: false,
+            router_lifetime: 600,
+            reachable_time: 0,
+            retrans_timer: 0,
+            source_ll: Some(PEER_MAC),
+            mtu: Some(1400),
+            prefixes: &[prefix],
+        },
+    );
+    let mut f = Vec::new();
+    f.extend_from_slice(&ipv6::multicast_mac(dst).0);
+    f.extend_from_slice(&PEER_MAC.0);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&body);
+    f
+}
+
+/// A DHCP OFFER for an exchange the client never started (its xid is not the client's).
+fn stray_offer() -> Vec<u8> {
+    let mut r = Repr::new(Op::Reply, MessageType::Offer, 0x0bad_cafe, HOST_MAC);
+    r.yiaddr = LEASED;
+    r.server_id = Some(PEER_IP);
+    r.lease_time = Some(60);
+    let b = PacketBuilder::ethernet2(PEER_MAC.0, MacAddr::BROADCAST.0)
+        .ipv4(PEER_IP.octets(), Ipv4Addr::BROADCAST.octets(), 64)
+        .udp(dhcp::SERVER_PORT, dhcp::CLIENT_PORT);
+    let mut out = Vec::new();
+    b.write(&mut out, &r.to_bytes()).unwrap();
+    out
+}
+
+#[test]
+fn stats_and_home_page_of_a_host_with_a_router_and_no_lease_are_pinned() {
+    let mut c = IfaceConfig::new(HOST_MAC, None);
+    c.seed = 5;
+    c.dhcp = Some(dhcp::Config::default());
+    c.ipv6 = Some(Ipv6Config {
+        dad_transmits: 0,
+        ..ipv6_config("fd77::2")
+    });
+    let mut host = Interface::new(c).unwrap();
+    let mut server = Server::listen(&mut host, PORT, Config::default()).unwrap();
+    server.poll(ms(0), &mut host);
+    host.poll(ms(0), &mut |_| {});
+    host.receive(ms(100), &router_advert(), &mut |_| {});
+    host.receive(ms(200), &stray_offer(), &mut |_| {});
+    host.poll(ms(300), &mut |_| {});
+    server.poll(ms(2_500), &mut host);
+    let stats = server.stats_json(ms(2_500), &host);
+    let home = String::from_utf8(server.home_page(ms(2_500), &host)).unwrap();
+    check(
+        "router-stats.json",
+        &stats,
+        include_str!("testdata/router-stats.json"),
+    );
+    check(
+        "router-home.html",
+        &home,
+        include_str!("testdata/router-home.html"),
+    );
+}
