@@ -63,3 +63,30 @@ impl Connection {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::tcp::Config;
+    use crate::time::Instant;
+
+    #[test]
+    fn lists_at_most_max_connections_and_counts_them_all() {
+        let mut t = Sockets::new(Config::default(), 1460, 7);
+        let us = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        for port in 1..=3 {
+            let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port);
+            t.connect(Instant::ZERO, us, peer).unwrap();
+        }
+        let mut s = String::new();
+        t.report(2, &mut Writer::new(&mut s));
+        assert_eq!(s.matches("\"state\":\"SYN-SENT\"").count(), 2, "{s}");
+        assert!(
+            s.starts_with("{\"active_opens\":3,\"passive_opens\":0,"),
+            "{s}"
+        );
+        assert!(s.ends_with("],\"listed\":2,\"total\":3}"), "{s}");
+    }
+}
