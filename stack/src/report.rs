@@ -1,6 +1,11 @@
 //! Reports: each module describes its own state as JSON text (RFC 8259), and a page such as
 //! `/stats` only assembles them.
 //!
+//! A report is a method `report(&self, .., w: &mut Writer)` on the type it describes, next to
+//! that type: it writes one JSON value (an object, an array or `null`), or, where its doc says
+//! so, members into the object the caller is writing ([`crate::Stats::report`]). It uses only
+//! what its own module knows, so no page has to reach into another module's internals.
+//!
 //! [`Writer`] produces compact JSON: no whitespace, commas placed for the caller, strings
 //! escaped as RFC 8259 7 requires (`"` and `\` escaped, control characters as `\n`, `\r`, `\t`
 //! or `\u00XX`, everything else as is). Numbers are written in decimal.
@@ -21,7 +26,7 @@ macro_rules! integers {
     };
 }
 
-integers!(u8, u16, u32, u64, u128, usize, i64);
+integers!(u8, u16, u32, u64, u128, usize);
 
 /// Appends JSON to a `String`, putting the commas between members and elements.
 #[derive(Debug)]

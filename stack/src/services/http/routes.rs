@@ -123,6 +123,8 @@ impl Server {
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
     }
 
+    /// `/`: a page about the host. Its text is also in the reference captures' expected
+    /// replies, so it changes only with them.
     pub(super) fn home_page(&self, now: Instant, iface: &Interface) -> Vec<u8> {
         let c = iface.config();
         let addr = iface
