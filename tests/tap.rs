@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use capture::{assert_arp_exchange, assert_capture_clean, assert_echo_pairs, count, frame_count};
 use netns::{
-    assert_clean_exit, have, is_root, path_arg, run_bounded, Netns, Output, TempDir, BIN,
+    assert_clean_exit, have, is_root, path_arg, run_bounded, Netns, Output, Tapstack, TempDir, BIN,
     EXIT_WITHIN,
 };
 use report::{captured_frames, counters, impairment, ping_summary, PingSummary};

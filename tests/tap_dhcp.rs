@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, fields};
-use netns::{assert_clean_exit, path_arg, took, Netns, Stack, TempDir, BIN};
+use netns::{assert_clean_exit, path_arg, took, Netns, Stack, Tapstack, TempDir, BIN};
 use report::{ping_summary, PingSummary};
 
 /// The one address dnsmasq hands out.

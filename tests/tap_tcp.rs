@@ -33,7 +33,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, fields, frame_count};
-use netns::{path_arg, took, Exit, Netns, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Stack, Tapstack, TempDir};
 use report::{captured_frames, counters, impairment, Counters};
 use stream::{digest, stream, Chargen, Digest, Pattern, Transfer, MIB};
 

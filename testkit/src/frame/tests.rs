@@ -1,0 +1,1 @@
+//! The builders' frames, parsed and checksum-checked by etherparse.
