@@ -46,11 +46,10 @@ const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 const ALL_HOSTS_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
 const FAR_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
 
-const ETH_ARP: u16 = 0x0806;
-const ETH_IPV4: u16 = 0x0800;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
+use tapstack_testkit::frame::{
+    self, echo, icmpv4 as icmp, udp_checksum_v4 as udp_checksum, udp_v4 as udp, ETH_ARP, ETH_IPV4,
+    PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+};
 
 /// The port of the UDP echo service.
 const ECHO_PORT: u16 = 7;
@@ -62,44 +61,23 @@ const CLOSED_PORT: u16 = 9999;
 // ------------------------------------------------------------------------------------------------
 // Wire formats.
 
+// The test kit's builders, adapted to `MacAddr`.
+
 /// The Internet checksum (RFC 1071), as a number to write big-endian.
 fn inet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u64 = 0;
-    for part in parts {
-        let mut chunks = part.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [last] = chunks.remainder() {
-            sum += u64::from(*last) << 8;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    frame::checksum(parts)
 }
 
 fn eth(dst: MacAddr, src: MacAddr, ether_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&ether_type.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
+    frame::ethernet(dst.0, src.0, ether_type, payload)
 }
 
 fn arp(dst: MacAddr, op: u16, sender: (MacAddr, Ipv4Addr), target: (MacAddr, Ipv4Addr)) -> Vec<u8> {
-    let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sender.0 .0);
-    p.extend_from_slice(&sender.1.octets());
-    p.extend_from_slice(&target.0 .0);
-    p.extend_from_slice(&target.1.octets());
-    eth(dst, sender.0, ETH_ARP, &p)
+    frame::arp_frame(dst.0, op, (sender.0 .0, sender.1), (target.0 .0, target.1))
 }
 
-/// An IPv4 packet (no options) with a correct header checksum.
+/// An IPv4 packet (no options, TTL 64, DF clear) with a correct header checksum; `frag` is
+/// the fragment offset in bytes and the more-fragments flag.
 fn ipv4(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -108,62 +86,10 @@ fn ipv4(
     frag: (usize, bool),
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = u16::try_from(20 + payload.len()).unwrap();
-    let flags_offset = (u16::from(frag.1) << 13) | u16::try_from(frag.0 / 8).unwrap();
-    let mut p = vec![0x45, 0];
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&flags_offset.to_be_bytes());
-    p.extend_from_slice(&[64, protocol, 0, 0]);
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    let sum = inet_checksum(&[&p]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
-fn icmp(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind, code, 0, 0];
-    m.extend_from_slice(&rest);
-    m.extend_from_slice(body);
-    let sum = inet_checksum(&[&m]);
-    m[2..4].copy_from_slice(&sum.to_be_bytes());
-    m
-}
-
-fn echo(kind: u8, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let [a, b] = ident.to_be_bytes();
-    let [c, d] = seq.to_be_bytes();
-    icmp(kind, 0, [a, b, c, d], data)
-}
-
-fn udp_checksum(src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> u16 {
-    let len = u16::try_from(datagram.len()).unwrap_or(u16::MAX);
-    let pseudo = [
-        &src.octets()[..],
-        &dst.octets()[..],
-        &[0, PROTO_UDP],
-        &len.to_be_bytes()[..],
-    ]
-    .concat();
-    inet_checksum(&[&pseudo, datagram])
-}
-
-fn udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(8 + payload.len()).unwrap();
-    let mut d = Vec::with_capacity(usize::from(len));
-    d.extend_from_slice(&src.port().to_be_bytes());
-    d.extend_from_slice(&dst.port().to_be_bytes());
-    d.extend_from_slice(&len.to_be_bytes());
-    d.extend_from_slice(&[0, 0]);
-    d.extend_from_slice(payload);
-    let sum = match udp_checksum(*src.ip(), *dst.ip(), &d) {
-        0 => 0xffff,
-        s => s,
-    };
-    d[6..8].copy_from_slice(&sum.to_be_bytes());
-    d
+    frame::Ipv4::new(src, dst, protocol)
+        .ident(ident)
+        .fragment(frag.0, frag.1)
+        .packet(payload)
 }
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
