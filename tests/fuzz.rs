@@ -1097,7 +1097,7 @@ mod v6 {
 
     use super::*;
     use std::net::{Ipv6Addr, SocketAddrV6};
-    use tapstack::ipv6::{self, icmp as icmp6, ndp, EmitRepr, NextHeader};
+    use tapstack::ipv6::{self, NextHeader};
     use tapstack::{Ipv6Cidr, Ipv6Config};
 
     const FRAMES6: u64 = 200_000;
@@ -1113,141 +1113,92 @@ mod v6 {
     }
 
     fn peer_ll() -> Ipv6Addr {
-        ipv6::link_local_from_mac(PEER_MAC)
+        frame::link_local(PEER_MAC.0)
     }
 
     fn packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, body: &[u8]) -> Vec<u8> {
-        let mut p = Vec::new();
-        let repr = EmitRepr {
-            src,
-            dst,
-            next_header: NextHeader::from(nh),
-            hop_limit: hop,
-        };
-        ipv6::write_header(&mut p, &repr, body.len());
-        p.extend_from_slice(body);
         let dst_mac = if dst.is_multicast() {
-            ipv6::multicast_mac(dst)
+            MacAddr(frame::multicast_mac(dst))
         } else {
             OUR_MAC
         };
-        eth(dst_mac, PEER_MAC, ETH_IPV6, &p)
+        eth(
+            dst_mac,
+            PEER_MAC,
+            ETH_IPV6,
+            &frame::ipv6(src, dst, nh, hop, body),
+        )
     }
 
     fn corpus6() -> Vec<Vec<u8>> {
         let mut c = Vec::new();
-        let group = ipv6::solicited_node(ours());
+        let group = frame::solicited_node(ours());
         let all = "ff02::1".parse::<Ipv6Addr>().unwrap();
-        let mut m = Vec::new();
-        ndp::emit(
-            &mut m,
-            peer(),
-            group,
-            &ndp::Repr::NeighborSolicit {
-                target: ours(),
-                source_ll: Some(PEER_MAC),
-            },
-        );
+        let m = frame::neighbor_solicit(peer(), group, ours(), Some(PEER_MAC.0));
         c.push(packet(peer(), group, 58, 255, &m));
         for solicited in [true, false] {
-            let mut m = Vec::new();
             let dst = if solicited { ours() } else { all };
-            ndp::emit(
-                &mut m,
-                peer(),
-                dst,
-                &ndp::Repr::NeighborAdvert {
-                    router: false,
-                    solicited,
-                    override_entry: true,
-                    target: peer(),
-                    target_ll: Some(PEER_MAC),
-                },
-            );
+            let flags = frame::AdvertFlags {
+                router: false,
+                solicited,
+                override_entry: true,
+            };
+            let m = frame::neighbor_advert(peer(), dst, flags, peer(), Some(PEER_MAC.0));
             c.push(packet(peer(), dst, 58, 255, &m));
         }
-        let prefixes = [ndp::PrefixInfo {
-            prefix_len: 64,
-            on_link: true,
-            autonomous: true,
-            valid_lifetime: 30,
-            preferred_lifetime: 20,
-            prefix: "fd78::".parse().unwrap(),
-        }];
-        let mut m = Vec::new();
-        ndp::emit(
-            &mut m,
+        let advert = frame::RouterAdvert {
+            cur_hop_limit: 64,
+            router_lifetime: 30,
+            source_ll: Some(PEER_MAC.0),
+            mtu: Some(1400),
+            prefixes: vec![frame::PrefixInfo {
+                prefix_len: 64,
+                on_link: true,
+                autonomous: true,
+                valid_lifetime: 30,
+                preferred_lifetime: 20,
+                prefix: "fd78::".parse().unwrap(),
+            }],
+            ..Default::default()
+        };
+        c.push(packet(
             peer_ll(),
             all,
-            &ndp::Repr::RouterAdvert {
-                cur_hop_limit: 64,
-                managed: false,
-                other: false,
-                router_lifetime: 30,
-                reachable_time: 0,
-                retrans_timer: 0,
-                source_ll: Some(PEER_MAC),
-                mtu: Some(1400),
-                prefixes: &prefixes,
-            },
-        );
-        c.push(packet(peer_ll(), all, 58, 255, &m));
+            58,
+            255,
+            &advert.message(peer_ll(), all),
+        ));
         for len in [8usize, 100, 1400] {
-            let mut m = Vec::new();
-            icmp6::write_echo_request(&mut m, peer(), ours(), 1, len as u16, &pattern(len, 6));
+            let m = frame::echo_v6(peer(), ours(), 128, 1, len as u16, &pattern(len, 6));
             c.push(packet(peer(), ours(), 58, 64, &m));
         }
         // A 3000-byte echo in three fragments, and one behind a Destination Options header.
-        let mut m = Vec::new();
-        icmp6::write_echo_request(&mut m, peer(), ours(), 2, 9, &pattern(3000, 7));
+        let m = frame::echo_v6(peer(), ours(), 128, 2, 9, &pattern(3000, 7));
         for (i, chunk) in m.chunks(1232).enumerate() {
             let more = (i + 1) * 1232 < m.len();
-            let mut f = vec![58, 0];
-            let off = ((i * 1232 / 8) as u16) << 3 | u16::from(more);
-            f.extend_from_slice(&off.to_be_bytes());
-            f.extend_from_slice(&0x5eed_u32.to_be_bytes());
-            f.extend_from_slice(chunk);
+            let f = frame::fragment_header(58, i * 1232, more, 0x5eed, chunk);
             c.push(packet(peer(), ours(), 44, 64, &f));
         }
-        let mut m = Vec::new();
-        icmp6::write_echo_request(&mut m, peer(), ours(), 3, 3, b"options");
-        let mut d = vec![58, 0, 1, 4, 0, 0, 0, 0];
-        d.extend_from_slice(&m);
+        let m = frame::echo_v6(peer(), ours(), 128, 3, 3, b"options");
+        let d = frame::options_header(58, &[], &m);
         c.push(packet(peer(), ours(), 60, 64, &d));
         for port in [ECHO_PORT, CLOSED_PORT, 53] {
-            let mut u = Vec::new();
-            tapstack::udp::write6(
-                &mut u,
+            let u = frame::udp_v6(
                 SocketAddrV6::new(peer(), 40000, 0, 0),
                 SocketAddrV6::new(ours(), port, 0, 0),
                 &pattern(40, 8),
             );
             c.push(packet(peer(), ours(), 17, 64, &u));
         }
-        let syn = Repr {
-            src_port: 40001,
-            dst_port: 80,
-            seq: Seq(1000),
-            ack: Seq(0),
-            flags: Flags {
-                syn: true,
-                ..Default::default()
-            },
-            window: 65535,
-            options: Options {
-                mss: Some(1440),
-                ..Default::default()
-            },
-        };
-        let mut t = Vec::new();
-        tcp_segment::emit(
-            &mut t,
-            &syn,
-            IpAddr::V6(peer()),
-            IpAddr::V6(ours()),
-            [&[], &[]],
-        );
-        c.push(packet(peer(), ours(), 6, 64, &t));
+        let syn = frame::Tcp::new(40001, 80, 1000, 0, frame::flags::SYN)
+            .option(frame::TcpOption::Mss(1440));
+        c.push(packet(
+            peer(),
+            ours(),
+            6,
+            64,
+            &syn.segment_v6(peer(), ours(), &[]),
+        ));
         c
     }
 

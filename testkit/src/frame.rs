@@ -549,36 +549,56 @@ pub struct PrefixInfo {
     pub preferred_lifetime: u32,
 }
 
-/// A router advertisement (RFC 4861 4.2) with a source link-layer address option when
-/// `source_ll` is given, then `prefixes`, then an MTU option when `mtu` is given.
-pub fn router_advert(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    cur_hop_limit: u8,
-    router_lifetime: u16,
-    source_ll: Option<Mac>,
-    prefixes: &[PrefixInfo],
-    mtu: Option<u32>,
-) -> Vec<u8> {
-    let [l0, l1] = router_lifetime.to_be_bytes();
-    // Reachable time and retransmission timer: unspecified.
-    let mut body = vec![0u8; 8];
+/// The fields of a router advertisement (RFC 4861 4.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouterAdvert {
+    pub cur_hop_limit: u8,
+    pub managed: bool,
+    pub other: bool,
+    pub router_lifetime: u16,
+    pub reachable_time: u32,
+    pub retrans_timer: u32,
+    pub source_ll: Option<Mac>,
+    pub mtu: Option<u32>,
+    pub prefixes: Vec<PrefixInfo>,
+}
+
+impl RouterAdvert {
+    /// The message from `src` to `dst`, its options in the order source link-layer address,
+    /// MTU (RFC 4861 4.6.4), prefixes.
+    pub fn message(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+        let [l0, l1] = self.router_lifetime.to_be_bytes();
+        let flags = (u8::from(self.managed) << 7) | (u8::from(self.other) << 6);
+        let mut body = Vec::new();
+        body.extend_from_slice(&self.reachable_time.to_be_bytes());
+        body.extend_from_slice(&self.retrans_timer.to_be_bytes());
+        if let Some(mac) = self.source_ll {
+            body.extend_from_slice(&ll_option(1, mac));
+        }
+        if let Some(mtu) = self.mtu {
+            body.extend_from_slice(&[5, 1, 0, 0]);
+            body.extend_from_slice(&mtu.to_be_bytes());
+        }
+        for p in &self.prefixes {
+            body.extend_from_slice(&[3, 4, p.prefix_len]);
+            body.push((u8::from(p.on_link) << 7) | (u8::from(p.autonomous) << 6));
+            body.extend_from_slice(&p.valid_lifetime.to_be_bytes());
+            body.extend_from_slice(&p.preferred_lifetime.to_be_bytes());
+            body.extend_from_slice(&[0; 4]);
+            body.extend_from_slice(&p.prefix.octets());
+        }
+        icmpv6(src, dst, 134, 0, [self.cur_hop_limit, flags, l0, l1], &body)
+    }
+}
+
+/// A router solicitation (RFC 4861 4.1), with a source link-layer address option when
+/// `source_ll` is given.
+pub fn router_solicit(src: Ipv6Addr, dst: Ipv6Addr, source_ll: Option<Mac>) -> Vec<u8> {
+    let mut body = Vec::new();
     if let Some(mac) = source_ll {
         body.extend_from_slice(&ll_option(1, mac));
     }
-    for p in prefixes {
-        body.extend_from_slice(&[3, 4, p.prefix_len]);
-        body.push((u8::from(p.on_link) << 7) | (u8::from(p.autonomous) << 6));
-        body.extend_from_slice(&p.valid_lifetime.to_be_bytes());
-        body.extend_from_slice(&p.preferred_lifetime.to_be_bytes());
-        body.extend_from_slice(&[0; 4]);
-        body.extend_from_slice(&p.prefix.octets());
-    }
-    if let Some(mtu) = mtu {
-        body.extend_from_slice(&[5, 1, 0, 0]);
-        body.extend_from_slice(&mtu.to_be_bytes());
-    }
-    icmpv6(src, dst, 134, 0, [cur_hop_limit, 0, l0, l1], &body)
+    icmpv6(src, dst, 133, 0, [0; 4], &body)
 }
 
 /// The multicast MAC of an IPv6 group (RFC 2464 7): 33:33 and its last four bytes.
