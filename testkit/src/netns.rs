@@ -126,6 +126,39 @@ impl Netns {
         Ok(out.stdout_text())
     }
 
+    /// Gives `dev` the address `cidr` ("10.77.0.1/24") and brings it up.
+    ///
+    /// # Errors
+    /// When `ip` fails.
+    pub fn address(&self, dev: &str, cidr: &str) -> Result<()> {
+        self.run_ok(&["ip", "addr", "add", cidr, "dev", dev])?;
+        self.run_ok(&["ip", "link", "set", dev, "up"])?;
+        Ok(())
+    }
+
+    /// Adds a TAP device `dev` (no program holds it yet) with the kernel's address `cidr` on it,
+    /// and brings it up.
+    ///
+    /// # Errors
+    /// When `ip` fails.
+    pub fn add_tap(&self, dev: &str, cidr: &str) -> Result<()> {
+        self.run_ok(&["ip", "tuntap", "add", "dev", dev, "mode", "tap"])?;
+        self.address(dev, cidr)
+    }
+
+    /// Adds a veth pair: `here` in this namespace (with the `ip link` attributes `attrs`, such
+    /// as `["gso_max_segs", "1"]`), its peer `there` in `peer`. Neither has an address or is up.
+    ///
+    /// # Errors
+    /// When `ip` fails.
+    pub fn add_veth(&self, here: &str, attrs: &[&str], peer: &Netns, there: &str) -> Result<()> {
+        let mut argv = vec!["ip", "link", "add", here];
+        argv.extend_from_slice(attrs);
+        argv.extend(["type", "veth", "peer", "name", there, "netns", peer.name()]);
+        self.run_ok(&argv)?;
+        Ok(())
+    }
+
     /// Starts `argv` inside the namespace, its stdout watched line by line.
     ///
     /// # Errors

@@ -83,6 +83,28 @@ impl Netns {
         self.0.run_ok(argv).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
+    /// Gives `dev` the address `cidr` and brings it up; panics if that fails.
+    pub fn address(&self, dev: &str, cidr: &str) {
+        self.0
+            .address(dev, cidr)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Adds a TAP device `dev` with the kernel's address `cidr`, up; panics if that fails.
+    pub fn add_tap(&self, dev: &str, cidr: &str) {
+        self.0
+            .add_tap(dev, cidr)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Adds a veth pair, `here` (with `attrs`) in this namespace and `there` in `peer`;
+    /// panics if that fails.
+    pub fn add_veth(&self, here: &str, attrs: &[&str], peer: &Netns, there: &str) {
+        self.0
+            .add_veth(here, attrs, &peer.0, there)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
     /// Starts `BIN up ARGS` inside the namespace (`bin` is the `tapstack` binary under test).
     pub fn start_tapstack(&self, bin: &str, args: &[&str]) -> Stack {
         let mut argv = vec![bin, "up"];

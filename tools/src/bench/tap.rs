@@ -318,23 +318,9 @@ fn measure_tap(plan: &Plan, peer: Peer) -> Result<(Direction, Direction)> {
 fn veth_pair() -> Result<(Netns, Netns)> {
     let a = Netns::create(OWNER)?;
     let b = Netns::create(OWNER)?;
-    a.run_ok(&[
-        "ip",
-        "link",
-        "add",
-        "veth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "veth1",
-        "netns",
-        b.name(),
-    ])?;
-    a.run_ok(&["ip", "addr", "add", &format!("{VETH_A}/24"), "dev", "veth0"])?;
-    a.run_ok(&["ip", "link", "set", "veth0", "up"])?;
-    b.run_ok(&["ip", "addr", "add", &format!("{VETH_B}/24"), "dev", "veth1"])?;
-    b.run_ok(&["ip", "link", "set", "veth1", "up"])?;
+    a.add_veth("veth0", &[], &b, "veth1")?;
+    a.address("veth0", &format!("{VETH_A}/24"))?;
+    b.address("veth1", &format!("{VETH_B}/24"))?;
     Ok((a, b))
 }
 
