@@ -461,3 +461,101 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    #[test]
+    fn bounded_run_feeds_stdin_and_collects_both_outputs() {
+        let out = run_bounded(sh("cat; echo oops >&2"), b"hello", Duration::from_secs(10)).unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout_text(), "hello");
+        assert_eq!(out.stderr, "oops\n");
+    }
+
+    #[test]
+    fn bounded_run_that_overruns_is_killed_and_fails() {
+        let started = Instant::now();
+        let err = run_bounded(sh("exec sleep 10"), b"", Duration::from_millis(100)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("did not finish within"),
+            "{err:#}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn lines_are_awaited_and_the_exit_collected() {
+        let mut p = Process::start(
+            sh("echo starting; echo ready now; read x; echo bye >&2"),
+            &["sh", "-c"],
+            OnDrop::Kill,
+        )
+        .unwrap();
+        assert_eq!(p.what(), "sh -c");
+        let wait = p.wait_line(
+            |l| l.starts_with("ready"),
+            Duration::from_secs(10),
+            || false,
+        );
+        assert_eq!(wait, Wait::Seen);
+        // Earlier lines count too.
+        let wait = p.wait_line(|l| l == "starting", Duration::ZERO, || false);
+        assert_eq!(wait, Wait::Seen);
+        // stdin is /dev/null: `read` fails at once and the script ends.
+        let exit = p.wait_exit(Duration::from_secs(10)).unwrap();
+        assert_eq!(exit.stdout, "starting\nready now\n");
+        assert_eq!(exit.said("sh -c"), "sh -c said: bye");
+    }
+
+    #[test]
+    fn waiting_ends_on_exit_timeout_or_giving_up() {
+        let mut quiet = Process::start(sh("exec sleep 10"), &["sh"], OnDrop::Kill).unwrap();
+        let wait = quiet.wait_line(|_| true, Duration::from_millis(100), || false);
+        assert_eq!(wait, Wait::TimedOut);
+        let wait = quiet.wait_line(|_| true, Duration::from_secs(10), || true);
+        assert_eq!(wait, Wait::GaveUp);
+        let mut gone = Process::start(sh("true"), &["sh"], OnDrop::Interrupt).unwrap();
+        let wait = gone.wait_line(|_| true, Duration::from_secs(10), || false);
+        assert_eq!(wait, Wait::Exited);
+        let started = Instant::now();
+        drop(quiet);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stop_interrupts_then_kills() {
+        let mut p = Process::start(
+            sh("trap '' INT; while :; do sleep 0.1; done"),
+            &["sh"],
+            OnDrop::Kill,
+        )
+        .unwrap();
+        assert!(p.running());
+        let started = Instant::now();
+        let exit = p.stop().unwrap();
+        assert!(!exit.status.success());
+        assert!(started.elapsed() >= STOP_WITHIN);
+        assert!(!p.running());
+    }
+
+    #[test]
+    fn temp_dirs_are_unique_and_removed() {
+        let (a, b) = (
+            TempDir::create("testkit").unwrap(),
+            TempDir::create("testkit").unwrap(),
+        );
+        assert_ne!(a.path(), b.path());
+        std::fs::write(a.join("f"), b"x").unwrap();
+        let path = a.path().to_owned();
+        drop(a);
+        assert!(!path.exists());
+    }
+}
