@@ -533,11 +533,14 @@ mod tests {
     #[test]
     fn stop_interrupts_then_kills() {
         let mut p = Process::start(
-            sh("trap '' INT; while :; do sleep 0.1; done"),
+            sh("trap '' INT; echo ignoring; while :; do sleep 0.1; done"),
             &["sh"],
             OnDrop::Kill,
         )
         .unwrap();
+        // Signalled only once the trap is set.
+        let wait = p.wait_line(|l| l == "ignoring", Duration::from_secs(10), || false);
+        assert_eq!(wait, Wait::Seen);
         assert!(p.running());
         let started = Instant::now();
         let exit = p.stop().unwrap();
