@@ -46,11 +46,10 @@ const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 const ALL_HOSTS_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
 const FAR_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
 
-const ETH_ARP: u16 = 0x0806;
-const ETH_IPV4: u16 = 0x0800;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
+use tapstack_testkit::frame::{
+    self, echo, icmpv4 as icmp, udp_checksum_v4 as udp_checksum, udp_v4 as udp, ETH_ARP, ETH_IPV4,
+    PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+};
 
 /// The port of the UDP echo service.
 const ECHO_PORT: u16 = 7;
@@ -62,44 +61,23 @@ const CLOSED_PORT: u16 = 9999;
 // ------------------------------------------------------------------------------------------------
 // Wire formats.
 
+// The test kit's builders, adapted to `MacAddr`.
+
 /// The Internet checksum (RFC 1071), as a number to write big-endian.
 fn inet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u64 = 0;
-    for part in parts {
-        let mut chunks = part.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [last] = chunks.remainder() {
-            sum += u64::from(*last) << 8;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    frame::checksum(parts)
 }
 
 fn eth(dst: MacAddr, src: MacAddr, ether_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&ether_type.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
+    frame::ethernet(dst.0, src.0, ether_type, payload)
 }
 
 fn arp(dst: MacAddr, op: u16, sender: (MacAddr, Ipv4Addr), target: (MacAddr, Ipv4Addr)) -> Vec<u8> {
-    let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sender.0 .0);
-    p.extend_from_slice(&sender.1.octets());
-    p.extend_from_slice(&target.0 .0);
-    p.extend_from_slice(&target.1.octets());
-    eth(dst, sender.0, ETH_ARP, &p)
+    frame::arp_frame(dst.0, op, (sender.0 .0, sender.1), (target.0 .0, target.1))
 }
 
-/// An IPv4 packet (no options) with a correct header checksum.
+/// An IPv4 packet (no options, TTL 64, DF clear) with a correct header checksum; `frag` is
+/// the fragment offset in bytes and the more-fragments flag.
 fn ipv4(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -108,62 +86,10 @@ fn ipv4(
     frag: (usize, bool),
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = u16::try_from(20 + payload.len()).unwrap();
-    let flags_offset = (u16::from(frag.1) << 13) | u16::try_from(frag.0 / 8).unwrap();
-    let mut p = vec![0x45, 0];
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&flags_offset.to_be_bytes());
-    p.extend_from_slice(&[64, protocol, 0, 0]);
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    let sum = inet_checksum(&[&p]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
-fn icmp(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind, code, 0, 0];
-    m.extend_from_slice(&rest);
-    m.extend_from_slice(body);
-    let sum = inet_checksum(&[&m]);
-    m[2..4].copy_from_slice(&sum.to_be_bytes());
-    m
-}
-
-fn echo(kind: u8, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let [a, b] = ident.to_be_bytes();
-    let [c, d] = seq.to_be_bytes();
-    icmp(kind, 0, [a, b, c, d], data)
-}
-
-fn udp_checksum(src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> u16 {
-    let len = u16::try_from(datagram.len()).unwrap_or(u16::MAX);
-    let pseudo = [
-        &src.octets()[..],
-        &dst.octets()[..],
-        &[0, PROTO_UDP],
-        &len.to_be_bytes()[..],
-    ]
-    .concat();
-    inet_checksum(&[&pseudo, datagram])
-}
-
-fn udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(8 + payload.len()).unwrap();
-    let mut d = Vec::with_capacity(usize::from(len));
-    d.extend_from_slice(&src.port().to_be_bytes());
-    d.extend_from_slice(&dst.port().to_be_bytes());
-    d.extend_from_slice(&len.to_be_bytes());
-    d.extend_from_slice(&[0, 0]);
-    d.extend_from_slice(payload);
-    let sum = match udp_checksum(*src.ip(), *dst.ip(), &d) {
-        0 => 0xffff,
-        s => s,
-    };
-    d[6..8].copy_from_slice(&sum.to_be_bytes());
-    d
+    frame::Ipv4::new(src, dst, protocol)
+        .ident(ident)
+        .fragment(frag.0, frag.1)
+        .packet(payload)
 }
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
@@ -1171,7 +1097,7 @@ mod v6 {
 
     use super::*;
     use std::net::{Ipv6Addr, SocketAddrV6};
-    use tapstack::ipv6::{self, icmp as icmp6, ndp, EmitRepr, NextHeader};
+    use tapstack::ipv6::{self, NextHeader};
     use tapstack::{Ipv6Cidr, Ipv6Config};
 
     const FRAMES6: u64 = 200_000;
@@ -1187,141 +1113,92 @@ mod v6 {
     }
 
     fn peer_ll() -> Ipv6Addr {
-        ipv6::link_local_from_mac(PEER_MAC)
+        frame::link_local(PEER_MAC.0)
     }
 
     fn packet(src: Ipv6Addr, dst: Ipv6Addr, nh: u8, hop: u8, body: &[u8]) -> Vec<u8> {
-        let mut p = Vec::new();
-        let repr = EmitRepr {
-            src,
-            dst,
-            next_header: NextHeader::from(nh),
-            hop_limit: hop,
-        };
-        ipv6::write_header(&mut p, &repr, body.len());
-        p.extend_from_slice(body);
         let dst_mac = if dst.is_multicast() {
-            ipv6::multicast_mac(dst)
+            MacAddr(frame::multicast_mac(dst))
         } else {
             OUR_MAC
         };
-        eth(dst_mac, PEER_MAC, ETH_IPV6, &p)
+        eth(
+            dst_mac,
+            PEER_MAC,
+            ETH_IPV6,
+            &frame::ipv6(src, dst, nh, hop, body),
+        )
     }
 
     fn corpus6() -> Vec<Vec<u8>> {
         let mut c = Vec::new();
-        let group = ipv6::solicited_node(ours());
+        let group = frame::solicited_node(ours());
         let all = "ff02::1".parse::<Ipv6Addr>().unwrap();
-        let mut m = Vec::new();
-        ndp::emit(
-            &mut m,
-            peer(),
-            group,
-            &ndp::Repr::NeighborSolicit {
-                target: ours(),
-                source_ll: Some(PEER_MAC),
-            },
-        );
+        let m = frame::neighbor_solicit(peer(), group, ours(), Some(PEER_MAC.0));
         c.push(packet(peer(), group, 58, 255, &m));
         for solicited in [true, false] {
-            let mut m = Vec::new();
             let dst = if solicited { ours() } else { all };
-            ndp::emit(
-                &mut m,
-                peer(),
-                dst,
-                &ndp::Repr::NeighborAdvert {
-                    router: false,
-                    solicited,
-                    override_entry: true,
-                    target: peer(),
-                    target_ll: Some(PEER_MAC),
-                },
-            );
+            let flags = frame::AdvertFlags {
+                router: false,
+                solicited,
+                override_entry: true,
+            };
+            let m = frame::neighbor_advert(peer(), dst, flags, peer(), Some(PEER_MAC.0));
             c.push(packet(peer(), dst, 58, 255, &m));
         }
-        let prefixes = [ndp::PrefixInfo {
-            prefix_len: 64,
-            on_link: true,
-            autonomous: true,
-            valid_lifetime: 30,
-            preferred_lifetime: 20,
-            prefix: "fd78::".parse().unwrap(),
-        }];
-        let mut m = Vec::new();
-        ndp::emit(
-            &mut m,
+        let advert = frame::RouterAdvert {
+            cur_hop_limit: 64,
+            router_lifetime: 30,
+            source_ll: Some(PEER_MAC.0),
+            mtu: Some(1400),
+            prefixes: vec![frame::PrefixInfo {
+                prefix_len: 64,
+                on_link: true,
+                autonomous: true,
+                valid_lifetime: 30,
+                preferred_lifetime: 20,
+                prefix: "fd78::".parse().unwrap(),
+            }],
+            ..Default::default()
+        };
+        c.push(packet(
             peer_ll(),
             all,
-            &ndp::Repr::RouterAdvert {
-                cur_hop_limit: 64,
-                managed: false,
-                other: false,
-                router_lifetime: 30,
-                reachable_time: 0,
-                retrans_timer: 0,
-                source_ll: Some(PEER_MAC),
-                mtu: Some(1400),
-                prefixes: &prefixes,
-            },
-        );
-        c.push(packet(peer_ll(), all, 58, 255, &m));
+            58,
+            255,
+            &advert.message(peer_ll(), all),
+        ));
         for len in [8usize, 100, 1400] {
-            let mut m = Vec::new();
-            icmp6::write_echo_request(&mut m, peer(), ours(), 1, len as u16, &pattern(len, 6));
+            let m = frame::echo_v6(peer(), ours(), 128, 1, len as u16, &pattern(len, 6));
             c.push(packet(peer(), ours(), 58, 64, &m));
         }
         // A 3000-byte echo in three fragments, and one behind a Destination Options header.
-        let mut m = Vec::new();
-        icmp6::write_echo_request(&mut m, peer(), ours(), 2, 9, &pattern(3000, 7));
+        let m = frame::echo_v6(peer(), ours(), 128, 2, 9, &pattern(3000, 7));
         for (i, chunk) in m.chunks(1232).enumerate() {
             let more = (i + 1) * 1232 < m.len();
-            let mut f = vec![58, 0];
-            let off = ((i * 1232 / 8) as u16) << 3 | u16::from(more);
-            f.extend_from_slice(&off.to_be_bytes());
-            f.extend_from_slice(&0x5eed_u32.to_be_bytes());
-            f.extend_from_slice(chunk);
+            let f = frame::fragment_header(58, i * 1232, more, 0x5eed, chunk);
             c.push(packet(peer(), ours(), 44, 64, &f));
         }
-        let mut m = Vec::new();
-        icmp6::write_echo_request(&mut m, peer(), ours(), 3, 3, b"options");
-        let mut d = vec![58, 0, 1, 4, 0, 0, 0, 0];
-        d.extend_from_slice(&m);
+        let m = frame::echo_v6(peer(), ours(), 128, 3, 3, b"options");
+        let d = frame::options_header(58, &[], &m);
         c.push(packet(peer(), ours(), 60, 64, &d));
         for port in [ECHO_PORT, CLOSED_PORT, 53] {
-            let mut u = Vec::new();
-            tapstack::udp::write6(
-                &mut u,
+            let u = frame::udp_v6(
                 SocketAddrV6::new(peer(), 40000, 0, 0),
                 SocketAddrV6::new(ours(), port, 0, 0),
                 &pattern(40, 8),
             );
             c.push(packet(peer(), ours(), 17, 64, &u));
         }
-        let syn = Repr {
-            src_port: 40001,
-            dst_port: 80,
-            seq: Seq(1000),
-            ack: Seq(0),
-            flags: Flags {
-                syn: true,
-                ..Default::default()
-            },
-            window: 65535,
-            options: Options {
-                mss: Some(1440),
-                ..Default::default()
-            },
-        };
-        let mut t = Vec::new();
-        tcp_segment::emit(
-            &mut t,
-            &syn,
-            IpAddr::V6(peer()),
-            IpAddr::V6(ours()),
-            [&[], &[]],
-        );
-        c.push(packet(peer(), ours(), 6, 64, &t));
+        let syn = frame::Tcp::new(40001, 80, 1000, 0, frame::flags::SYN)
+            .option(frame::TcpOption::Mss(1440));
+        c.push(packet(
+            peer(),
+            ours(),
+            6,
+            64,
+            &syn.segment_v6(peer(), ours(), &[]),
+        ));
         c
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use capture::{assert_arp_exchange, assert_capture_clean, assert_echo_pairs, count, frame_count};
 use netns::{
-    assert_clean_exit, have, is_root, path_arg, run_bounded, Netns, Output, TempDir, BIN,
+    assert_clean_exit, have, is_root, path_arg, run_bounded, Netns, Output, Tapstack, TempDir, BIN,
     EXIT_WITHIN,
 };
 use report::{captured_frames, counters, impairment, ping_summary, PingSummary};
@@ -344,9 +344,7 @@ fn address_in_use_is_detected_by_probes() {
         return;
     };
     // The kernel side already holds the stack's address and answers its ARP probes.
-    ns.run_ok(&["ip", "tuntap", "add", "dev", "tapc", "mode", "tap"]);
-    ns.run_ok(&["ip", "addr", "add", "10.77.0.2/24", "dev", "tapc"]);
-    ns.run_ok(&["ip", "link", "set", "tapc", "up"]);
+    ns.add_tap("tapc", "10.77.0.2/24");
     let mac = ns.run_ok(&["cat", "/sys/class/net/tapc/address"]);
     let mac = mac.trim();
     let mut stack = ns.start_stack(&["--tap", "tapc", "--no-host-config", "--arp-probes", "3"]);

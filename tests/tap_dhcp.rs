@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, fields};
-use netns::{assert_clean_exit, path_arg, took, Netns, Stack, TempDir, BIN};
+use netns::{assert_clean_exit, path_arg, took, Netns, Stack, Tapstack, TempDir, BIN};
 use report::{ping_summary, PingSummary};
 
 /// The one address dnsmasq hands out.
@@ -331,9 +331,7 @@ fn existing_tap_with_its_kernel_side_configured() {
     let started = Instant::now();
     let dir = TempDir::new();
     let dev = "tapdhcp0";
-    ns.run_ok(&["ip", "tuntap", "add", "dev", dev, "mode", "tap"]);
-    ns.run_ok(&["ip", "addr", "add", &format!("{SERVER}/24"), "dev", dev]);
-    ns.run_ok(&["ip", "link", "set", dev, "up"]);
+    ns.add_tap(dev, &format!("{SERVER}/24"));
     let dnsmasq = Dnsmasq::start(&ns, &dir, dev, "10m");
     let mut stack = ns.start_stack(&[
         "--tap",

@@ -25,7 +25,7 @@ mod stream;
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, frame_count};
-use netns::{path_arg, took, Exit, Netns, Output, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Output, Stack, Tapstack, TempDir};
 use report::{captured_frames, counters, ping_summary, Counters};
 use stream::{digest, stream, Pattern, MIB};
 

@@ -35,7 +35,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, frame_count};
-use netns::{path_arg, took, Exit, Netns, Output, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Output, Stack, Tapstack, TempDir};
 use report::{captured_frames, counters, Counters};
 use stream::{digest, stream, Digest, Pattern, MIB};
 

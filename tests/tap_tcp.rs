@@ -33,7 +33,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use capture::{assert_capture_clean, count, fields, frame_count};
-use netns::{path_arg, took, Exit, Netns, Stack, TempDir};
+use netns::{path_arg, took, Exit, Netns, Stack, Tapstack, TempDir};
 use report::{captured_frames, counters, impairment, Counters};
 use stream::{digest, stream, Chargen, Digest, Pattern, Transfer, MIB};
 
@@ -282,26 +282,10 @@ impl Routed {
         let client_ns = Netns::create();
         // One segment per packet on the client's side (no GSO super-packets), so that a drop
         // is the loss of one segment.
-        client_ns.run_ok(&[
-            "ip",
-            "link",
-            "add",
-            "vc",
-            "gso_max_segs",
-            "1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "vr",
-            "netns",
-            stack_ns.name(),
-        ]);
-        client_ns.run_ok(&["ip", "addr", "add", "10.78.0.2/24", "dev", "vc"]);
-        client_ns.run_ok(&["ip", "link", "set", "vc", "up"]);
+        client_ns.add_veth("vc", &["gso_max_segs", "1"], &stack_ns, "vr");
+        client_ns.address("vc", "10.78.0.2/24");
         client_ns.run_ok(&["ip", "route", "add", "10.77.0.0/24", "via", "10.78.0.1"]);
-        stack_ns.run_ok(&["ip", "addr", "add", "10.78.0.1/24", "dev", "vr"]);
-        stack_ns.run_ok(&["ip", "link", "set", "vr", "up"]);
+        stack_ns.address("vr", "10.78.0.1/24");
         stack_ns.run_ok(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
         Some(Routed {
             stack_ns,

@@ -2,29 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use crate::netns::run_bounded;
-
-const TSHARK_WITHIN: Duration = Duration::from_secs(60);
+use tapstack_testkit::capture;
 
 /// The stack's MAC address in the TAP tests (derived from 10.77.0.2).
 const STACK_MAC: &str = "02:00:0a:4d:00:02";
 
 /// Runs `tshark -r PATH -n ARGS` and returns its stdout; panics if tshark fails.
 pub fn tshark(path: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(path).arg("-n").args(args);
-    let what = format!("{cmd:?}");
-    let out = run_bounded(cmd, b"", TSHARK_WITHIN);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}",
-        out.status,
-        out.stderr.trim()
-    );
-    out.stdout_text()
+    capture::tshark(path, args).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The `fields` of every frame matching `filter` (two passes, so that links to later frames
@@ -47,44 +33,18 @@ pub fn count(path: &Path, filter: &str) -> usize {
 
 /// How many frames the file holds.
 pub fn frame_count(path: &Path) -> usize {
-    tshark(path, &["-T", "fields", "-e", "frame.number"])
-        .lines()
-        .count()
+    capture::frame_count(path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The capture is readable, holds frames, and tshark finds nothing malformed, no expert error
-/// and no bad checksum (of any protocol: a bad ICMP checksum is only an expert warning) in it.
+/// and no bad checksum (of any protocol: a bad ICMP checksum is only an expert warning) in it;
+/// the kernel's 0xffff for a zero checksum (RFC 1624) is not counted against it, the stack's is.
 pub fn assert_capture_clean(path: &Path) {
     let frames = frame_count(path);
     assert!(frames > 0, "{} holds no frames", path.display());
-    let problems = tshark(
-        path,
-        &[
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= 0x00800000 \
-             || _ws.expert.group == 0x01000000",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.expert.message",
-            "-e",
-            "eth.src",
-        ],
-    );
-    // Linux fills in a deferred TCP/UDP checksum with 0xffff where the sum comes to 0x0000
-    // (`skb_checksum_help`, CSUM_MANGLED_0); the two are the same number in ones' complement and
-    // tshark only notes it. Frames the stack sent get no such pass.
-    let problems: String = problems
-        .lines()
-        .filter(|l| !l.contains("RFC 1624") || l.ends_with(STACK_MAC))
+    let problems: String = capture::problems(path, STACK_MAC)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .iter()
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(

@@ -18,7 +18,6 @@
 )]
 
 mod inmem;
-mod netns;
 mod plot;
 mod replay_speed;
 mod report;

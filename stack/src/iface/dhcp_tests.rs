@@ -13,9 +13,10 @@ use core::net::SocketAddrV4;
 use core::time::Duration;
 
 use etherparse::{
-    ArpEthIpv4Packet, ArpOperation, ArpPacket, Icmpv4Type, LinkSlice, NetSlice, PacketBuilder,
-    SlicedPacket, TransportSlice, UdpHeader,
+    ArpEthIpv4Packet, ArpOperation, Icmpv4Type, LinkSlice, NetSlice, SlicedPacket, TransportSlice,
+    UdpHeader,
 };
+use tapstack_testkit::frame::{self, PROTO_ICMP, PROTO_UDP};
 
 use super::*;
 use crate::dhcp::{MessageType, Op, ParseError, Repr, State};
@@ -56,18 +57,19 @@ fn config(seed: u64) -> Config {
 /// The ones' complement sum of `data` (RFC 1071), complemented: 0 over a packet whose checksum
 /// is right.
 fn inet_sum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    frame::checksum(&[data])
 }
 
 // ------------------------------------------------------------------------------------------------
-// Frames, built with etherparse.
+// Frames, built with the test kit: IPv4 as etherparse's builder writes it (identification 0,
+// don't fragment, TTL 64).
+
+/// The IPv4 header of a frame to the interface.
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> frame::Ipv4 {
+    frame::Ipv4::new(src, dst, protocol)
+        .ident(0)
+        .dont_fragment()
+}
 
 fn udp_frame(
     src_mac: MacAddr,
@@ -76,12 +78,9 @@ fn udp_frame(
     dst: SocketAddrV4,
     payload: &[u8],
 ) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
-        .ipv4(src.ip().octets(), dst.ip().octets(), 64)
-        .udp(src.port(), dst.port());
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).expect("a UDP frame");
-    out
+    let udp = frame::udp_v4(src, dst, payload);
+    let packet = ipv4(*src.ip(), *dst.ip(), PROTO_UDP).packet(&udp);
+    frame::ethernet(dst_mac.0, src_mac.0, frame::ETH_IPV4, &packet)
 }
 
 /// A DHCP message from the server (port 67) to `dst` (port 68).
@@ -101,27 +100,19 @@ fn arp_frame(
     sender: (MacAddr, Ipv4Addr),
     target: (MacAddr, Ipv4Addr),
 ) -> Vec<u8> {
-    let arp = ArpEthIpv4Packet {
-        operation: op,
-        sender_mac: sender.0 .0,
-        sender_ipv4: sender.1.octets(),
-        target_mac: target.0 .0,
-        target_ipv4: target.1.octets(),
-    };
-    let b = PacketBuilder::ethernet2(sender.0 .0, dst_mac.0).arp(ArpPacket::from(arp));
-    let mut out = Vec::with_capacity(b.size());
-    b.write(&mut out).expect("an ARP frame");
-    out
+    frame::arp_frame(
+        dst_mac.0,
+        op.0,
+        (sender.0 .0, sender.1),
+        (target.0 .0, target.1),
+    )
 }
 
 fn echo_request(dst: Ipv4Addr, seq: u16) -> Vec<u8> {
     let data = seq.to_be_bytes().repeat(8);
-    let b = PacketBuilder::ethernet2(SERVER_MAC.0, OUR_MAC.0)
-        .ipv4(SERVER_IP.octets(), dst.octets(), 64)
-        .icmpv4_echo_request(0x4242, seq);
-    let mut out = Vec::with_capacity(b.size(data.len()));
-    b.write(&mut out, &data).expect("an echo request");
-    out
+    let icmp = frame::echo(8, 0x4242, seq, &data);
+    let packet = ipv4(SERVER_IP, dst, PROTO_ICMP).packet(&icmp);
+    frame::ethernet(OUR_MAC.0, SERVER_MAC.0, frame::ETH_IPV4, &packet)
 }
 
 /// Offset of the UDP checksum in an Ethernet/IPv4 (no options)/UDP frame.

@@ -1,7 +1,8 @@
 //! Byte-vector tests of the interface: frames in, frames out, counters, at explicit times.
 //!
-//! Frames are built here by hand, with their own checksum code rather than the stack's, so the
-//! expected bytes are an independent encoding of the wire formats. Every step checks the
+//! Frames are built with the test kit's builders (`tapstack_testkit::frame`), which have their
+//! own checksum code rather than the stack's, so the expected bytes are an independent encoding
+//! of the wire formats. Every step checks the
 //! accounting invariant `rx_frames == rx_handled + total_drops()`.
 
 // A test module: its parent declares it under #[cfg(test)], so it may unwrap.
@@ -25,12 +26,10 @@ const OTHER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0x77, 0, 0x09]);
 const SUBNET_BROADCAST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 255);
 const ALL_HOSTS_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
 
-const ETH_ARP: u16 = 0x0806;
-const ETH_IPV4: u16 = 0x0800;
-const PROTO_ICMP: u8 = 1;
-const PROTO_UDP: u8 = 17;
-const OP_REQUEST: u16 = 1;
-const OP_REPLY: u16 = 2;
+use tapstack_testkit::frame::{
+    self, echo, icmpv4 as icmp_message, udp_v4 as udp_datagram, ARP_REPLY as OP_REPLY,
+    ARP_REQUEST as OP_REQUEST, ETH_ARP, ETH_IPV4, PROTO_ICMP, PROTO_UDP,
+};
 
 /// No frames.
 const NONE: [Vec<u8>; 0] = [];
@@ -40,38 +39,20 @@ fn t(ms: u64) -> Instant {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Wire formats, written out by hand.
+// Wire formats, written out by hand (the test kit's builders, adapted to `MacAddr`).
 
 /// The Internet checksum (RFC 1071) of `data`, as a number to write big-endian.
 fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    frame::checksum(&[data])
 }
 
 fn eth(dst: MacAddr, src: MacAddr, ether_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&ether_type.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
+    frame::ethernet(dst.0, src.0, ether_type, payload)
 }
 
 /// An Ethernet/IPv4 ARP packet (RFC 826).
 fn arp_packet(op: u16, sender: (MacAddr, Ipv4Addr), target: (MacAddr, Ipv4Addr)) -> Vec<u8> {
-    let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4];
-    p.extend_from_slice(&op.to_be_bytes());
-    p.extend_from_slice(&sender.0 .0);
-    p.extend_from_slice(&sender.1.octets());
-    p.extend_from_slice(&target.0 .0);
-    p.extend_from_slice(&target.1.octets());
-    p
+    frame::arp(op, (sender.0 .0, sender.1), (target.0 .0, target.1))
 }
 
 /// An ARP frame to `dst`, sent from the ARP sender's MAC.
@@ -81,124 +62,23 @@ fn arp_frame(
     sender: (MacAddr, Ipv4Addr),
     target: (MacAddr, Ipv4Addr),
 ) -> Vec<u8> {
-    eth(dst, sender.0, ETH_ARP, &arp_packet(op, sender, target))
+    frame::arp_frame(dst.0, op, (sender.0 .0, sender.1), (target.0 .0, target.1))
 }
 
-/// The fields of an IPv4 header (no options).
-#[derive(Clone, Copy, Debug)]
-struct Ip {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: u8,
-    ident: u16,
-    ttl: u8,
-    dont_fragment: bool,
-    more_fragments: bool,
-    offset: usize,
-}
+/// The fields of an IPv4 header (no options); `Ip::new` is a datagram as a peer sends it: TTL
+/// 64, no flags, identification 0x1234.
+type Ip = frame::Ipv4;
 
-impl Ip {
-    /// A datagram as a peer sends it: TTL 64, no flags, identification 0x1234.
-    fn new(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8) -> Self {
-        Ip {
-            src,
-            dst,
-            protocol,
-            ident: 0x1234,
-            ttl: 64,
-            dont_fragment: false,
-            more_fragments: false,
-            offset: 0,
-        }
-    }
-
+/// Datagrams of the interface under test.
+trait Ours {
     /// A datagram as the interface under test sends it: from us, TTL 64, DF clear.
+    fn ours(dst: Ipv4Addr, protocol: u8, ident: u16) -> Self;
+}
+
+impl Ours for Ip {
     fn ours(dst: Ipv4Addr, protocol: u8, ident: u16) -> Self {
-        Ip {
-            dont_fragment: false,
-            ident,
-            ..Ip::new(OUR_IP, dst, protocol)
-        }
+        Ip::new(OUR_IP, dst, protocol).ident(ident)
     }
-
-    fn ident(self, ident: u16) -> Self {
-        Ip { ident, ..self }
-    }
-
-    fn fragment(self, offset: usize, more: bool) -> Self {
-        Ip {
-            offset,
-            more_fragments: more,
-            ..self
-        }
-    }
-
-    /// The 20-byte header for `payload_len` bytes of payload, with its checksum.
-    fn header(&self, payload_len: usize) -> [u8; 20] {
-        let total = u16::try_from(20 + payload_len).unwrap();
-        assert_eq!(self.offset % 8, 0);
-        let flags_offset = (u16::from(self.dont_fragment) << 14)
-            | (u16::from(self.more_fragments) << 13)
-            | u16::try_from(self.offset / 8).unwrap();
-        let mut h = [0u8; 20];
-        h[0] = 0x45;
-        h[2..4].copy_from_slice(&total.to_be_bytes());
-        h[4..6].copy_from_slice(&self.ident.to_be_bytes());
-        h[6..8].copy_from_slice(&flags_offset.to_be_bytes());
-        h[8] = self.ttl;
-        h[9] = self.protocol;
-        h[12..16].copy_from_slice(&self.src.octets());
-        h[16..20].copy_from_slice(&self.dst.octets());
-        let sum = inet_checksum(&h);
-        h[10..12].copy_from_slice(&sum.to_be_bytes());
-        h
-    }
-
-    fn packet(&self, payload: &[u8]) -> Vec<u8> {
-        let mut p = self.header(payload.len()).to_vec();
-        p.extend_from_slice(payload);
-        p
-    }
-}
-
-/// An ICMP message with its checksum; `rest` is the second header word.
-fn icmp_message(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind, code, 0, 0];
-    m.extend_from_slice(&rest);
-    m.extend_from_slice(body);
-    let sum = inet_checksum(&m);
-    m[2..4].copy_from_slice(&sum.to_be_bytes());
-    m
-}
-
-/// Echo request (`kind` 8) or reply (`kind` 0).
-fn echo(kind: u8, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let [a, b] = ident.to_be_bytes();
-    let [c, d] = seq.to_be_bytes();
-    icmp_message(kind, 0, [a, b, c, d], data)
-}
-
-/// A UDP datagram with its checksum over the IPv4 pseudo-header.
-fn udp_datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(8 + payload.len()).unwrap();
-    let mut d = Vec::with_capacity(usize::from(len));
-    d.extend_from_slice(&src.port().to_be_bytes());
-    d.extend_from_slice(&dst.port().to_be_bytes());
-    d.extend_from_slice(&len.to_be_bytes());
-    d.extend_from_slice(&[0, 0]);
-    d.extend_from_slice(payload);
-    let mut pseudo = Vec::with_capacity(12 + d.len());
-    pseudo.extend_from_slice(&src.ip().octets());
-    pseudo.extend_from_slice(&dst.ip().octets());
-    pseudo.extend_from_slice(&[0, PROTO_UDP]);
-    pseudo.extend_from_slice(&len.to_be_bytes());
-    pseudo.extend_from_slice(&d);
-    let sum = match inet_checksum(&pseudo) {
-        0 => 0xffff,
-        s => s,
-    };
-    d[6..8].copy_from_slice(&sum.to_be_bytes());
-    d
 }
 
 fn peer(port: u16) -> SocketAddrV4 {

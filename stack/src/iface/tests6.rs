@@ -12,7 +12,7 @@ use crate::config::{Ipv6Cidr, Ipv6Config};
 use crate::ipv6::{self, icmp as icmp6, ndp};
 use core::net::SocketAddrV6;
 
-const ETH_IPV6: u16 = 0x86dd;
+use tapstack_testkit::frame::{self, ETH_IPV6};
 
 fn a6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -60,16 +60,9 @@ fn ready() -> Net {
     net
 }
 
-/// The 40-byte IPv6 header, by hand (RFC 8200 3).
+/// The 40-byte IPv6 header, by hand (RFC 8200 3), and `payload`.
 fn ip6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
-    p.push(next_header);
-    p.push(hop_limit);
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    p.extend_from_slice(payload);
-    p
+    frame::ipv6(src, dst, next_header, hop_limit, payload)
 }
 
 fn frame6(dst: MacAddr, src: MacAddr, packet: &[u8]) -> Vec<u8> {
@@ -82,9 +75,7 @@ fn icmp_frame(mac: MacAddr, src: Ipv6Addr, dst: Ipv6Addr, hop: u8, body: &[u8]) 
 }
 
 fn echo_request(src: Ipv6Addr, dst: Ipv6Addr, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut m = Vec::new();
-    icmp6::write_echo_request(&mut m, src, dst, 0x4242, seq, data);
-    m
+    frame::echo_v6(src, dst, 128, 0x4242, seq, data)
 }
 
 fn ndp_body(src: Ipv6Addr, dst: Ipv6Addr, repr: &ndp::Repr<'_>) -> Vec<u8> {
@@ -94,28 +85,16 @@ fn ndp_body(src: Ipv6Addr, dst: Ipv6Addr, repr: &ndp::Repr<'_>) -> Vec<u8> {
 }
 
 fn solicit(src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr, ll: Option<MacAddr>) -> Vec<u8> {
-    ndp_body(
-        src,
-        dst,
-        &ndp::Repr::NeighborSolicit {
-            target,
-            source_ll: ll,
-        },
-    )
+    frame::neighbor_solicit(src, dst, target, ll.map(|m| m.0))
 }
 
 fn advert(src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr, solicited: bool) -> Vec<u8> {
-    ndp_body(
-        src,
-        dst,
-        &ndp::Repr::NeighborAdvert {
-            router: false,
-            solicited,
-            override_entry: true,
-            target,
-            target_ll: Some(PEER_MAC),
-        },
-    )
+    let flags = frame::AdvertFlags {
+        router: false,
+        solicited,
+        override_entry: true,
+    };
+    frame::neighbor_advert(src, dst, flags, target, Some(PEER_MAC.0))
 }
 
 /// What a frame we sent carries.
@@ -401,12 +380,7 @@ fn ready_with_peer() -> Net {
 
 /// A fragment of `payload` (the fragmentable part) at `offset`, from the peer.
 fn fragment(ident: u32, next_header: u8, offset: usize, more: bool, data: &[u8]) -> Vec<u8> {
-    let mut p = vec![next_header, 0];
-    p.extend_from_slice(
-        &((u16::try_from(offset / 8).unwrap() << 3) | u16::from(more)).to_be_bytes(),
-    );
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(data);
+    let p = frame::fragment_header(next_header, offset, more, ident, data);
     frame6(OUR_MAC, PEER_MAC, &ip6(peer6(), ours(), 44, 64, &p))
 }
 

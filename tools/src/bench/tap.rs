@@ -15,10 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::netns::{self, Netns, Process};
+use tapstack_testkit::process::missing;
+use tapstack_testkit::{Netns, Process};
+
 use super::report::{percentile, Figure, Outcome, Target, GBITS};
 use super::{interrupted, Plan, SEGMENT_PAYLOAD};
 
+/// Who the bench's namespaces belong to (`tapstack-bench-PID-N`, warnings).
+const OWNER: &str = "tapstack bench";
 /// The stack's address on the TAP link (`tapstack up`'s default).
 const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// The kernel's address on the TAP link.
@@ -83,7 +87,7 @@ impl Peer {
             ],
             Peer::Smoltcp => vec![&exe, "bench", "--smoltcp-tap-peer", TAP],
         };
-        ns.start(&argv, "is up and answering", READY_WITHIN)
+        ns.start_until(&argv, "is up and answering", READY_WITHIN, interrupted)
     }
 }
 
@@ -194,7 +198,10 @@ fn timed(
         _ => None,
     };
     if !stack.running() {
-        bail!("the stack exited during the transfer: {}", stack.stop());
+        bail!(
+            "the stack exited during the transfer: {}",
+            stack.stop_and_tell()
+        );
     }
     into.gbits.push(gbits(bytes, took));
     if let Some(cpu) = cpu {
@@ -239,7 +246,7 @@ pub fn throughput(plan: &Plan, peer: Peer, figures: &mut Vec<Figure>) {
             "ns",
         ),
     ];
-    let outcomes: [Outcome; 4] = match netns::missing(&[]) {
+    let outcomes: [Outcome; 4] = match missing(&[]) {
         Some(why) => std::array::from_fn(|_| Outcome::Skipped(why.clone())),
         None => match measure_tap(plan, peer) {
             Ok((to_stack, from_stack)) => [
@@ -275,7 +282,7 @@ fn cpu_outcome(values: Vec<f64>) -> Outcome {
 }
 
 fn measure_tap(plan: &Plan, peer: Peer) -> Result<(Direction, Direction)> {
-    let ns = Netns::create()?;
+    let ns = Netns::create(OWNER)?;
     let mut stack = peer.start(&ns)?;
     let stack_addr = SocketAddr::new(IpAddr::V4(STACK_IP), 0);
     // A first small transfer each way: ARP resolved, first-use costs paid.
@@ -303,31 +310,17 @@ fn measure_tap(plan: &Plan, peer: Peer) -> Result<(Direction, Direction)> {
         )
         .context("stack -> kernel")?;
     }
-    stack.stop();
+    stack.stop_and_tell();
     Ok((to_stack, from_stack))
 }
 
 /// Two namespaces joined by a veth pair: (a, b) with VETH_A in a and VETH_B in b.
 fn veth_pair() -> Result<(Netns, Netns)> {
-    let a = Netns::create()?;
-    let b = Netns::create()?;
-    a.run_ok(&[
-        "ip",
-        "link",
-        "add",
-        "veth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "veth1",
-        "netns",
-        b.name(),
-    ])?;
-    a.run_ok(&["ip", "addr", "add", &format!("{VETH_A}/24"), "dev", "veth0"])?;
-    a.run_ok(&["ip", "link", "set", "veth0", "up"])?;
-    b.run_ok(&["ip", "addr", "add", &format!("{VETH_B}/24"), "dev", "veth1"])?;
-    b.run_ok(&["ip", "link", "set", "veth1", "up"])?;
+    let a = Netns::create(OWNER)?;
+    let b = Netns::create(OWNER)?;
+    a.add_veth("veth0", &[], &b, "veth1")?;
+    a.address("veth0", &format!("{VETH_A}/24"))?;
+    b.address("veth1", &format!("{VETH_B}/24"))?;
     Ok((a, b))
 }
 
@@ -382,7 +375,7 @@ pub fn veth(plan: &Plan, figures: &mut Vec<Figure>) {
     let mib = (plan.tap_bytes * VETH_FACTOR) >> 20;
     let scenario = format!("TCP over veth, MTU 1500, {mib} MiB: kernel (ceiling)");
     let names = ["kernel -> kernel (discard)", "kernel -> kernel (chargen)"];
-    let outcomes: [Outcome; 2] = match netns::missing(&[]) {
+    let outcomes: [Outcome; 2] = match missing(&[]) {
         Some(why) => std::array::from_fn(|_| Outcome::Skipped(why.clone())),
         None => match measure_veth(plan) {
             Ok((to, from)) => [Outcome::Measured(to), Outcome::Measured(from)],
@@ -440,6 +433,7 @@ fn ping(ns: &Netns, addr: Ipv4Addr, count: usize, interval: &str) -> Result<Vec<
     let answered = (0..5).any(|_| {
         ns.run(
             &["ping", "-n", "-c", "1", "-W", "1", &ip],
+            b"",
             Duration::from_secs(5),
         )
         .is_ok_and(|o| o.status.success())
@@ -452,9 +446,10 @@ fn ping(ns: &Netns, addr: Ipv4Addr, count: usize, interval: &str) -> Result<Vec<
     let limit = Duration::from_secs_f64(count as f64 * secs) + Duration::from_secs(10);
     let out = ns.run(
         &["ping", "-n", "-c", &n, "-i", interval, "-W", "1", &ip],
+        b"",
         limit,
     )?;
-    let rtts = parse_ping(&out.stdout);
+    let rtts = parse_ping(&out.stdout_text());
     if rtts.len() * 10 < count * 9 {
         bail!(
             "only {} of {count} pings to {ip} answered ({}): {}",
@@ -538,7 +533,7 @@ pub fn latency(plan: &Plan, target: PingTarget, figures: &mut Vec<Figure>) {
         "{scenario} ({} pings, {} s apart)",
         plan.ping_count, plan.ping_interval
     );
-    let outcomes: [Outcome; 4] = match netns::missing(&["ping"]) {
+    let outcomes: [Outcome; 4] = match missing(&["ping"]) {
         Some(why) => std::array::from_fn(|_| Outcome::Skipped(why.clone())),
         None => match measure_ping(plan, target) {
             Ok(r) => [
@@ -568,14 +563,14 @@ fn measure_ping(plan: &Plan, target: PingTarget) -> Result<Rtt> {
     let mut rtt = Rtt::default();
     match target {
         PingTarget::Tap(peer) => {
-            let ns = Netns::create()?;
+            let ns = Netns::create(OWNER)?;
             let mut stack = peer.start(&ns)?;
             for _ in 0..plan.runs {
                 rtt.add(&ping(&ns, STACK_IP, plan.ping_count, plan.ping_interval)?);
                 rtt.add_busy(&ping(&ns, STACK_IP, BUSY_COUNT, BUSY_INTERVAL)?);
             }
             if !stack.running() {
-                bail!("the stack exited: {}", stack.stop());
+                bail!("the stack exited: {}", stack.stop_and_tell());
             }
         }
         PingTarget::Veth => {
@@ -645,7 +640,7 @@ pub fn http(plan: &Plan, figures: &mut Vec<Figure>) {
         "HTTP GET / over TAP: tapstack (wrk -t2 -c50, {} s)",
         plan.wrk_secs
     );
-    let outcomes: [Outcome; 2] = match netns::missing(&["wrk"]) {
+    let outcomes: [Outcome; 2] = match missing(&["wrk"]) {
         Some(why) => std::array::from_fn(|_| Outcome::Skipped(why.clone())),
         None => match measure_http(plan) {
             Ok((rps, p99)) => [Outcome::Measured(rps), Outcome::Measured(p99)],
@@ -662,7 +657,7 @@ pub fn http(plan: &Plan, figures: &mut Vec<Figure>) {
 }
 
 fn measure_http(plan: &Plan) -> Result<(Vec<f64>, Vec<f64>)> {
-    let ns = Netns::create()?;
+    let ns = Netns::create(OWNER)?;
     let mut stack = Peer::Tapstack.start(&ns)?;
     let url = format!("http://{STACK_IP}/");
     let secs = format!("{}s", plan.wrk_secs);
@@ -674,13 +669,15 @@ fn measure_http(plan: &Plan) -> Result<(Vec<f64>, Vec<f64>)> {
         }
         let out = ns.run(
             &["wrk", "-t2", "-c50", "-d", &secs, "--latency", &url],
+            b"",
             limit,
         )?;
-        let Some(w) = parse_wrk(&out.stdout).filter(|_| out.status.success()) else {
+        let stdout = out.stdout_text();
+        let Some(w) = parse_wrk(&stdout).filter(|_| out.status.success()) else {
             bail!(
                 "wrk failed ({}): {} {}",
                 out.status,
-                out.stdout.trim(),
+                stdout.trim(),
                 out.stderr.trim()
             );
         };
@@ -691,7 +688,7 @@ fn measure_http(plan: &Plan) -> Result<(Vec<f64>, Vec<f64>)> {
         p99.push(w.p99_ms);
     }
     if !stack.running() {
-        bail!("the stack exited: {}", stack.stop());
+        bail!("the stack exited: {}", stack.stop_and_tell());
     }
     Ok((rps, p99))
 }
