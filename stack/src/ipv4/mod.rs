@@ -193,6 +193,36 @@ pub fn is_martian_source(src: Ipv4Addr) -> bool {
     src.is_multicast() || src.is_broadcast() || src.is_loopback() || u32::from(src) >= 0xf000_0000
 }
 
+/// What an ICMP error needs from the datagram it quotes (RFC 792: "Internet Header + 64 bits
+/// of Original Data Datagram"). The quote may be cut short, so only the fixed header is read and
+/// nothing (checksum, lengths) is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quoted {
+    /// Source address of the quoted datagram.
+    pub src: Ipv4Addr,
+    /// Destination address of the quoted datagram.
+    pub dst: Ipv4Addr,
+    /// Its protocol number.
+    pub protocol: u8,
+    /// Its fragment offset in bytes.
+    pub frag_offset: usize,
+    /// Where its upper-layer header starts (the header length field, unchecked).
+    pub upper: usize,
+}
+
+/// Reads the fixed header of a quoted datagram; `None` when it is shorter than 20 bytes.
+pub fn quoted(original: &[u8]) -> Option<Quoted> {
+    let hdr = original.get(..HEADER_LEN)?;
+    let flags_offset = u16::from_be_bytes([hdr[6], hdr[7]]);
+    Some(Quoted {
+        src: Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]),
+        dst: Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]),
+        protocol: hdr[9],
+        frag_offset: usize::from(flags_offset & 0x1fff) * 8,
+        upper: usize::from(hdr[0] & 0x0f) * 4,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -240,6 +240,32 @@ pub fn is_solicited_node(addr: Ipv6Addr) -> bool {
     o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
 }
 
+/// What an ICMPv6 error needs from the packet it quotes: the fixed header's addresses and Next
+/// Header. The quote may be cut short; nothing else is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quoted {
+    /// Source address of the quoted packet.
+    pub src: Ipv6Addr,
+    /// Destination address of the quoted packet.
+    pub dst: Ipv6Addr,
+    /// The Next Header of its fixed header.
+    pub next_header: u8,
+}
+
+/// Reads the fixed header of a quoted packet; `None` when it is shorter than 40 bytes.
+pub fn quoted(original: &[u8]) -> Option<Quoted> {
+    let hdr = original.get(..HEADER_LEN)?;
+    let mut a = [0u8; 16];
+    a.copy_from_slice(hdr.get(8..24)?);
+    let src = Ipv6Addr::from(a);
+    a.copy_from_slice(hdr.get(24..40)?);
+    Some(Quoted {
+        src,
+        dst: Ipv6Addr::from(a),
+        next_header: hdr[6],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,13 +6,14 @@
 //! Order of work for a received packet: header checks -> destination (our addresses, all-nodes,
 //! our solicited-node groups) -> extension header chain -> reassembly -> ICMPv6 (NDP) | UDP | TCP.
 
-use core::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use core::net::{IpAddr, Ipv6Addr};
 use core::time::Duration;
 
 use etherparse::EtherType;
 use tracing::{debug, info, trace, warn};
 
-use super::{write_eth_header, Event, Interface};
+use super::transport::{Addrs, Cast, Datagram, IcmpError, Protocol, TransportError};
+use super::{Event, Interface};
 use crate::config::{Ipv6Cidr, Ipv6Config, Limits};
 use crate::ethernet::MacAddr;
 use crate::icmp::TokenBucket;
@@ -22,9 +23,7 @@ use crate::ipv6::neighbor::{self, Advert, Due, Lookup, PendingPacket, Timing};
 use crate::ipv6::{self, ext, ndp, reassembly, EmitRepr, NextHeader, HEADER_LEN};
 use crate::rng::Rng;
 use crate::stats::DropReason;
-use crate::tcp;
 use crate::time::{earliest, Instant};
-use crate::udp;
 
 /// The all-nodes multicast group (RFC 4291 2.7.1).
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -155,7 +154,7 @@ pub(super) struct State {
     ident: u32,
     rng: Rng,
     rs: Solicitation,
-    icmp_errors: TokenBucket,
+    pub(super) icmp_errors: TokenBucket,
     due: Vec<Due>,
 }
 
@@ -345,13 +344,12 @@ fn lifetime(now: Instant, secs: u32) -> Option<Instant> {
     (secs != u32::MAX).then(|| now + Duration::from_secs(u64::from(secs)))
 }
 
-/// Where the packet was addressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dest {
-    /// One of our (usable) unicast addresses.
-    Unicast,
-    /// All-nodes or one of our solicited-node groups.
-    Multicast,
+/// How the extension header walk treats options for a packet addressed as `cast`.
+fn ext_destination(cast: Cast) -> ext::Destination {
+    match cast {
+        Cast::Unicast => ext::Destination::Unicast,
+        Cast::Multicast | Cast::Broadcast => ext::Destination::Multicast,
+    }
 }
 
 fn map_fragment_drop(r: DropReason) -> DropReason {
@@ -404,32 +402,27 @@ fn next_header_field(payload: &[u8], first: NextHeader, offset: usize) -> usize 
     field
 }
 
-/// The TCP connection a quoted packet (IPv6 header, then TCP without extension headers) was
-/// sent on: `(local, remote)`.
-fn quoted_tcp(original: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    let hdr = original.get(..HEADER_LEN)?;
-    if hdr.get(6) != Some(&6) {
-        return None;
-    }
-    let ports = original.get(HEADER_LEN..HEADER_LEN + 4)?;
-    let mut a = [0u8; 16];
-    a.copy_from_slice(hdr.get(8..24)?);
-    let src = Ipv6Addr::from(a);
-    a.copy_from_slice(hdr.get(24..40)?);
-    let dst = Ipv6Addr::from(a);
-    Some((
-        SocketAddr::new(IpAddr::V6(src), u16::from_be_bytes([ports[0], ports[1]])),
-        SocketAddr::new(IpAddr::V6(dst), u16::from_be_bytes([ports[2], ports[3]])),
-    ))
-}
-
 /// What a received packet is, once its header chain is walked.
 struct Packet<'a> {
     ip: ipv6::Repr,
-    dest: Dest,
+    dest: Cast,
     link_group: bool,
     /// The whole packet as received (or rebuilt after reassembly), for error quotes.
     original: &'a [u8],
+}
+
+impl Packet<'_> {
+    /// The packet as the transport layer sees it. A datagram to a group is answered from our
+    /// own address, not the group's.
+    fn transport(&self) -> Datagram<'_> {
+        Datagram {
+            addrs: Addrs::V6(self.ip.src, self.ip.dst),
+            cast: self.dest,
+            local: (self.dest == Cast::Unicast).then_some(IpAddr::V6(self.ip.dst)),
+            link_group: self.link_group,
+            original: self.original,
+        }
+    }
 }
 
 impl Interface {
@@ -554,7 +547,7 @@ impl Interface {
         debug!(expired, "IPv6: reassembly timed out");
         for q in quotes {
             let error = icmp6::Error::TimeExceeded(1);
-            self.send_icmpv6_error(now, error, &q, false, emit);
+            self.send_icmp_error(now, IcmpError::V6(error), &q, false, emit);
         }
     }
 
@@ -832,7 +825,7 @@ impl Interface {
     ) {
         let Some(v6) = self.ip6.as_mut() else { return };
         let mtu = v6.link_mtu;
-        let mut frame = std::mem::take(&mut self.frame);
+        let mut frame = std::mem::take(&mut self.link.frame);
         let mut repr = EmitRepr {
             src,
             dst,
@@ -840,8 +833,7 @@ impl Interface {
             hop_limit,
         };
         if HEADER_LEN + payload.len() <= mtu {
-            frame.clear();
-            write_eth_header(&mut frame, mac, self.config.mac, EtherType::IPV6);
+            self.link.begin(&mut frame, mac, EtherType::IPV6);
             ipv6::write_header(&mut frame, &repr, payload.len());
             frame.extend_from_slice(payload);
             self.transmit(&frame, emit);
@@ -856,8 +848,7 @@ impl Interface {
             while offset < payload.len() && chunk > 0 {
                 let end = (offset + chunk).min(payload.len());
                 let more = end < payload.len();
-                frame.clear();
-                write_eth_header(&mut frame, mac, self.config.mac, EtherType::IPV6);
+                self.link.begin(&mut frame, mac, EtherType::IPV6);
                 ipv6::write_header(&mut frame, &repr, ext::FRAGMENT_LEN + end - offset);
                 ext::Fragment {
                     next_header: u8::from(next_header),
@@ -874,7 +865,21 @@ impl Interface {
             self.stats.ipv6_fragments_tx += pieces;
         }
         self.stats.ipv6_sent += 1;
-        self.frame = frame;
+        self.link.frame = frame;
+    }
+
+    /// Sends a TCP segment written at `headroom` in `frame`.
+    pub(super) fn tcp_out_v6(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        frame: &mut [u8],
+        headroom: usize,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let segment = frame.get(headroom..).unwrap_or_default();
+        self.send_ipv6(now, src, dst, Protocol::Tcp.into(), segment, emit);
     }
 
     /// Sends what waited for `ip` to be resolved.
@@ -893,17 +898,13 @@ impl Interface {
         }
     }
 
-    /// Sends a queued UDP datagram to an IPv6 destination.
-    pub(super) fn send_udp6(
-        &mut self,
-        now: Instant,
-        port: u16,
-        dst: SocketAddrV6,
+    /// The source of a datagram to `dst`: the address the request came to (`local`) if that
+    /// is still ours and usable, otherwise the one source selection picks.
+    pub(super) fn ipv6_reply_source(
+        &self,
         local: Option<IpAddr>,
-        data: &[u8],
-        emit: &mut dyn FnMut(&[u8]),
-    ) {
-        // A reply leaves from the address the request came to, if that is still ours.
+        dst: Ipv6Addr,
+    ) -> Option<Ipv6Addr> {
         let asked = match local {
             Some(IpAddr::V6(a)) => self
                 .ipv6_addresses()
@@ -912,74 +913,54 @@ impl Interface {
                 .map(|x| x.cidr.addr()),
             _ => None,
         };
-        let Some(src) = asked.or_else(|| self.ipv6_source_for(*dst.ip())) else {
-            self.stats.ipv6_tx_dropped += 1;
-            return;
-        };
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        if udp::write6(&mut body, SocketAddrV6::new(src, port, 0, 0), dst, data) {
-            self.stats.udp_sent += 1;
-            self.send_ipv6(now, src, *dst.ip(), NextHeader::Udp, &body, emit);
-        }
-        self.body = body;
+        asked.or_else(|| self.ipv6_source_for(dst))
     }
 
-    /// RFC 4443 2.4: errors rate limited, never about errors, multicast (with the (e)
-    /// exceptions) or packets from the unspecified address.
-    fn send_icmpv6_error(
-        &mut self,
-        now: Instant,
+    /// RFC 4443 2.4 (e): whether an error may be sent about `original` at all, and if so the
+    /// quoted packet's source and destination.
+    pub(super) fn ipv6_error_about(
+        &self,
         error: icmp6::Error,
         original: &[u8],
         link_group: bool,
-        emit: &mut dyn FnMut(&[u8]),
-    ) {
+    ) -> Option<Addrs> {
         let link = if link_group {
             icmp6::LinkDestination::Group
         } else {
             icmp6::LinkDestination::Unicast
         };
         if !icmp6::error_allowed(error, original, link) {
-            return;
+            return None;
         }
-        let Ok((ip, _)) = ipv6::parse(original).or_else(|_| {
-            original
-                .get(..HEADER_LEN)
-                .map_or(Err(ipv6::ParseError::Truncated), |h| {
-                    let mut fixed = [0u8; HEADER_LEN];
-                    fixed.copy_from_slice(h);
-                    fixed[4] = 0;
-                    fixed[5] = 0;
-                    fixed[6] = 59;
-                    ipv6::parse(&fixed).map(|(r, _)| (r, &[][..]))
-                })
-        }) else {
-            return;
-        };
-        let Some(v6) = self.ip6.as_mut() else { return };
-        if !v6.icmp_errors.take(now) {
-            self.stats.icmpv6_errors_rate_limited += 1;
-            return;
-        }
-        // RFC 4443 2.2: the source is the destination of the packet if it was ours, otherwise
-        // the address we would use towards its source.
-        let src = if v6
-            .find(ip.dst)
+        let (ip, _) = ipv6::parse(original)
+            .or_else(|_| {
+                original
+                    .get(..HEADER_LEN)
+                    .map_or(Err(ipv6::ParseError::Truncated), |h| {
+                        let mut fixed = [0u8; HEADER_LEN];
+                        fixed.copy_from_slice(h);
+                        fixed[4] = 0;
+                        fixed[5] = 0;
+                        fixed[6] = 59;
+                        ipv6::parse(&fixed).map(|(r, _)| (r, &[][..]))
+                    })
+            })
+            .ok()?;
+        Some(Addrs::V6(ip.src, ip.dst))
+    }
+
+    /// RFC 4443 2.2: an error leaves from the destination of the packet it is about if that
+    /// was ours, otherwise from the address we would use towards its source.
+    pub(super) fn ipv6_error_source(&self, dst: Ipv6Addr, src: Ipv6Addr) -> Option<Ipv6Addr> {
+        let v6 = self.ip6.as_ref()?;
+        if v6
+            .find(dst)
             .is_some_and(|i| v6.addrs.get(i).is_some_and(Address::usable))
         {
-            ip.dst
-        } else if let Some(s) = v6.select_source(ip.src) {
-            s
+            Some(dst)
         } else {
-            return;
-        };
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        icmp6::write_error(&mut body, src, ip.src, error, original);
-        self.send_ipv6(now, src, ip.src, NextHeader::Icmp, &body, emit);
-        self.body = body;
-        self.stats.icmpv6_errors_sent += 1;
+            v6.select_source(src)
+        }
     }
 
     pub(super) fn process_ipv6(
@@ -1007,7 +988,7 @@ impl Interface {
             if !v6.joined(ip.dst) {
                 return Err(DropReason::Ipv6NotForUs);
             }
-            Dest::Multicast
+            Cast::Multicast
         } else {
             let Some(i) = v6.find(ip.dst) else {
                 return Err(DropReason::Ipv6NotForUs);
@@ -1021,13 +1002,10 @@ impl Interface {
                 // discarded" (DAD solicitations go to the solicited-node group).
                 return Err(DropReason::Ipv6TentativeDestination);
             }
-            Dest::Unicast
+            Cast::Unicast
         };
         let original = packet.get(..HEADER_LEN + payload.len()).unwrap_or(packet);
-        let destination = match dest {
-            Dest::Unicast => ext::Destination::Unicast,
-            Dest::Multicast => ext::Destination::Multicast,
-        };
+        let destination = ext_destination(dest);
         let limits = v6.ext_limits;
         let pkt = Packet {
             ip,
@@ -1064,7 +1042,7 @@ impl Interface {
             }),
             ext::Verdict::ParameterProblem { code, pointer } => {
                 let error = icmp6::Error::ParameterProblem { code, pointer };
-                self.send_icmpv6_error(now, error, original, link_group, emit);
+                self.send_icmp_error(now, IcmpError::V6(error), original, link_group, emit);
                 // The walk reports an erroneous field only for a Routing header with segments
                 // left, an unrecognized Next Header only for a misplaced Hop-by-Hop header.
                 Err(match code {
@@ -1102,7 +1080,13 @@ impl Interface {
                 code: ParamProblemCode::ErroneousHeader,
                 pointer: 4,
             };
-            self.send_icmpv6_error(now, error, pkt.original, pkt.link_group, emit);
+            self.send_icmp_error(
+                now,
+                IcmpError::V6(error),
+                pkt.original,
+                pkt.link_group,
+                emit,
+            );
             return Err(DropReason::Ipv6FragmentBadLength);
         }
         // Timed-out packets go first (with their Time Exceeded), not silently inside `add`.
@@ -1120,7 +1104,13 @@ impl Interface {
                     code: ParamProblemCode::IncompleteChain,
                     pointer: 0,
                 };
-                self.send_icmpv6_error(now, error, pkt.original, pkt.link_group, emit);
+                self.send_icmp_error(
+                    now,
+                    IcmpError::V6(error),
+                    pkt.original,
+                    pkt.link_group,
+                    emit,
+                );
                 Err(DropReason::Ipv6IncompleteChain)
             }
             reassembly::Outcome::Complete {
@@ -1139,10 +1129,7 @@ impl Interface {
                 };
                 ipv6::write_header(&mut original, &repr, whole.len());
                 original.extend_from_slice(whole.get(..icmp6::MAX_QUOTE).unwrap_or(&whole));
-                let destination = match pkt.dest {
-                    Dest::Unicast => ext::Destination::Unicast,
-                    Dest::Multicast => ext::Destination::Multicast,
-                };
+                let destination = ext_destination(pkt.dest);
                 let ip = ipv6::Repr {
                     next_header,
                     payload_len: whole.len(),
@@ -1175,7 +1162,13 @@ impl Interface {
                     ext::Verdict::Discard(_) => Err(DropReason::Ipv6BadExtensionHeader),
                     ext::Verdict::ParameterProblem { code, pointer } => {
                         let error = icmp6::Error::ParameterProblem { code, pointer };
-                        self.send_icmpv6_error(now, error, &original, pkt.link_group, emit);
+                        self.send_icmp_error(
+                            now,
+                            IcmpError::V6(error),
+                            &original,
+                            pkt.link_group,
+                            emit,
+                        );
                         Err(DropReason::Ipv6BadExtensionHeader)
                     }
                 }
@@ -1199,8 +1192,8 @@ impl Interface {
         }
         match kind {
             NextHeader::Icmp => self.process_icmpv6(now, pkt, link_src, upper, emit),
-            NextHeader::Udp => self.process_udp6(now, pkt, upper, emit),
-            NextHeader::Tcp => self.process_tcp6(now, pkt, upper, emit),
+            NextHeader::Udp => self.process_udp(now, &pkt.transport(), upper, emit),
+            NextHeader::Tcp => self.process_tcp(now, &pkt.transport(), upper, emit),
             NextHeader::NoNext => Err(DropReason::Ipv6NoNextHeader),
             _ => {
                 // RFC 8200 4: an unrecognized Next Header: Parameter Problem code 1 pointing
@@ -1209,83 +1202,15 @@ impl Interface {
                     code: ParamProblemCode::UnrecognizedNextHeader,
                     pointer: u32::try_from(next_header_field).unwrap_or(6),
                 };
-                self.send_icmpv6_error(now, error, pkt.original, pkt.link_group, emit);
+                self.send_icmp_error(
+                    now,
+                    IcmpError::V6(error),
+                    pkt.original,
+                    pkt.link_group,
+                    emit,
+                );
                 Err(DropReason::Ipv6UnknownNextHeader)
             }
-        }
-    }
-
-    fn process_udp6(
-        &mut self,
-        now: Instant,
-        pkt: &Packet<'_>,
-        upper: &[u8],
-        emit: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), DropReason> {
-        let d = udp::parse6(upper, pkt.ip.src, pkt.ip.dst).map_err(DropReason::from)?;
-        self.stats.ipv6_delivered += 1;
-        let from = SocketAddr::V6(SocketAddrV6::new(pkt.ip.src, d.src_port, 0, 0));
-        // A datagram to a group is answered from our own address, not the group's.
-        let to = match pkt.dest {
-            Dest::Unicast => Some(IpAddr::V6(pkt.ip.dst)),
-            Dest::Multicast => None,
-        };
-        match self.udp.deliver(d.dst_port, from, to, d.payload) {
-            udp::Delivery::Queued => {
-                self.stats.udp_delivered += 1;
-                trace!(from = %pkt.ip.src, port = d.dst_port, len = d.payload.len(), "UDP: datagram queued");
-                Ok(())
-            }
-            udp::Delivery::QueueFull => Err(DropReason::UdpQueueFull),
-            udp::Delivery::NoSocket => {
-                if pkt.dest == Dest::Unicast {
-                    debug!(from = %pkt.ip.src, port = d.dst_port, "UDP: port {} closed, sending port unreachable", d.dst_port);
-                    self.send_icmpv6_error(
-                        now,
-                        icmp6::Error::DestinationUnreachable(4),
-                        pkt.original,
-                        pkt.link_group,
-                        emit,
-                    );
-                }
-                Err(DropReason::UdpNoSocket)
-            }
-        }
-    }
-
-    fn process_tcp6(
-        &mut self,
-        now: Instant,
-        pkt: &Packet<'_>,
-        upper: &[u8],
-        emit: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), DropReason> {
-        if pkt.dest != Dest::Unicast {
-            return Err(DropReason::TcpNotUnicast);
-        }
-        let (src, dst) = (IpAddr::V6(pkt.ip.src), IpAddr::V6(pkt.ip.dst));
-        let (seg, data) = tcp::segment::parse(upper, src, dst).map_err(|e| match e {
-            tcp::segment::ParseError::Truncated | tcp::segment::ParseError::BadDataOffset => {
-                DropReason::TcpBadHeader
-            }
-            tcp::segment::ParseError::BadOption => DropReason::TcpBadOption,
-            tcp::segment::ParseError::BadChecksum => DropReason::TcpBadChecksum,
-            tcp::segment::ParseError::BadFlags => DropReason::TcpBadFlags,
-        })?;
-        self.stats.ipv6_delivered += 1;
-        let local = SocketAddr::new(dst, seg.dst_port);
-        let remote = SocketAddr::new(src, seg.src_port);
-        let outcome = self.tcp.on_segment(now, local, remote, &seg, data);
-        // As over IPv4: the ACK for routine in-order data waits for the next poll.
-        if outcome != tcp::Outcome::HandledInOrder {
-            self.flush_tcp(now, emit);
-        }
-        match outcome {
-            tcp::Outcome::Handled | tcp::Outcome::HandledInOrder => Ok(()),
-            tcp::Outcome::NoSocket => Err(DropReason::TcpNoSocket),
-            tcp::Outcome::BacklogFull => Err(DropReason::TcpBacklogFull),
-            tcp::Outcome::TableFull => Err(DropReason::TcpTableFull),
-            tcp::Outcome::Ignored => Err(DropReason::TcpIgnored),
         }
     }
 
@@ -1310,8 +1235,8 @@ impl Interface {
                 // RFC 4443 4.2: the reply's source is the request's unicast destination, or an
                 // address of ours when the request went to a group.
                 let src = match pkt.dest {
-                    Dest::Unicast => Some(ip.dst),
-                    Dest::Multicast => self.ipv6_source_for(ip.src),
+                    Cast::Unicast => Some(ip.dst),
+                    Cast::Multicast | Cast::Broadcast => self.ipv6_source_for(ip.src),
                 };
                 let Some(src) = src else {
                     return Err(DropReason::Ipv6NotForUs);
@@ -1332,9 +1257,7 @@ impl Interface {
                 debug!(from = %ip.src, code, "ICMPv6: destination unreachable (code {code}) from {}", ip.src);
                 // Administratively prohibited, address and port unreachable end a connect.
                 if matches!(code, 1 | 3 | 4) {
-                    if let Some((local, remote)) = quoted_tcp(original) {
-                        self.tcp.on_icmp_unreachable(local, remote);
-                    }
+                    self.error_to_transport(true, original, TransportError::Unreachable);
                 }
                 Ok(())
             }
@@ -1345,10 +1268,8 @@ impl Interface {
                 // RFC 8201 4: a PTB below 1280 is not taken below 1280. The TCP table sizes
                 // segments for IPv4's 40 header bytes; IPv6 has 20 more.
                 let mtu = mtu.clamp(ipv6::MIN_MTU as u32, u32::from(u16::MAX));
-                if let Some((local, remote)) = quoted_tcp(original) {
-                    let as_v4 = u16::try_from(mtu - 20).unwrap_or(u16::MAX);
-                    self.tcp.on_path_mtu(local, remote, as_v4);
-                }
+                let as_v4 = u16::try_from(mtu - 20).unwrap_or(u16::MAX);
+                self.error_to_transport(true, original, TransportError::PathMtu(as_v4));
                 Ok(())
             }
             icmp6::Message::TimeExceeded { .. } | icmp6::Message::ParameterProblem { .. } => {
