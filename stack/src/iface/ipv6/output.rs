@@ -1,0 +1,155 @@
+//! IPv6 output: routing to the next hop (on-link or the default router, RFC 4861 5.2),
+//! waiting for address resolution, and fragmentation of what does not fit the link MTU (RFC
+//! 8200 4.5).
+
+use core::net::Ipv6Addr;
+
+use etherparse::EtherType;
+use tracing::debug;
+
+use crate::ethernet::MacAddr;
+use crate::iface::transport::Protocol;
+use crate::iface::Interface;
+use crate::ipv6::neighbor::{Lookup, PendingPacket};
+use crate::ipv6::{self, ext, EmitRepr, NextHeader, HEADER_LEN};
+use crate::time::Instant;
+
+impl Interface {
+    /// Originates a packet from `src` to `dst`: routes it, resolves the next hop (queueing
+    /// while NDP works) and fragments it to the link MTU.
+    pub(in crate::iface) fn send_ipv6(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: NextHeader,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let Some(v6) = self.ip6.as_mut() else {
+            return;
+        };
+        let hop_limit = v6.hop_limit;
+        if payload.len() > usize::from(u16::MAX) - ext::FRAGMENT_LEN {
+            self.stats.ipv6_tx_dropped += 1;
+            return;
+        }
+        if dst.is_multicast() {
+            self.emit_ipv6(
+                ipv6::multicast_mac(dst),
+                src,
+                dst,
+                next_header,
+                hop_limit,
+                payload,
+                emit,
+            );
+            return;
+        }
+        let next_hop = if v6.on_link(dst) {
+            dst
+        } else if let Some(r) = v6.router {
+            r.addr
+        } else {
+            debug!(%dst, "IPv6: no route to {dst}");
+            self.stats.ipv6_tx_dropped += 1;
+            return;
+        };
+        let timing = v6.timing;
+        let before = v6.neighbors.evictions();
+        let lookup = v6.neighbors.lookup(next_hop, now, &timing);
+        self.ndp_after_insert(before);
+        match lookup {
+            Lookup::Send(mac) => {
+                self.emit_ipv6(mac, src, dst, next_header, hop_limit, payload, emit);
+            }
+            Lookup::Wait | Lookup::Started => {
+                let Some(v6) = self.ip6.as_mut() else { return };
+                let dropped = v6.pending.push(PendingPacket {
+                    next_hop,
+                    src,
+                    dst,
+                    next_header: u8::from(next_header),
+                    hop_limit,
+                    payload: payload.to_vec(),
+                });
+                self.stats.ndp_pending_dropped += dropped as u64;
+                if lookup == Lookup::Started {
+                    self.send_solicit(next_hop, None, emit);
+                }
+            }
+        }
+    }
+
+    /// Writes the packet in one frame, or in fragments (RFC 8200 4.5) when it is larger than
+    /// the link MTU.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_ipv6(
+        &mut self,
+        mac: MacAddr,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: NextHeader,
+        hop_limit: u8,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let Some(v6) = self.ip6.as_mut() else { return };
+        let mtu = v6.link_mtu;
+        let mut frame = std::mem::take(&mut self.link.frame);
+        let mut repr = EmitRepr {
+            src,
+            dst,
+            next_header,
+            hop_limit,
+        };
+        if HEADER_LEN + payload.len() <= mtu {
+            self.link.begin(&mut frame, mac, EtherType::IPV6);
+            ipv6::write_header(&mut frame, &repr, payload.len());
+            frame.extend_from_slice(payload);
+            self.transmit(&frame, emit);
+        } else {
+            v6.ident = v6.ident.wrapping_add(1);
+            let ident = v6.ident;
+            // Each fragment's data is a multiple of 8 bytes, except the last.
+            let chunk = (mtu - HEADER_LEN - ext::FRAGMENT_LEN) & !7;
+            repr.next_header = NextHeader::Fragment;
+            let mut offset = 0;
+            let mut pieces = 0;
+            while offset < payload.len() && chunk > 0 {
+                let end = (offset + chunk).min(payload.len());
+                let more = end < payload.len();
+                self.link.begin(&mut frame, mac, EtherType::IPV6);
+                ipv6::write_header(&mut frame, &repr, ext::FRAGMENT_LEN + end - offset);
+                ext::Fragment {
+                    next_header: u8::from(next_header),
+                    offset,
+                    more,
+                    ident,
+                }
+                .write(&mut frame);
+                frame.extend_from_slice(payload.get(offset..end).unwrap_or_default());
+                self.transmit(&frame, emit);
+                pieces += 1;
+                offset = end;
+            }
+            self.stats.ipv6_fragments_tx += pieces;
+        }
+        self.stats.ipv6_sent += 1;
+        self.link.frame = frame;
+    }
+
+    /// Sends a TCP segment written at `headroom` in `frame`.
+    pub(in crate::iface) fn tcp_out_v6(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        frame: &mut [u8],
+        headroom: usize,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let segment = frame.get(headroom..).unwrap_or_default();
+        self.send_ipv6(now, src, dst, Protocol::Tcp.into(), segment, emit);
+    }
+}
