@@ -73,12 +73,12 @@ pub(super) enum Route {
     V6 { src: Ipv6Addr, dst: Ipv6Addr },
 }
 
-/// The upper-layer protocols we originate.
+/// The upper-layer protocols originated through [`Interface::send_ip`] (TCP segments leave
+/// through [`Interface::flush_tcp`], which writes them in place).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Protocol {
     Icmp,
     Udp,
-    Tcp,
 }
 
 impl From<Protocol> for crate::ipv4::Protocol {
@@ -86,7 +86,6 @@ impl From<Protocol> for crate::ipv4::Protocol {
         match p {
             Protocol::Icmp => crate::ipv4::Protocol::Icmp,
             Protocol::Udp => crate::ipv4::Protocol::Udp,
-            Protocol::Tcp => crate::ipv4::Protocol::Tcp,
         }
     }
 }
@@ -96,7 +95,6 @@ impl From<Protocol> for NextHeader {
         match p {
             Protocol::Icmp => NextHeader::Icmp,
             Protocol::Udp => NextHeader::Udp,
-            Protocol::Tcp => NextHeader::Tcp,
         }
     }
 }

@@ -8,7 +8,6 @@ use etherparse::EtherType;
 use tracing::debug;
 
 use crate::ethernet::MacAddr;
-use crate::iface::transport::Protocol;
 use crate::iface::Interface;
 use crate::ipv6::neighbor::{Lookup, PendingPacket};
 use crate::ipv6::{self, ext, EmitRepr, NextHeader, HEADER_LEN};
@@ -26,25 +25,30 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let Some(v6) = self.ip6.as_mut() else {
-            return;
-        };
+        if let Some((mac, hop_limit)) = self.next_hop6(now, src, dst, next_header, payload, emit) {
+            self.emit_ipv6(mac, src, dst, next_header, hop_limit, payload, emit);
+        }
+    }
+
+    /// Routes a packet and resolves its next hop: the hardware address and hop limit to send
+    /// it with now, or `None` when it was dropped or is queued until resolution ends.
+    fn next_hop6(
+        &mut self,
+        now: Instant,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: NextHeader,
+        payload: &[u8],
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> Option<(MacAddr, u8)> {
+        let v6 = self.ip6.as_mut()?;
         let hop_limit = v6.hop_limit;
         if payload.len() > usize::from(u16::MAX) - ext::FRAGMENT_LEN {
             self.stats.ipv6_tx_dropped += 1;
-            return;
+            return None;
         }
         if dst.is_multicast() {
-            self.emit_ipv6(
-                ipv6::multicast_mac(dst),
-                src,
-                dst,
-                next_header,
-                hop_limit,
-                payload,
-                emit,
-            );
-            return;
+            return Some((ipv6::multicast_mac(dst), hop_limit));
         }
         let next_hop = if v6.on_link(dst) {
             dst
@@ -53,18 +57,16 @@ impl Interface {
         } else {
             debug!(%dst, "IPv6: no route to {dst}");
             self.stats.ipv6_tx_dropped += 1;
-            return;
+            return None;
         };
         let timing = v6.timing;
         let before = v6.neighbors.evictions();
         let lookup = v6.neighbors.lookup(next_hop, now, &timing);
         self.ndp_after_insert(before);
         match lookup {
-            Lookup::Send(mac) => {
-                self.emit_ipv6(mac, src, dst, next_header, hop_limit, payload, emit);
-            }
+            Lookup::Send(mac) => Some((mac, hop_limit)),
             Lookup::Wait | Lookup::Started => {
-                let Some(v6) = self.ip6.as_mut() else { return };
+                let v6 = self.ip6.as_mut()?;
                 let dropped = v6.pending.push(PendingPacket {
                     next_hop,
                     src,
@@ -77,6 +79,7 @@ impl Interface {
                 if lookup == Lookup::Started {
                     self.send_solicit(next_hop, None, emit);
                 }
+                None
             }
         }
     }
@@ -139,7 +142,8 @@ impl Interface {
         self.link.frame = frame;
     }
 
-    /// Sends a TCP segment written at `headroom` in `frame`.
+    /// Sends a TCP segment written at `headroom` in `frame`: with a resolved next hop and no
+    /// need to fragment, the link and IPv6 headers go in front of it in the same buffer.
     pub(in crate::iface) fn tcp_out_v6(
         &mut self,
         now: Instant,
@@ -149,7 +153,32 @@ impl Interface {
         headroom: usize,
         emit: &mut dyn FnMut(&[u8]),
     ) {
+        let tcp = NextHeader::Tcp;
         let segment = frame.get(headroom..).unwrap_or_default();
-        self.send_ipv6(now, src, dst, Protocol::Tcp.into(), segment, emit);
+        let Some((mac, hop_limit)) = self.next_hop6(now, src, dst, tcp, segment, emit) else {
+            return;
+        };
+        let mtu = self.ip6.as_ref().map_or(0, |v| v.link_mtu);
+        let segment_len = segment.len();
+        if HEADER_LEN + segment_len > mtu {
+            self.emit_ipv6(mac, src, dst, tcp, hop_limit, segment, emit);
+            return;
+        }
+        let start = headroom.saturating_sub(self.link.header_len() + HEADER_LEN);
+        let repr = EmitRepr {
+            src,
+            dst,
+            next_header: tcp,
+            hop_limit,
+        };
+        let mut written = std::mem::take(&mut self.body);
+        self.link.begin(&mut written, mac, EtherType::IPV6);
+        ipv6::write_header(&mut written, &repr, segment_len);
+        if let Some(room) = frame.get_mut(start..headroom) {
+            room.copy_from_slice(&written);
+        }
+        self.body = written;
+        self.transmit(frame.get(start..).unwrap_or_default(), emit);
+        self.stats.ipv6_sent += 1;
     }
 }
