@@ -98,7 +98,7 @@ impl Interface {
             dst,
             &ndp::Repr::NeighborSolicit {
                 target,
-                source_ll: Some(self.config.mac),
+                source_ll: Some(self.link.mac()),
             },
         );
         self.emit_ipv6(
@@ -240,7 +240,7 @@ impl Interface {
             }
             (ip.src, true, source_ll)
         };
-        debug!(from = %ip.src, %target, "NDP: {} asks who has {target}; answering {}", ip.src, self.config.mac);
+        debug!(from = %ip.src, %target, "NDP: {} asks who has {target}; answering {}", ip.src, self.link.mac());
         let mut body = std::mem::take(&mut self.body);
         body.clear();
         ndp::emit(
@@ -252,7 +252,7 @@ impl Interface {
                 solicited,
                 override_entry: true,
                 target,
-                target_ll: Some(self.config.mac),
+                target_ll: Some(self.link.mac()),
             },
         );
         match link {

@@ -507,6 +507,19 @@ impl Interface {
         }
     }
 
+    /// RFC 4443 3.4: a Parameter Problem about `pkt`, pointing at byte `pointer` of it.
+    fn param_problem(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<'_>,
+        code: ParamProblemCode,
+        pointer: u32,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        let error = IcmpError::V6(icmp6::Error::ParameterProblem { code, pointer });
+        self.send_icmp_error(now, error, pkt.original, pkt.link_group, emit);
+    }
+
     /// The source of a datagram to `dst`: the address the request came to (`local`) if that
     /// is still ours and usable, otherwise the one source selection picks.
     pub(super) fn ipv6_reply_source(
@@ -650,8 +663,7 @@ impl Interface {
                 ext::Discard::UnknownOption => DropReason::Ipv6UnknownOption,
             }),
             ext::Verdict::ParameterProblem { code, pointer } => {
-                let error = icmp6::Error::ParameterProblem { code, pointer };
-                self.send_icmp_error(now, IcmpError::V6(error), original, link_group, emit);
+                self.param_problem(now, &pkt, code, pointer, emit);
                 // The walk reports an erroneous field only for a Routing header with segments
                 // left, an unrecognized Next Header only for a misplaced Hop-by-Hop header.
                 Err(match code {
@@ -685,17 +697,7 @@ impl Interface {
         // message should be sent to the source of the fragment, pointing to the Payload Length
         // field of the fragment packet."
         if f.more && data.len() % 8 != 0 {
-            let error = icmp6::Error::ParameterProblem {
-                code: ParamProblemCode::ErroneousHeader,
-                pointer: 4,
-            };
-            self.send_icmp_error(
-                now,
-                IcmpError::V6(error),
-                pkt.original,
-                pkt.link_group,
-                emit,
-            );
+            self.param_problem(now, pkt, ParamProblemCode::ErroneousHeader, 4, emit);
             return Err(DropReason::Ipv6FragmentBadLength);
         }
         // Timed-out packets go first (with their Time Exceeded), not silently inside `add`.
@@ -709,17 +711,7 @@ impl Interface {
             reassembly::Outcome::Dropped(r) => Err(map_fragment_drop(r)),
             reassembly::Outcome::IncompleteChain => {
                 // RFC 7112 5: Parameter Problem code 3, pointer zero.
-                let error = icmp6::Error::ParameterProblem {
-                    code: ParamProblemCode::IncompleteChain,
-                    pointer: 0,
-                };
-                self.send_icmp_error(
-                    now,
-                    IcmpError::V6(error),
-                    pkt.original,
-                    pkt.link_group,
-                    emit,
-                );
+                self.param_problem(now, pkt, ParamProblemCode::IncompleteChain, 0, emit);
                 Err(DropReason::Ipv6IncompleteChain)
             }
             reassembly::Outcome::Complete {
@@ -770,14 +762,7 @@ impl Interface {
                     ext::Verdict::Continue { .. } => Err(DropReason::Ipv6FragmentInvalid),
                     ext::Verdict::Discard(_) => Err(DropReason::Ipv6BadExtensionHeader),
                     ext::Verdict::ParameterProblem { code, pointer } => {
-                        let error = icmp6::Error::ParameterProblem { code, pointer };
-                        self.send_icmp_error(
-                            now,
-                            IcmpError::V6(error),
-                            &original,
-                            pkt.link_group,
-                            emit,
-                        );
+                        self.param_problem(now, &inner, code, pointer, emit);
                         Err(DropReason::Ipv6BadExtensionHeader)
                     }
                 }
@@ -807,17 +792,9 @@ impl Interface {
             _ => {
                 // RFC 8200 4: an unrecognized Next Header: Parameter Problem code 1 pointing
                 // at the field that named it.
-                let error = icmp6::Error::ParameterProblem {
-                    code: ParamProblemCode::UnrecognizedNextHeader,
-                    pointer: u32::try_from(next_header_field).unwrap_or(6),
-                };
-                self.send_icmp_error(
-                    now,
-                    IcmpError::V6(error),
-                    pkt.original,
-                    pkt.link_group,
-                    emit,
-                );
+                let pointer = u32::try_from(next_header_field).unwrap_or(6);
+                let code = ParamProblemCode::UnrecognizedNextHeader;
+                self.param_problem(now, pkt, code, pointer, emit);
                 Err(DropReason::Ipv6UnknownNextHeader)
             }
         }

@@ -105,7 +105,7 @@ impl Interface {
         let src = v6
             .select_source(ALL_ROUTERS)
             .unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let source_ll = (!src.is_unspecified()).then_some(self.config.mac);
+        let source_ll = (!src.is_unspecified()).then_some(self.link.mac());
         debug!(%src, "NDP: soliciting routers");
         let mut body = std::mem::take(&mut self.body);
         body.clear();

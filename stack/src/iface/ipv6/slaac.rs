@@ -99,7 +99,7 @@ impl Interface {
         }
         let mut octets = network.network().octets();
         if let Some(tail) = octets.get_mut(8..) {
-            tail.copy_from_slice(&ipv6::interface_id(self.config.mac));
+            tail.copy_from_slice(&ipv6::interface_id(self.link.mac()));
         }
         let addr = Ipv6Addr::from(octets);
         let preferred = lifetime(now, p.preferred_lifetime);
