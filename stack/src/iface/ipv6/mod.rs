@@ -1,7 +1,8 @@
 //! IPv6 on the interface (RFC 8200): addresses (link-local from the MAC, static, SLAAC per
-//! RFC 4862) checked by Duplicate Address Detection, Neighbor Discovery (RFC 4861: address
-//! resolution, unreachability detection, router discovery), ICMPv6 (RFC 4443), extension
-//! headers and fragments in and out, and UDP/TCP over IPv6.
+//! RFC 4862) checked by Duplicate Address Detection, ICMPv6 (RFC 4443), extension headers and
+//! fragments in and out. Neighbor Discovery (RFC 4861) is in `discovery.rs` with routers in
+//! `router.rs`, DAD in `dad.rs`, SLAAC and lifetimes in `slaac.rs`, output (routing,
+//! resolution, fragmentation) in `output.rs`; UDP and TCP in the interface's `transport.rs`.
 //!
 //! Order of work for a received packet: header checks -> destination (our addresses, all-nodes,
 //! our solicited-node groups) -> extension header chain -> reassembly -> ICMPv6 (NDP) | UDP | TCP.
