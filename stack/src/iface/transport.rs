@@ -280,10 +280,9 @@ impl Interface {
             *limited += 1;
             return;
         }
-        // The message itself is the family's.
-        let route = match (about, error) {
-            (Addrs::V4(src, _), IcmpError::V4(_)) => Route::V4 { dst: src },
-            (Addrs::V6(src, dst), IcmpError::V6(_)) => {
+        let route = match about {
+            Addrs::V4(src, _) => Route::V4 { dst: src },
+            Addrs::V6(src, dst) => {
                 // RFC 4443 2.2: the source is the destination of the packet if it was ours,
                 // otherwise the address we would use towards its source.
                 let Some(ours) = self.ipv6_error_source(dst, src) else {
@@ -294,16 +293,16 @@ impl Interface {
                     dst: src,
                 }
             }
-            _ => return,
         };
+        // The message itself is the family's (`about`, and so `route`, follows the error's).
         let mut body = std::mem::take(&mut self.body);
         body.clear();
-        match (route, error) {
-            (Route::V6 { src, dst }, IcmpError::V6(e)) => {
+        match (error, route) {
+            (IcmpError::V4(kind), _) => icmp::write_error(&mut body, kind, original),
+            (IcmpError::V6(e), Route::V6 { src, dst }) => {
                 icmp6::write_error(&mut body, src, dst, e, original);
             }
-            (_, IcmpError::V4(kind)) => icmp::write_error(&mut body, kind, original),
-            (_, IcmpError::V6(_)) => {}
+            (IcmpError::V6(_), Route::V4 { .. }) => {}
         }
         self.send_ip(now, route, Protocol::Icmp, &body, emit);
         self.body = body;
