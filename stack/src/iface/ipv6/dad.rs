@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 use super::AddrState;
 use crate::ethernet::MacAddr;
 use crate::iface::{Event, Interface};
-use crate::ipv6::{self, ndp, NextHeader};
+use crate::ipv6::{self, ndp};
 use crate::time::Instant;
 
 impl Interface {
@@ -43,28 +43,14 @@ impl Interface {
         }
         for addr in probes {
             debug!(%addr, "NDP: checking no one else has {addr} (duplicate address detection)");
-            let mut body = std::mem::take(&mut self.body);
-            body.clear();
             let group = ipv6::solicited_node(addr);
-            ndp::emit(
-                &mut body,
-                Ipv6Addr::UNSPECIFIED,
-                group,
-                &ndp::Repr::NeighborSolicit {
-                    target: addr,
-                    source_ll: None,
-                },
-            );
-            self.emit_ipv6(
-                ipv6::multicast_mac(group),
-                Ipv6Addr::UNSPECIFIED,
-                group,
-                NextHeader::Icmp,
-                ndp::HOP_LIMIT,
-                &body,
-                emit,
-            );
-            self.body = body;
+            let solicit = ndp::Repr::NeighborSolicit {
+                target: addr,
+                source_ll: None,
+            };
+            let mac = ipv6::multicast_mac(group);
+            let unspecified = Ipv6Addr::UNSPECIFIED;
+            self.send_ndp(now, Some(mac), unspecified, group, &solicit, emit);
             self.stats.ndp_dad_sent += 1;
         }
         for addr in ready {

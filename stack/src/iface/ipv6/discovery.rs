@@ -42,10 +42,10 @@ impl Interface {
         v6.neighbors.poll(now, &timing, &mut due);
         for d in &due {
             match *d {
-                Due::Solicit(ip) => self.send_solicit(ip, None, emit),
+                Due::Solicit(ip) => self.send_solicit(now, ip, None, emit),
                 Due::Probe(ip, mac) => {
                     trace!(%ip, "NDP: probing {ip} (unreachability detection)");
-                    self.send_solicit(ip, Some(mac), emit);
+                    self.send_solicit(now, ip, Some(mac), emit);
                 }
                 Due::Failed(ip) => {
                     debug!(%ip, "NDP: no answer from {ip}, giving up");
@@ -74,6 +74,7 @@ impl Interface {
     /// resolution, or unicast to `mac` to probe reachability (RFC 4861 7.2.2, 7.3.3).
     pub(super) fn send_solicit(
         &mut self,
+        now: Instant,
         target: Ipv6Addr,
         mac: Option<MacAddr>,
         emit: &mut dyn FnMut(&[u8]),
@@ -90,27 +91,11 @@ impl Interface {
             }
         };
         trace!(%target, %src, "NDP: who has {target}? tell {src}");
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        ndp::emit(
-            &mut body,
-            src,
-            dst,
-            &ndp::Repr::NeighborSolicit {
-                target,
-                source_ll: Some(self.link.mac()),
-            },
-        );
-        self.emit_ipv6(
-            link,
-            src,
-            dst,
-            NextHeader::Icmp,
-            ndp::HOP_LIMIT,
-            &body,
-            emit,
-        );
-        self.body = body;
+        let solicit = ndp::Repr::NeighborSolicit {
+            target,
+            source_ll: Some(self.link.mac()),
+        };
+        self.send_ndp(now, Some(link), src, dst, &solicit, emit);
         self.stats.ndp_solicits_sent += 1;
     }
 
@@ -241,56 +226,48 @@ impl Interface {
             (ip.src, true, source_ll)
         };
         debug!(from = %ip.src, %target, "NDP: {} asks who has {target}; answering {}", ip.src, self.link.mac());
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        ndp::emit(
-            &mut body,
+        let advert = ndp::Repr::NeighborAdvert {
+            router: false,
+            solicited,
+            override_entry: true,
             target,
-            dst,
-            &ndp::Repr::NeighborAdvert {
-                router: false,
-                solicited,
-                override_entry: true,
-                target,
-                target_ll: Some(self.link.mac()),
-            },
-        );
-        match link {
-            Some(mac) => self.emit_ipv6(
-                mac,
-                target,
-                dst,
-                NextHeader::Icmp,
-                ndp::HOP_LIMIT,
-                &body,
-                emit,
-            ),
-            None => {
-                // No link-layer option: resolve the asker first (RFC 4861 7.2.4).
-                self.send_ipv6_ndp(now, target, dst, &body, emit);
-            }
-        }
-        self.body = body;
+            target_ll: Some(self.link.mac()),
+        };
+        // Without a link-layer option the asker is resolved first (RFC 4861 7.2.4).
+        self.send_ndp(now, link, target, dst, &advert, emit);
         self.stats.ndp_adverts_sent += 1;
         Ok(())
     }
 
-    /// An NDP message (hop limit 255) through resolution.
-    pub(super) fn send_ipv6_ndp(
+    /// Sends an NDP message, hop limit 255 (RFC 4861 7.1): to the link address `to` when it
+    /// is known, otherwise through address resolution of `dst`.
+    pub(super) fn send_ndp(
         &mut self,
         now: Instant,
+        to: Option<MacAddr>,
         src: Ipv6Addr,
         dst: Ipv6Addr,
-        body: &[u8],
+        repr: &ndp::Repr,
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        let Some(v6) = self.ip6.as_mut() else { return };
-        let saved = v6.hop_limit;
-        v6.hop_limit = ndp::HOP_LIMIT;
-        self.send_ipv6(now, src, dst, NextHeader::Icmp, body, emit);
-        if let Some(v6) = self.ip6.as_mut() {
-            v6.hop_limit = saved;
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        ndp::emit(&mut body, src, dst, repr);
+        let hop_limit = ndp::HOP_LIMIT;
+        match to {
+            Some(mac) => self.emit_ipv6(mac, src, dst, NextHeader::Icmp, hop_limit, &body, emit),
+            None => {
+                if let Some(v6) = self.ip6.as_mut() {
+                    let saved = v6.hop_limit;
+                    v6.hop_limit = hop_limit;
+                    self.send_ipv6(now, src, dst, NextHeader::Icmp, &body, emit);
+                    if let Some(v6) = self.ip6.as_mut() {
+                        v6.hop_limit = saved;
+                    }
+                }
+            }
         }
+        self.body = body;
     }
 
     /// RFC 4861 7.2.5, with RFC 4862 5.4.4 for our own addresses.

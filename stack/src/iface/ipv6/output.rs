@@ -77,7 +77,7 @@ impl Interface {
                 });
                 self.stats.ndp_pending_dropped += dropped as u64;
                 if lookup == Lookup::Started {
-                    self.send_solicit(next_hop, None, emit);
+                    self.send_solicit(now, next_hop, None, emit);
                 }
                 None
             }

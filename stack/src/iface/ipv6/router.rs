@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::{Router, ALL_ROUTERS};
 use crate::iface::Interface;
-use crate::ipv6::{self, ndp, NextHeader};
+use crate::ipv6::{self, ndp};
 use crate::stats::DropReason;
 use crate::time::Instant;
 
@@ -107,24 +107,9 @@ impl Interface {
             .unwrap_or(Ipv6Addr::UNSPECIFIED);
         let source_ll = (!src.is_unspecified()).then_some(self.link.mac());
         debug!(%src, "NDP: soliciting routers");
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
-        ndp::emit(
-            &mut body,
-            src,
-            ALL_ROUTERS,
-            &ndp::Repr::RouterSolicit { source_ll },
-        );
-        self.emit_ipv6(
-            ipv6::multicast_mac(ALL_ROUTERS),
-            src,
-            ALL_ROUTERS,
-            NextHeader::Icmp,
-            ndp::HOP_LIMIT,
-            &body,
-            emit,
-        );
-        self.body = body;
+        let solicit = ndp::Repr::RouterSolicit { source_ll };
+        let mac = ipv6::multicast_mac(ALL_ROUTERS);
+        self.send_ndp(now, Some(mac), src, ALL_ROUTERS, &solicit, emit);
         self.stats.ndp_router_solicits_sent += 1;
     }
 }
