@@ -8,7 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use etherparse::EtherType;
 use tracing::{debug, trace};
 
-use super::transport::{Addrs, Cast, Datagram, IcmpError, TransportError};
+use super::transport::{self, Addrs, Cast, Datagram, IcmpError, Route, TransportError};
 use super::{AddressState, Interface};
 use crate::arp;
 use crate::config::{Config, Ipv4Cidr};
@@ -252,7 +252,8 @@ impl Interface {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
                 icmp::write_echo_reply(&mut body, ident, seq, data);
-                self.send_ipv4(now, ip.src, Protocol::Icmp, &body, emit);
+                let route = Route::V4 { dst: ip.src };
+                self.send_ip(now, route, transport::Protocol::Icmp, &body, emit);
                 self.body = body;
                 self.stats.icmp_echo_replied += 1;
                 Ok(())

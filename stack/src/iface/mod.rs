@@ -573,6 +573,7 @@ impl Interface {
     }
 }
 
+// The tests take these through `use super::*`.
 #[cfg(test)]
 use {self::ipv4::ALL_HOSTS, core::net::SocketAddrV4};
 

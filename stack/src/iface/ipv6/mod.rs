@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use tracing::{debug, info, trace};
 
-use super::transport::{Addrs, Cast, Datagram, IcmpError, TransportError};
+use super::transport::{Addrs, Cast, Datagram, IcmpError, Protocol, Route, TransportError};
 use super::{Event, Interface};
 use crate::config::{Ipv6Cidr, Ipv6Config, Limits};
 use crate::ethernet::MacAddr;
@@ -833,7 +833,8 @@ impl Interface {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
                 icmp6::write_echo_reply(&mut body, src, ip.src, ident, seq, data);
-                self.send_ipv6(now, src, ip.src, NextHeader::Icmp, &body, emit);
+                let route = Route::V6 { src, dst: ip.src };
+                self.send_ip(now, route, Protocol::Icmp, &body, emit);
                 self.body = body;
                 self.stats.icmpv6_echo_replied += 1;
                 Ok(())
