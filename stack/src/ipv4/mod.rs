@@ -328,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn quoted_header_of_a_cut_quote() {
+        // An ICMP error quotes the header and 8 bytes; fewer than 20 bytes is no header.
+        let q = quoted(&PACKET).expect("a quoted header");
+        assert_eq!(q.src, Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(q.dst, Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!((q.protocol, q.frag_offset, q.upper), (1, 0, 20));
+        let mut fragment = PACKET;
+        fragment[6..8].copy_from_slice(&[0x20, 0x03]); // MF, offset 3 * 8
+        assert_eq!(quoted(&fragment).map(|q| q.frag_offset), Some(24));
+        assert_eq!(quoted(&PACKET[..19]), None);
+    }
+
+    #[test]
     fn martians() {
         assert!(is_martian_source(Ipv4Addr::new(224, 0, 0, 1)));
         assert!(is_martian_source(Ipv4Addr::BROADCAST));

@@ -368,6 +368,13 @@ mod tests {
     }
 
     #[test]
+    fn quoted_header_of_a_cut_quote() {
+        let q = quoted(&PACKET[..HEADER_LEN]).expect("a quoted header");
+        assert_eq!((q.src, q.dst, q.next_header), (ll(1), ll(2), 58));
+        assert_eq!(quoted(&PACKET[..HEADER_LEN - 1]), None);
+    }
+
+    #[test]
     fn next_header_round_trip() {
         for n in 0..=255u8 {
             assert_eq!(u8::from(NextHeader::from(n)), n);
