@@ -351,20 +351,15 @@ impl Interface {
         emit: &mut dyn FnMut(&[u8]),
     ) {
         let repr = self.v4.next_header(src, dst, protocol, self.config.ttl);
-        let mut frame = std::mem::take(&mut self.link.frame);
-        let mut pieces = 0;
-        for (offset, len, more) in ipv4::fragments(payload.len(), self.config.mtu) {
-            self.link.begin(&mut frame, mac, EtherType::IPV4);
-            ipv4::write_header(&mut frame, &repr, len, offset, more);
-            frame.extend_from_slice(payload.get(offset..offset + len).unwrap_or_default());
-            self.transmit(&frame, emit);
-            pieces += 1;
-        }
+        let plan = ipv4::fragments(payload.len(), self.config.mtu);
+        let header = |out: &mut Vec<u8>, offset, len, more| {
+            ipv4::write_header(out, &repr, len, offset, more);
+        };
+        let pieces = self.transmit_pieces(mac, EtherType::IPV4, payload, plan, header, emit);
         if pieces > 1 {
             self.stats.ipv4_fragments_tx += pieces;
         }
         self.stats.ipv4_sent += 1;
-        self.link.frame = frame;
     }
 
     /// Sends a TCP segment written at `headroom` in `frame`: with a resolved next hop and no

@@ -133,6 +133,31 @@ impl Link {
 }
 
 impl Interface {
+    /// Puts an IP packet on the wire toward the next hop at `to`: one frame for each piece of
+    /// `plan` (`(offset, length, more_fragments)` of `payload`), `header` writing the IP
+    /// header(s) of each piece. Returns the frames sent.
+    pub(super) fn transmit_pieces(
+        &mut self,
+        to: MacAddr,
+        kind: EtherType,
+        payload: &[u8],
+        plan: impl Iterator<Item = (usize, usize, bool)>,
+        mut header: impl FnMut(&mut Vec<u8>, usize, usize, bool),
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> u64 {
+        let mut frame = std::mem::take(&mut self.link.frame);
+        let mut pieces = 0;
+        for (offset, len, more) in plan {
+            self.link.begin(&mut frame, to, kind);
+            header(&mut frame, offset, len, more);
+            frame.extend_from_slice(payload.get(offset..offset + len).unwrap_or_default());
+            self.transmit(&frame, emit);
+            pieces += 1;
+        }
+        self.link.frame = frame;
+        pieces
+    }
+
     /// Hands a finished frame to the device.
     pub(super) fn transmit(&mut self, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
         self.stats.tx_frames += 1;

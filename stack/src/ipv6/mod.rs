@@ -240,6 +240,19 @@ pub fn is_solicited_node(addr: Ipv6Addr) -> bool {
     o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
 }
 
+/// The fragments a payload of `len` bytes is cut into when it does not fit a link with MTU
+/// `mtu` (RFC 8200 4.5): `(offset, length, more_fragments)`, each piece but the last a
+/// multiple of 8 bytes, with room for the Fragment header.
+pub fn fragments(len: usize, mtu: usize) -> impl Iterator<Item = (usize, usize, bool)> {
+    let chunk = mtu.saturating_sub(HEADER_LEN + ext::FRAGMENT_LEN) & !7;
+    let count = if chunk == 0 { 0 } else { len.div_ceil(chunk) };
+    (0..count).map(move |i| {
+        let offset = i * chunk;
+        let end = (offset + chunk).min(len);
+        (offset, end - offset, end < len)
+    })
+}
+
 /// What an ICMPv6 error needs from the packet it quotes: the fixed header's addresses and Next
 /// Header. The quote may be cut short; nothing else is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -372,6 +385,17 @@ mod tests {
         let q = quoted(&PACKET[..HEADER_LEN]).expect("a quoted header");
         assert_eq!((q.src, q.dst, q.next_header), (ll(1), ll(2), 58));
         assert_eq!(quoted(&PACKET[..HEADER_LEN - 1]), None);
+    }
+
+    #[test]
+    fn fragment_plan() {
+        // 1280 - 40 - 8 = 1232 bytes of data a fragment, a multiple of 8.
+        let plan: Vec<_> = fragments(3000, 1280).collect();
+        assert_eq!(
+            plan,
+            [(0, 1232, true), (1232, 1232, true), (2464, 536, false)]
+        );
+        assert_eq!(fragments(3000, 40).count(), 0);
     }
 
     #[test]

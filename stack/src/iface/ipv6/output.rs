@@ -99,47 +99,39 @@ impl Interface {
     ) {
         let Some(v6) = self.ip6.as_mut() else { return };
         let mtu = v6.link_mtu;
-        let mut frame = std::mem::take(&mut self.link.frame);
-        let mut repr = EmitRepr {
+        let len = payload.len();
+        let repr = EmitRepr {
             src,
             dst,
             next_header,
             hop_limit,
         };
-        if HEADER_LEN + payload.len() <= mtu {
-            self.link.begin(&mut frame, mac, EtherType::IPV6);
-            ipv6::write_header(&mut frame, &repr, payload.len());
-            frame.extend_from_slice(payload);
-            self.transmit(&frame, emit);
+        if HEADER_LEN + len <= mtu {
+            let whole = core::iter::once((0, len, false));
+            let header = |out: &mut Vec<u8>, _, len, _| ipv6::write_header(out, &repr, len);
+            self.transmit_pieces(mac, EtherType::IPV6, payload, whole, header, emit);
         } else {
             v6.ident = v6.ident.wrapping_add(1);
             let ident = v6.ident;
-            // Each fragment's data is a multiple of 8 bytes, except the last.
-            let chunk = (mtu - HEADER_LEN - ext::FRAGMENT_LEN) & !7;
-            repr.next_header = NextHeader::Fragment;
-            let mut offset = 0;
-            let mut pieces = 0;
-            while offset < payload.len() && chunk > 0 {
-                let end = (offset + chunk).min(payload.len());
-                let more = end < payload.len();
-                self.link.begin(&mut frame, mac, EtherType::IPV6);
-                ipv6::write_header(&mut frame, &repr, ext::FRAGMENT_LEN + end - offset);
+            let fragmented = EmitRepr {
+                next_header: NextHeader::Fragment,
+                ..repr
+            };
+            let header = |out: &mut Vec<u8>, offset, len, more| {
+                ipv6::write_header(out, &fragmented, ext::FRAGMENT_LEN + len);
                 ext::Fragment {
                     next_header: u8::from(next_header),
                     offset,
                     more,
                     ident,
                 }
-                .write(&mut frame);
-                frame.extend_from_slice(payload.get(offset..end).unwrap_or_default());
-                self.transmit(&frame, emit);
-                pieces += 1;
-                offset = end;
-            }
+                .write(out);
+            };
+            let plan = ipv6::fragments(len, mtu);
+            let pieces = self.transmit_pieces(mac, EtherType::IPV6, payload, plan, header, emit);
             self.stats.ipv6_fragments_tx += pieces;
         }
         self.stats.ipv6_sent += 1;
-        self.link.frame = frame;
     }
 
     /// Sends a TCP segment written at `headroom` in `frame`: with a resolved next hop and no
