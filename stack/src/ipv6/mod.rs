@@ -183,19 +183,14 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, payload_len: usize) {
 /// The running checksum sum of the upper-layer pseudo-header (RFC 8200 8.1): source,
 /// destination, upper-layer packet length (32 bits) and next header (zero-padded to 32 bits).
 pub fn pseudo_header_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    let mut sum = crate::checksum::add(0, &src.octets());
-    sum = crate::checksum::add(sum, &dst.octets());
-    sum = crate::checksum::add(sum, &len.to_be_bytes());
-    crate::checksum::add(sum, &[0, 0, 0, next_header])
+    crate::checksum::pseudo_header_v6(src, dst, next_header, len)
 }
 
 /// The upper-layer checksum of `data` (checksum field included) under the pseudo-header, in
 /// native byte order as [`crate::checksum::finish`] gives it. Zero when `data` carries a
 /// correct checksum.
 pub fn upper_layer_checksum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> u16 {
-    let sum = pseudo_header_sum(src, dst, next_header, data.len());
-    crate::checksum::finish(crate::checksum::add(sum, data))
+    crate::checksum::upper_layer(src.into(), dst.into(), next_header, data)
 }
 
 /// The modified EUI-64 interface identifier of a MAC (RFC 4291 appendix A): `ff:fe` in the
