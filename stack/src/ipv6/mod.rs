@@ -2,7 +2,7 @@
 //! address helpers a host on Ethernet needs (RFC 4291: modified EUI-64 interface identifiers,
 //! solicited-node multicast; RFC 2464 7: multicast MAC addresses).
 //!
-//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`reassembly`],
+//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`crate::reassembly`],
 //! ICMPv6 (RFC 4443) in [`icmp`] and Neighbor Discovery (RFC 4861) in [`ndp`]. All of them are
 //! pure functions over byte slices.
 
@@ -10,7 +10,6 @@ pub mod ext;
 pub mod icmp;
 pub mod ndp;
 pub mod neighbor;
-pub mod reassembly;
 
 use core::net::Ipv6Addr;
 
@@ -346,7 +345,8 @@ mod tests {
     /// Random mutations of valid packets through every IPv6 parser: nothing may panic.
     #[test]
     fn mutations_never_panic() {
-        use super::{ext, icmp, ndp, reassembly};
+        use super::{ext, icmp, ndp};
+        use crate::reassembly::ipv6 as reassembly;
         let mac = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
         let (src, dst) = (ll(1), solicited_node(ll(2)));
         let mut seeds: Vec<Vec<u8>> = vec![PACKET.to_vec()];
@@ -414,7 +414,7 @@ mod tests {
             state
         };
         let mut table = reassembly::Reassembler::new(
-            crate::ipv4::reassembly::Bounds {
+            reassembly::Bounds {
                 datagrams: 8,
                 bytes: 64 * 1024,
                 max_payload: 65_527,
