@@ -60,22 +60,11 @@ pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, P
     if length < HEADER_LEN {
         return Err(ParseError::BadLength);
     }
-    let Some(payload) = buf.get(HEADER_LEN..length) else {
+    let (Some(datagram), Some(payload)) = (buf.get(..length), buf.get(HEADER_LEN..length)) else {
         return Err(ParseError::BadLength);
     };
-    if checksum != 0 {
-        let h = UdpHeader {
-            source_port: src_port,
-            destination_port: dst_port,
-            length: field(4),
-            checksum: 0,
-        };
-        let expected = h
-            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
-            .map_err(|_| ParseError::BadLength)?;
-        if expected != checksum {
-            return Err(ParseError::BadChecksum);
-        }
+    if checksum != 0 && crate::checksum::upper_layer(src.into(), dst.into(), 17, datagram) != 0 {
+        return Err(ParseError::BadChecksum);
     }
     Ok(Datagram {
         src_port,
@@ -106,7 +95,7 @@ pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, 
     if checksum == 0 {
         return Err(ParseError::ZeroChecksum);
     }
-    if crate::ipv6::upper_layer_checksum(src, dst, 17, datagram) != 0 {
+    if crate::checksum::upper_layer(src.into(), dst.into(), 17, datagram) != 0 {
         return Err(ParseError::BadChecksum);
     }
     Ok(Datagram {

@@ -1,7 +1,5 @@
 //! IPv4 (RFC 791, host requirements RFC 1122 3.2): header checks, routing decisions and
-//! fragmentation of our own datagrams. Reassembly lives in [`reassembly`].
-
-pub mod reassembly;
+//! fragmentation of our own datagrams. Reassembly lives in [`crate::reassembly`].
 
 use core::net::Ipv4Addr;
 

@@ -2,7 +2,7 @@
 //! address helpers a host on Ethernet needs (RFC 4291: modified EUI-64 interface identifiers,
 //! solicited-node multicast; RFC 2464 7: multicast MAC addresses).
 //!
-//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`reassembly`],
+//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`crate::reassembly`],
 //! ICMPv6 (RFC 4443) in [`icmp`] and Neighbor Discovery (RFC 4861) in [`ndp`]. All of them are
 //! pure functions over byte slices.
 
@@ -10,7 +10,6 @@ pub mod ext;
 pub mod icmp;
 pub mod ndp;
 pub mod neighbor;
-pub mod reassembly;
 
 use core::net::Ipv6Addr;
 
@@ -183,19 +182,14 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, payload_len: usize) {
 /// The running checksum sum of the upper-layer pseudo-header (RFC 8200 8.1): source,
 /// destination, upper-layer packet length (32 bits) and next header (zero-padded to 32 bits).
 pub fn pseudo_header_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    let mut sum = crate::checksum::add(0, &src.octets());
-    sum = crate::checksum::add(sum, &dst.octets());
-    sum = crate::checksum::add(sum, &len.to_be_bytes());
-    crate::checksum::add(sum, &[0, 0, 0, next_header])
+    crate::checksum::pseudo_header_v6(src, dst, next_header, len)
 }
 
 /// The upper-layer checksum of `data` (checksum field included) under the pseudo-header, in
 /// native byte order as [`crate::checksum::finish`] gives it. Zero when `data` carries a
 /// correct checksum.
 pub fn upper_layer_checksum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> u16 {
-    let sum = pseudo_header_sum(src, dst, next_header, data.len());
-    crate::checksum::finish(crate::checksum::add(sum, data))
+    crate::checksum::upper_layer(src.into(), dst.into(), next_header, data)
 }
 
 /// The modified EUI-64 interface identifier of a MAC (RFC 4291 appendix A): `ff:fe` in the
@@ -408,7 +402,8 @@ mod tests {
     /// Random mutations of valid packets through every IPv6 parser: nothing may panic.
     #[test]
     fn mutations_never_panic() {
-        use super::{ext, icmp, ndp, reassembly};
+        use super::{ext, icmp, ndp};
+        use crate::reassembly::ipv6 as reassembly;
         let mac = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
         let (src, dst) = (ll(1), solicited_node(ll(2)));
         let mut seeds: Vec<Vec<u8>> = vec![PACKET.to_vec()];
@@ -476,7 +471,7 @@ mod tests {
             state
         };
         let mut table = reassembly::Reassembler::new(
-            crate::ipv4::reassembly::Bounds {
+            reassembly::Bounds {
                 datagrams: 8,
                 bytes: 64 * 1024,
                 max_payload: 65_527,
