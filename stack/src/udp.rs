@@ -45,26 +45,33 @@ impl From<ParseError> for crate::stats::DropReason {
     }
 }
 
-/// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
-/// (a zero checksum means the sender did not compute one, RFC 768).
+/// Parses a UDP datagram carried between `src` and `dst` (of one family), checking length and
+/// checksum. Over IPv4 a zero checksum means the sender did not compute one (RFC 768); over
+/// IPv6 it is not allowed (RFC 8200 8.1: [`ParseError::ZeroChecksum`]).
 ///
 /// # Errors
-/// [`ParseError`] when the datagram is inconsistent or corrupt.
-pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, ParseError> {
+/// [`ParseError`] when the datagram is inconsistent, corrupt or without a required checksum.
+pub fn parse_ip(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<Datagram<'_>, ParseError> {
     let Some(hdr) = buf.get(..HEADER_LEN) else {
         return Err(ParseError::BadLength);
     };
     let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
     let (src_port, dst_port, length, checksum) =
         (field(0), field(2), usize::from(field(4)), field(6));
+    // RFC 2675 4 allows length 0 over IPv6 only in jumbograms, which we do not take.
     if length < HEADER_LEN {
         return Err(ParseError::BadLength);
     }
     let (Some(datagram), Some(payload)) = (buf.get(..length), buf.get(HEADER_LEN..length)) else {
         return Err(ParseError::BadLength);
     };
-    if checksum != 0 && crate::checksum::upper_layer(src.into(), dst.into(), 17, datagram) != 0 {
-        return Err(ParseError::BadChecksum);
+    match (checksum, src) {
+        (0, IpAddr::V4(_)) => {}
+        (0, IpAddr::V6(_)) => return Err(ParseError::ZeroChecksum),
+        _ if crate::checksum::upper_layer(src, dst, 17, datagram) != 0 => {
+            return Err(ParseError::BadChecksum);
+        }
+        _ => {}
     }
     Ok(Datagram {
         src_port,
@@ -73,36 +80,20 @@ pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, P
     })
 }
 
-/// Parses a UDP datagram carried over IPv6 between `src` and `dst`. RFC 8200 8.1: a zero
-/// checksum is not allowed over IPv6 ([`ParseError::ZeroChecksum`]).
+/// Parses a UDP datagram carried over IPv4 (see [`parse_ip`]).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent or corrupt.
+pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, ParseError> {
+    parse_ip(buf, src.into(), dst.into())
+}
+
+/// Parses a UDP datagram carried over IPv6 (see [`parse_ip`]).
 ///
 /// # Errors
 /// [`ParseError`] when the datagram is inconsistent, corrupt or without checksum.
 pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, ParseError> {
-    let Some(hdr) = buf.get(..HEADER_LEN) else {
-        return Err(ParseError::BadLength);
-    };
-    let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
-    let (src_port, dst_port, length, checksum) =
-        (field(0), field(2), usize::from(field(4)), field(6));
-    // RFC 2675 4 allows length 0 only in jumbograms, which we do not take.
-    if length < HEADER_LEN {
-        return Err(ParseError::BadLength);
-    }
-    let (Some(datagram), Some(payload)) = (buf.get(..length), buf.get(HEADER_LEN..length)) else {
-        return Err(ParseError::BadLength);
-    };
-    if checksum == 0 {
-        return Err(ParseError::ZeroChecksum);
-    }
-    if crate::checksum::upper_layer(src.into(), dst.into(), 17, datagram) != 0 {
-        return Err(ParseError::BadChecksum);
-    }
-    Ok(Datagram {
-        src_port,
-        dst_port,
-        payload,
-    })
+    parse_ip(buf, src.into(), dst.into())
 }
 
 /// Appends a UDP header with its checksum (over the IPv6 pseudo-header), then the payload.

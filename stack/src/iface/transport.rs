@@ -180,13 +180,9 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = match pkt.addrs {
-            Addrs::V4(src, dst) => udp::parse(payload, src, dst),
-            Addrs::V6(src, dst) => udp::parse6(payload, src, dst),
-        }
-        .map_err(DropReason::from)?;
-        self.count_delivered(pkt.addrs);
         let src = pkt.addrs.src();
+        let d = udp::parse_ip(payload, src, pkt.addrs.dst()).map_err(DropReason::from)?;
+        self.count_delivered(pkt.addrs);
         let from = SocketAddr::new(src, d.src_port);
         match self.udp.deliver(d.dst_port, from, pkt.local, d.payload) {
             udp::Delivery::Queued => {
