@@ -203,7 +203,7 @@ impl State {
             addrs,
             max_addrs: l.ipv6_addresses,
             max_prefixes: l.ipv6_prefixes,
-            neighbors: neighbor::Cache::new(l.ndp_cache_entries),
+            neighbors: neighbor::Cache::new(l.ndp_cache_entries, neighbor::Profile::Nud),
             pending: neighbor::Pending::new(l.ndp_pending_packets, l.ndp_pending_bytes),
             reassembly: reassembly::Reassembler::new(bounds, ext_limits),
             ext_limits,
@@ -793,7 +793,7 @@ impl Interface {
             }
             Lookup::Wait | Lookup::Started => {
                 let Some(v6) = self.ip6.as_mut() else { return };
-                let dropped = v6.pending.push(PendingPacket {
+                let dropped = v6.pending.push_replacing_oldest(PendingPacket {
                     next_hop,
                     src,
                     dst,
