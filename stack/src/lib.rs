@@ -24,6 +24,7 @@ pub mod icmp;
 pub mod iface;
 pub mod ipv4;
 pub mod ipv6;
+pub mod neighbor;
 pub mod reassembly;
 pub mod replay;
 pub mod rng;

@@ -201,7 +201,7 @@ impl State {
             addrs,
             max_addrs: l.ipv6_addresses,
             max_prefixes: l.ipv6_prefixes,
-            neighbors: neighbor::Cache::new(l.ndp_cache_entries),
+            neighbors: neighbor::Cache::new(l.ndp_cache_entries, neighbor::Profile::Nud),
             pending: neighbor::Pending::new(l.ndp_pending_packets, l.ndp_pending_bytes),
             reassembly: reassembly::Reassembler::new(bounds, ext_limits),
             ext_limits,

@@ -67,7 +67,7 @@ impl Interface {
             Lookup::Send(mac) => Some((mac, hop_limit)),
             Lookup::Wait | Lookup::Started => {
                 let v6 = self.ip6.as_mut()?;
-                let dropped = v6.pending.push(PendingPacket {
+                let dropped = v6.pending.push_replacing_oldest(PendingPacket {
                     next_hop,
                     src,
                     dst,
