@@ -8,6 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use etherparse::EtherType;
 use tracing::{debug, trace};
 
+use super::link::Link;
 use super::transport::{self, Addrs, Cast, Datagram, IcmpError, Route, TransportError};
 use super::{AddressState, Interface};
 use crate::arp;
@@ -95,7 +96,7 @@ impl State {
     }
 
     /// The MAC address a datagram to `dst` goes to, if known without asking ARP.
-    fn resolved_next_hop(&self, now: Instant, dst: Ipv4Addr) -> Option<MacAddr> {
+    fn resolved_next_hop(&self, now: Instant, dst: Ipv4Addr, link: &Link) -> Option<MacAddr> {
         let cidr = self.ready()?;
         if dst.is_broadcast() || Some(dst) == cidr.broadcast() {
             return Some(MacAddr::BROADCAST);
@@ -108,7 +109,8 @@ impl State {
         } else {
             self.gateway?
         };
-        self.arp.lookup(hop, now)
+        link.without_resolution()
+            .or_else(|| self.arp.lookup(hop, now))
     }
 }
 
@@ -321,7 +323,8 @@ impl Interface {
             self.stats.ipv4_tx_dropped += 1;
             return;
         };
-        if let Some(mac) = self.v4.arp.lookup(next_hop, now) {
+        let known = self.link.without_resolution();
+        if let Some(mac) = known.or_else(|| self.v4.arp.lookup(next_hop, now)) {
             self.emit_ipv4(mac, dst, protocol, payload, emit);
             return;
         }
@@ -376,7 +379,10 @@ impl Interface {
         let segment_len = frame.len() - headroom;
         let headers = self.link.header_len() + ipv4::HEADER_LEN;
         let start = headroom - headers;
-        match (self.v4.resolved_next_hop(now, dst), self.v4.addr) {
+        match (
+            self.v4.resolved_next_hop(now, dst, &self.link),
+            self.v4.addr,
+        ) {
             (Some(mac), Some(cidr)) if segment_len + ipv4::HEADER_LEN <= self.config.mtu => {
                 let repr = self
                     .v4

@@ -72,6 +72,15 @@ impl Link {
         }
     }
 
+    /// The link address for a unicast next hop when the medium resolves none: an IP-only
+    /// link has no link header, so any address does. `None` on Ethernet, where ARP or NDP
+    /// finds it.
+    pub(super) fn without_resolution(&self) -> Option<MacAddr> {
+        match self.medium {
+            Medium::Ethernet => None,
+        }
+    }
+
     /// Checks a frame's link header: its size, destination (`accepts` says which groups
     /// besides broadcast we joined) and source.
     pub(super) fn receive<'a>(

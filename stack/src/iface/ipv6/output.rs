@@ -59,6 +59,9 @@ impl Interface {
             self.stats.ipv6_tx_dropped += 1;
             return None;
         };
+        if let Some(mac) = self.link.without_resolution() {
+            return Some((mac, hop_limit));
+        }
         let timing = v6.timing;
         let before = v6.neighbors.evictions();
         let lookup = v6.neighbors.lookup(next_hop, now, &timing);
