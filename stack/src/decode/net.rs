@@ -10,6 +10,7 @@ use etherparse::{
 use super::check::{self, Pseudo};
 use super::transport::{transport_fields, write_transport_summary, Transport};
 use super::{ether_type_name, ip_number_name, ipv4_of, mac, mac_of, Fields};
+use crate::arp;
 use crate::ethernet::MacAddr;
 
 pub(super) fn write_summary(f: &mut fmt::Formatter<'_>, frame: &[u8]) -> fmt::Result {
@@ -145,55 +146,53 @@ pub(super) fn write_summary(f: &mut fmt::Formatter<'_>, frame: &[u8]) -> fmt::Re
     Ok(())
 }
 
+/// tcpdump's ARP line. Ethernet/IPv4 requests and replies are read with the stack's own parser
+/// ([`arp::Repr`]); anything else is described from the raw fields.
 pub(super) fn write_arp_summary(f: &mut fmt::Formatter<'_>, a: &ArpPacketSlice<'_>) -> fmt::Result {
+    let len = a.slice().len();
+    if let Ok(r) = arp::Repr::parse(a.slice()) {
+        let (sha, spa, tha, tpa) = (r.sender_mac, r.sender_ip, r.target_mac, r.target_ip);
+        return match r.op {
+            // RFC 5227 2.1.1: a probe has sender IP 0.0.0.0.
+            arp::Operation::Request if spa.is_unspecified() => {
+                write!(f, "ARP, Probe who-has {tpa} from {sha}, length {len}")
+            }
+            // RFC 5227 2.3: an announcement names the sender's own address as target.
+            arp::Operation::Request if spa == tpa => {
+                write!(f, "ARP, Announcement {spa} is-at {sha}, length {len}")
+            }
+            arp::Operation::Request => {
+                write!(f, "ARP, Request who-has {tpa} tell {spa}, length {len}")
+            }
+            arp::Operation::Reply => {
+                write!(f, "ARP, Reply {spa} is-at {sha}")?;
+                if tha != MacAddr::ZERO {
+                    write!(f, " to {tpa} ({tha})")?;
+                }
+                write!(f, ", length {len}")
+            }
+        };
+    }
     let eth_ipv4 = a.hw_addr_type() == ArpHardwareId::ETHERNET
         && a.proto_addr_type() == EtherType::IPV4
         && a.hw_addr_size() == 6
         && a.proto_addr_size() == 4;
-    let (Some(sha), Some(spa), Some(tha), Some(tpa)) = (
-        mac_of(a.sender_hw_addr()),
+    match (
         ipv4_of(a.sender_protocol_addr()),
-        mac_of(a.target_hw_addr()),
         ipv4_of(a.target_protocol_addr()),
-    ) else {
-        return write!(
+    ) {
+        // Ethernet/IPv4 with another opcode.
+        (Some(spa), Some(tpa)) if eth_ipv4 => {
+            write!(f, "ARP, op {} {spa} > {tpa}, length {len}", a.operation().0)
+        }
+        _ => write!(
             f,
             "ARP, hardware type {} protocol 0x{:04x} op {}, length {}",
             a.hw_addr_type().0,
             a.proto_addr_type().0,
             a.operation().0,
-            a.slice().len()
-        );
-    };
-    if !eth_ipv4 {
-        return write!(
-            f,
-            "ARP, hardware type {} protocol 0x{:04x} op {}, length {}",
-            a.hw_addr_type().0,
-            a.proto_addr_type().0,
-            a.operation().0,
-            a.slice().len()
-        );
-    }
-    let len = a.slice().len();
-    match a.operation() {
-        // RFC 5227 2.1.1: a probe has sender IP 0.0.0.0.
-        ArpOperation::REQUEST if spa.is_unspecified() => {
-            write!(f, "ARP, Probe who-has {tpa} from {sha}, length {len}")
-        }
-        // RFC 5227 2.3: an announcement names the sender's own address as target.
-        ArpOperation::REQUEST if spa == tpa => {
-            write!(f, "ARP, Announcement {spa} is-at {sha}, length {len}")
-        }
-        ArpOperation::REQUEST => write!(f, "ARP, Request who-has {tpa} tell {spa}, length {len}"),
-        ArpOperation::REPLY => {
-            write!(f, "ARP, Reply {spa} is-at {sha}")?;
-            if tha != MacAddr::ZERO {
-                write!(f, " to {tpa} ({tha})")?;
-            }
-            write!(f, ", length {len}")
-        }
-        op => write!(f, "ARP, op {} {spa} > {tpa}, length {len}", op.0),
+            len
+        ),
     }
 }
 
