@@ -179,12 +179,6 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, payload_len: usize) {
     out.extend_from_slice(&h.to_bytes());
 }
 
-/// The running checksum sum of the upper-layer pseudo-header (RFC 8200 8.1): source,
-/// destination, upper-layer packet length (32 bits) and next header (zero-padded to 32 bits).
-pub fn pseudo_header_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
-    crate::checksum::pseudo_header_v6(src, dst, next_header, len)
-}
-
 /// The upper-layer checksum of `data` (checksum field included) under the pseudo-header, in
 /// native byte order as [`crate::checksum::finish`] gives it. Zero when `data` carries a
 /// correct checksum.
