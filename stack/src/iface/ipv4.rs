@@ -8,7 +8,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use etherparse::EtherType;
 use tracing::{debug, trace};
 
-use super::link::Link;
+use super::link;
 use super::transport::{self, Addrs, Cast, Datagram, IcmpError, Route, TransportError};
 use super::{AddressState, Interface};
 use crate::arp;
@@ -96,7 +96,12 @@ impl State {
     }
 
     /// The MAC address a datagram to `dst` goes to, if known without asking ARP.
-    fn resolved_next_hop(&self, now: Instant, dst: Ipv4Addr, link: &Link) -> Option<MacAddr> {
+    fn resolved_next_hop(
+        &self,
+        now: Instant,
+        dst: Ipv4Addr,
+        link: &link::State,
+    ) -> Option<MacAddr> {
         let cidr = self.ready()?;
         if dst.is_broadcast() || Some(dst) == cidr.broadcast() {
             return Some(MacAddr::BROADCAST);

@@ -1,11 +1,12 @@
 //! The link layer under IP: framing (Ethernet II, RFC 894) and the receive filter.
 //!
-//! The IP layers meet the link through two questions only: "which IP packet does this frame
-//! hand up, from which hardware address" ([`Link::receive`]) and "put this IP packet on the
-//! wire toward this next hop" ([`Link::begin`], then [`Interface::transmit`]). Address
-//! resolution (ARP, NDP) decides the next hop's hardware address; a medium without link
-//! headers or resolution (an IP-only device) is a new [`Medium`] arm here and a resolver
-//! that answers at once, with nothing to change in the IP or transport layers.
+//! The IP layers meet the link through three questions only: "which IP packet does this
+//! frame hand up, from which hardware address" ([`State::receive`]), "does the next hop need
+//! resolving" ([`State::without_resolution`]; ARP and NDP answer when it does) and "put this
+//! IP packet on the wire toward this next hop" ([`Interface::transmit_pieces`], or
+//! [`State::begin`] for a frame written in place). A medium without link headers or
+//! resolution (an IP-only device) is a new [`Medium`] arm here, with nothing to change in the
+//! IP or transport layers.
 
 use etherparse::{EtherType, Ethernet2Header};
 
@@ -42,7 +43,7 @@ pub(super) struct Received<'a> {
 
 /// The link: medium, our hardware address, MTU and the frame buffer packets are built in.
 #[derive(Debug)]
-pub(super) struct Link {
+pub(super) struct State {
     medium: Medium,
     mac: MacAddr,
     mtu: usize,
@@ -50,9 +51,9 @@ pub(super) struct Link {
     pub(super) frame: Vec<u8>,
 }
 
-impl Link {
+impl State {
     pub(super) fn new(mac: MacAddr, mtu: usize) -> Self {
-        Link {
+        State {
             medium: Medium::Ethernet,
             mac,
             mtu,

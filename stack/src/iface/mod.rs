@@ -157,7 +157,7 @@ pub use self::ipv6::{
 pub struct Interface {
     config: Config,
     stats: Stats,
-    link: link::Link,
+    link: link::State,
     v4: ipv4::State,
     dhcp: Option<dhcp::Client>,
     /// Where the frame with the last acknowledgement came from: the server's (or relay's)
@@ -190,7 +190,7 @@ impl Interface {
             .map(|c| dhcp::Client::new(config.mac, config.hostname.clone(), config.seed, c));
         Ok(Interface {
             stats: Stats::default(),
-            link: link::Link::new(config.mac, config.mtu),
+            link: link::State::new(config.mac, config.mtu),
             v4: ipv4::State::new(&config),
             dhcp,
             dhcp_server_mac: None,
