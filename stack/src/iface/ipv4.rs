@@ -9,7 +9,7 @@ use etherparse::EtherType;
 use tracing::{debug, trace};
 
 use super::link;
-use super::transport::{self, Addrs, Cast, Datagram, IcmpError, Route, TransportError};
+use super::transport::{self, Addrs, Cast, Datagram, Family, IcmpError, Route, TransportError};
 use super::{AddressState, Interface};
 use crate::arp;
 use crate::config::{Config, Ipv4Cidr};
@@ -282,7 +282,7 @@ impl Interface {
                     _ => None,
                 };
                 if let Some(error) = error {
-                    self.error_to_transport(false, original, error);
+                    self.error_to_transport(Family::V4, original, error);
                 }
                 Ok(())
             }

@@ -41,6 +41,13 @@ impl Addrs {
     }
 }
 
+/// An IP family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Family {
+    V4,
+    V6,
+}
+
 /// How a destination address relates to us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Cast {
@@ -207,14 +214,17 @@ impl Interface {
 
     /// Tells the TCP connection an ICMP or ICMPv6 error quotes (its IP header, then the first
     /// bytes of the segment) what happened to it.
-    pub(super) fn error_to_transport(&mut self, v6: bool, original: &[u8], error: TransportError) {
-        let quoted = if v6 {
-            ipv6::quoted(original).map(|q| {
-                let addrs = Addrs::V6(q.src, q.dst);
-                (addrs, q.next_header, ipv6::HEADER_LEN)
-            })
-        } else {
-            crate::ipv4::quoted(original).map(|q| (Addrs::V4(q.src, q.dst), q.protocol, q.upper))
+    pub(super) fn error_to_transport(
+        &mut self,
+        family: Family,
+        original: &[u8],
+        error: TransportError,
+    ) {
+        let quoted = match family {
+            Family::V4 => crate::ipv4::quoted(original)
+                .map(|q| (Addrs::V4(q.src, q.dst), q.protocol, q.upper)),
+            Family::V6 => ipv6::quoted(original)
+                .map(|q| (Addrs::V6(q.src, q.dst), q.next_header, ipv6::HEADER_LEN)),
         };
         let Some((addrs, protocol, upper)) = quoted else {
             return;

@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use tracing::{debug, info, trace};
 
-use super::transport::{Addrs, Cast, Datagram, IcmpError, Protocol, Route, TransportError};
+use super::transport::{Addrs, Cast, Datagram, Family, IcmpError, Protocol, Route, TransportError};
 use super::{Event, Interface};
 use crate::config::{Ipv6Cidr, Ipv6Config, Limits};
 use crate::ethernet::MacAddr;
@@ -846,7 +846,7 @@ impl Interface {
                 debug!(from = %ip.src, code, "ICMPv6: destination unreachable (code {code}) from {}", ip.src);
                 // Administratively prohibited, address and port unreachable end a connect.
                 if matches!(code, 1 | 3 | 4) {
-                    self.error_to_transport(true, original, TransportError::Unreachable);
+                    self.error_to_transport(Family::V6, original, TransportError::Unreachable);
                 }
                 Ok(())
             }
@@ -858,7 +858,7 @@ impl Interface {
                 // segments for IPv4's 40 header bytes; IPv6 has 20 more.
                 let mtu = mtu.clamp(ipv6::MIN_MTU as u32, u32::from(u16::MAX));
                 let as_v4 = u16::try_from(mtu - 20).unwrap_or(u16::MAX);
-                self.error_to_transport(true, original, TransportError::PathMtu(as_v4));
+                self.error_to_transport(Family::V6, original, TransportError::PathMtu(as_v4));
                 Ok(())
             }
             icmp6::Message::TimeExceeded { .. } | icmp6::Message::ParameterProblem { .. } => {
