@@ -156,6 +156,41 @@ mod tests {
     }
 
     #[test]
+    fn udp_writers_agree_with_etherparse() {
+        use core::net::{SocketAddrV4, SocketAddrV6};
+        use etherparse::UdpHeader;
+        let (s4, d4) = (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1));
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) =
+            ("fd77::2".parse().unwrap(), "fd77::1".parse().unwrap());
+        for len in 0..300usize {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            let h = UdpHeader::without_ipv4_checksum(53, 40000, len).unwrap();
+            let mut out = Vec::new();
+            assert!(crate::udp::write(
+                &mut out,
+                SocketAddrV4::new(s4, 53),
+                SocketAddrV4::new(d4, 40000),
+                &payload
+            ));
+            let want = h
+                .calc_checksum_ipv4_raw(s4.octets(), d4.octets(), &payload)
+                .unwrap();
+            assert_eq!(out[6..8], want.to_be_bytes(), "IPv4, length {len}");
+            out.clear();
+            assert!(crate::udp::write6(
+                &mut out,
+                SocketAddrV6::new(s6, 53, 0, 0),
+                SocketAddrV6::new(d6, 40000, 0, 0),
+                &payload
+            ));
+            let want = h
+                .calc_checksum_ipv6_raw(s6.octets(), d6.octets(), &payload)
+                .unwrap();
+            assert_eq!(out[6..8], want.to_be_bytes(), "IPv6, length {len}");
+        }
+    }
+
+    #[test]
     fn a_sum_of_negative_zero_gives_checksum_zero() {
         // TCP sends the computed value as it is (only UDP maps 0 to 0xffff): words summing to
         // 0xffff must give 0x0000, never 0xffff, or tshark reports the segment (RFC 1624).

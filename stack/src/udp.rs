@@ -99,19 +99,15 @@ pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, 
 /// Appends a UDP header with its checksum (over the IPv6 pseudo-header), then the payload.
 /// Returns false (writing nothing) when the payload is too large for one datagram.
 pub fn write6(out: &mut Vec<u8>, src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> bool {
-    write_with(out, src.port(), dst.port(), payload, |h| {
-        h.calc_checksum_ipv6_raw(src.ip().octets(), dst.ip().octets(), payload)
-            .ok()
-    })
+    let (s, d) = (IpAddr::V6(*src.ip()), IpAddr::V6(*dst.ip()));
+    write_with(out, src.port(), dst.port(), payload, (s, d))
 }
 
 /// Appends a UDP header with its checksum, then the payload. Returns false (writing nothing)
 /// when the payload is too large for one datagram.
 pub fn write(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> bool {
-    write_with(out, src.port(), dst.port(), payload, |h| {
-        h.calc_checksum_ipv4_raw(src.ip().octets(), dst.ip().octets(), payload)
-            .ok()
-    })
+    let (s, d) = (IpAddr::V4(*src.ip()), IpAddr::V4(*dst.ip()));
+    write_with(out, src.port(), dst.port(), payload, (s, d))
 }
 
 fn write_with(
@@ -119,13 +115,17 @@ fn write_with(
     src_port: u16,
     dst_port: u16,
     payload: &[u8],
-    checksum: impl FnOnce(&UdpHeader) -> Option<u16>,
+    (src, dst): (IpAddr, IpAddr),
 ) -> bool {
     let Ok(h) = UdpHeader::without_ipv4_checksum(src_port, dst_port, payload.len()) else {
         return false;
     };
-    let Some(checksum) = checksum(&h) else {
-        return false;
+    let sum = crate::checksum::pseudo_header(src, dst, 17, HEADER_LEN + payload.len());
+    let sum = crate::checksum::add(crate::checksum::add(sum, &h.to_bytes()), payload);
+    // RFC 768: a computed checksum of zero is sent as all ones (zero means none).
+    let checksum = match crate::checksum::finish(sum) {
+        0 => 0xffff,
+        c => u16::from_be_bytes(c.to_ne_bytes()),
     };
     let h = UdpHeader { checksum, ..h };
     out.extend_from_slice(&h.to_bytes());
