@@ -346,7 +346,8 @@ impl Interface {
         data: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) {
-        // A reply leaves from the address the request came to, if that is still ours.
+        // IPv4 leaves from our one address; IPv6 from the address the request came to, if
+        // that is still ours.
         let from = match dst {
             SocketAddr::V4(_) => self.ipv4().map(|c| IpAddr::V4(c.addr())),
             SocketAddr::V6(d) => self.ipv6_reply_source(local, *d.ip()).map(IpAddr::V6),
