@@ -6,7 +6,8 @@ use core::net::Ipv6Addr;
 
 use tracing::{debug, trace, warn};
 
-use super::{AddrState, Packet, ALL_NODES};
+use super::input::Packet;
+use super::{AddrState, ALL_NODES};
 use crate::ethernet::MacAddr;
 use crate::iface::{Event, Interface};
 use crate::ipv6::neighbor::{Advert, Due};
