@@ -1,10 +1,9 @@
 //! ARP (RFC 826) for IPv4 over Ethernet, with address conflict detection (RFC 5227).
 //!
-//! The [`Cache`] maps neighbour IPv4 addresses to MAC addresses. It is bounded: when full, the
-//! entry closest to expiry makes room. Entries that are still being resolved remember how many
-//! requests went out and when the next is due; packets waiting for them sit in [`Pending`].
-
-use std::collections::{BTreeMap, VecDeque};
+//! The [`Cache`] maps neighbour IPv4 addresses to MAC addresses. It is the shared neighbour
+//! machine of [`crate::neighbor`] under its ARP profile, bounded: when full, the entry closest
+//! to expiry makes room. Entries that are still being resolved remember how many requests went
+//! out and when the next is due; packets waiting for them sit in [`Pending`].
 
 use core::net::Ipv4Addr;
 use core::time::Duration;
@@ -12,6 +11,7 @@ use core::time::Duration;
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket};
 
 use crate::ethernet::MacAddr;
+use crate::neighbor::{self, Profile, Queued, State, Timing};
 use crate::time::Instant;
 
 /// Length of an ARP packet for Ethernet/IPv4.
@@ -109,7 +109,7 @@ impl Repr {
     }
 }
 
-/// A neighbour cache entry.
+/// A neighbour cache entry, as ARP sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// Requests are out; no answer yet.
@@ -128,6 +128,31 @@ pub enum Entry {
     },
 }
 
+impl Entry {
+    /// The entry of the shared machine as ARP sees it: INCOMPLETE, or a mapping learned with
+    /// its expiry (the ARP profile has no other state; one would show with its last change).
+    fn from_neighbor(e: &neighbor::Entry) -> Entry {
+        match (e.state, e.mac) {
+            (State::Incomplete { sent, next }, _) => Entry::Incomplete {
+                requests: sent,
+                next,
+            },
+            (State::Reachable { until }, Some(mac)) => Entry::Resolved {
+                mac,
+                expires: until,
+            },
+            (_, Some(mac)) => Entry::Resolved {
+                mac,
+                expires: e.updated,
+            },
+            (_, None) => Entry::Incomplete {
+                requests: 0,
+                next: e.updated,
+            },
+        }
+    }
+}
+
 /// What [`Cache::poll`] asks the interface to do for one neighbour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
@@ -137,113 +162,76 @@ pub enum Due {
     Failed(Ipv4Addr),
 }
 
-/// The bounded neighbour cache.
+/// The bounded ARP cache: the shared neighbour machine keyed by IPv4 address under
+/// [`Profile::Arp`]. When full, an expired mapping makes room, else the one closest to expiry,
+/// else the oldest request in progress.
 #[derive(Clone, Debug)]
 pub struct Cache {
-    entries: BTreeMap<Ipv4Addr, Entry>,
-    capacity: usize,
+    entries: neighbor::Cache<Ipv4Addr>,
     lifetime: Duration,
-    evictions: u64,
-    /// Neighbours whose resolution was evicted while packets may wait for them.
-    abandoned: Vec<Ipv4Addr>,
+    /// What the machine found due, before it is told in ARP's words.
+    due: Vec<neighbor::Due<Ipv4Addr>>,
 }
 
 impl Cache {
     /// An empty cache holding at most `capacity` entries, each resolved one trusted for `lifetime`.
     pub fn new(capacity: usize, lifetime: Duration) -> Self {
         Cache {
-            entries: BTreeMap::new(),
-            capacity: capacity.max(1),
+            entries: neighbor::Cache::new(capacity, Profile::Arp),
             lifetime,
-            evictions: 0,
-            abandoned: Vec::new(),
+            due: Vec::new(),
         }
     }
 
     /// The MAC of `ip` if it is resolved and fresh.
     pub fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
-        match self.entries.get(&ip) {
-            Some(Entry::Resolved { mac, expires }) if *expires > now => Some(*mac),
-            _ => None,
-        }
+        self.entries.fresh(ip, now)
     }
 
     /// True when `ip` has an entry (resolved, stale or in progress).
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.entries.contains_key(&ip)
+        self.entries.contains(ip)
     }
 
     /// Records `ip` at `mac`, creating the entry if needed. Returns true when the entry was
     /// incomplete (packets may now be sent).
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> bool {
-        let expires = now + self.lifetime;
-        if let Some(e) = self.entries.get_mut(&ip) {
-            let was_incomplete = matches!(e, Entry::Incomplete { .. });
-            *e = Entry::Resolved { mac, expires };
-            return was_incomplete;
-        }
-        self.make_room(now);
-        self.entries.insert(ip, Entry::Resolved { mac, expires });
-        false
+        self.entries.learn(ip, mac, now, self.lifetime)
     }
 
     /// Starts resolving `ip` unless that is under way. Returns true when a first request should
     /// be sent now.
     pub fn start(&mut self, ip: Ipv4Addr, now: Instant, retry: Duration) -> bool {
-        match self.entries.get(&ip) {
-            Some(Entry::Incomplete { .. }) => false,
-            Some(Entry::Resolved { .. }) | None => {
-                if !self.entries.contains_key(&ip) {
-                    self.make_room(now);
-                }
-                self.entries.insert(
-                    ip,
-                    Entry::Incomplete {
-                        requests: 1,
-                        next: now + retry,
-                    },
-                );
-                true
-            }
-        }
+        self.entries.start(ip, now, retry)
     }
 
     /// Timers: requests to repeat and neighbours to give up on, in address order.
     pub fn poll(&mut self, now: Instant, retry: Duration, max_requests: u32, out: &mut Vec<Due>) {
-        let mut failed = Vec::new();
-        for (ip, e) in self.entries.iter_mut() {
-            if let Entry::Incomplete { requests, next } = e {
-                if *next <= now {
-                    if *requests >= max_requests {
-                        failed.push(*ip);
-                    } else {
-                        *requests += 1;
-                        *next = now + retry;
-                        out.push(Due::Request(*ip));
-                    }
-                }
-            }
-        }
-        for ip in failed {
-            self.entries.remove(&ip);
-            out.push(Due::Failed(ip));
-        }
+        let timing = Timing {
+            retrans: retry,
+            reachable: self.lifetime,
+            delay: Duration::ZERO,
+            max_multicast: max_requests,
+            max_unicast: 0,
+        };
+        self.entries.poll(now, &timing, &mut self.due);
+        out.extend(self.due.drain(..).filter_map(|d| match d {
+            neighbor::Due::Solicit(ip) => Some(Due::Request(ip)),
+            neighbor::Due::Failed(ip) => Some(Due::Failed(ip)),
+            neighbor::Due::Probe(..) => None,
+        }));
     }
 
     /// The next request or give-up deadline.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter_map(|e| match e {
-                Entry::Incomplete { next, .. } => Some(*next),
-                Entry::Resolved { .. } => None,
-            })
-            .min()
+        self.entries.poll_at()
     }
 
     /// Entries, in address order.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, Entry)> + '_ {
-        self.entries.iter().map(|(ip, e)| (*ip, *e))
+        self.entries
+            .iter()
+            .map(|(ip, e)| (ip, Entry::from_neighbor(&e)))
     }
 
     /// Number of entries.
@@ -258,36 +246,13 @@ impl Cache {
 
     /// Entries evicted to make room so far.
     pub fn evictions(&self) -> u64 {
-        self.evictions
-    }
-
-    /// Removes one entry when full: an expired one, else the resolved one closest to expiry,
-    /// else the oldest request in progress.
-    fn make_room(&mut self, now: Instant) {
-        if self.entries.len() < self.capacity {
-            return;
-        }
-        let victim = self
-            .entries
-            .iter()
-            .min_by_key(|(_, e)| match e {
-                Entry::Resolved { expires, .. } if *expires <= now => (0, Instant::ZERO),
-                Entry::Resolved { expires, .. } => (1, *expires),
-                Entry::Incomplete { next, .. } => (2, *next),
-            })
-            .map(|(ip, _)| *ip);
-        if let Some(ip) = victim {
-            if let Some(Entry::Incomplete { .. }) = self.entries.remove(&ip) {
-                self.abandoned.push(ip);
-            }
-            self.evictions += 1;
-        }
+        self.entries.evictions()
     }
 
     /// Neighbours whose resolution in progress was evicted since the last call: whatever waits
     /// for them will never be sent.
     pub fn take_abandoned(&mut self) -> Vec<Ipv4Addr> {
-        std::mem::take(&mut self.abandoned)
+        self.entries.take_abandoned()
     }
 }
 
@@ -304,67 +269,21 @@ pub struct PendingPacket {
     pub payload: Vec<u8>,
 }
 
-/// Packets waiting for resolution, bounded in count and bytes.
-#[derive(Clone, Debug)]
-pub struct Pending {
-    queue: VecDeque<PendingPacket>,
-    bytes: usize,
-    max_packets: usize,
-    max_bytes: usize,
-}
+impl Queued for PendingPacket {
+    type Addr = Ipv4Addr;
 
-impl Pending {
-    /// An empty queue with the given bounds.
-    pub fn new(max_packets: usize, max_bytes: usize) -> Self {
-        Pending {
-            queue: VecDeque::new(),
-            bytes: 0,
-            max_packets,
-            max_bytes,
-        }
+    fn next_hop(&self) -> Ipv4Addr {
+        self.next_hop
     }
 
-    /// Queues a packet. Returns it back when the queue is full.
-    pub fn push(&mut self, p: PendingPacket) -> Result<(), PendingPacket> {
-        if self.queue.len() >= self.max_packets || self.bytes + p.payload.len() > self.max_bytes {
-            return Err(p);
-        }
-        self.bytes += p.payload.len();
-        self.queue.push_back(p);
-        Ok(())
-    }
-
-    /// Takes every packet waiting for `next_hop`, in the order they were queued.
-    pub fn take_for(&mut self, next_hop: Ipv4Addr) -> Vec<PendingPacket> {
-        let mut out = Vec::new();
-        let mut keep = VecDeque::with_capacity(self.queue.len());
-        for p in self.queue.drain(..) {
-            if p.next_hop == next_hop {
-                self.bytes -= p.payload.len();
-                out.push(p);
-            } else {
-                keep.push_back(p);
-            }
-        }
-        self.queue = keep;
-        out
-    }
-
-    /// Packets queued.
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.bytes
+    fn size(&self) -> usize {
+        self.payload.len()
     }
 }
+
+/// Packets waiting for resolution, bounded in count and bytes; a packet that does not fit is
+/// refused ([`neighbor::Pending::push`]).
+pub type Pending = neighbor::Pending<PendingPacket>;
 
 #[cfg(test)]
 mod tests {

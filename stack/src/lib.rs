@@ -24,6 +24,8 @@ pub mod icmp;
 pub mod iface;
 pub mod ipv4;
 pub mod ipv6;
+pub mod neighbor;
+pub mod reassembly;
 pub mod replay;
 pub mod report;
 pub mod rng;

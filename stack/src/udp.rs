@@ -45,69 +45,33 @@ impl From<ParseError> for crate::stats::DropReason {
     }
 }
 
-/// Parses a UDP datagram carried between `src` and `dst`, checking length and checksum
-/// (a zero checksum means the sender did not compute one, RFC 768).
+/// Parses a UDP datagram carried between `src` and `dst` (of one family), checking length and
+/// checksum. Over IPv4 a zero checksum means the sender did not compute one (RFC 768); over
+/// IPv6 it is not allowed (RFC 8200 8.1: [`ParseError::ZeroChecksum`]).
 ///
 /// # Errors
-/// [`ParseError`] when the datagram is inconsistent or corrupt.
-pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, ParseError> {
+/// [`ParseError`] when the datagram is inconsistent, corrupt or without a required checksum.
+pub fn parse_ip(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<Datagram<'_>, ParseError> {
     let Some(hdr) = buf.get(..HEADER_LEN) else {
         return Err(ParseError::BadLength);
     };
     let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
     let (src_port, dst_port, length, checksum) =
         (field(0), field(2), usize::from(field(4)), field(6));
-    if length < HEADER_LEN {
-        return Err(ParseError::BadLength);
-    }
-    let Some(payload) = buf.get(HEADER_LEN..length) else {
-        return Err(ParseError::BadLength);
-    };
-    if checksum != 0 {
-        let h = UdpHeader {
-            source_port: src_port,
-            destination_port: dst_port,
-            length: field(4),
-            checksum: 0,
-        };
-        let expected = h
-            .calc_checksum_ipv4_raw(src.octets(), dst.octets(), payload)
-            .map_err(|_| ParseError::BadLength)?;
-        if expected != checksum {
-            return Err(ParseError::BadChecksum);
-        }
-    }
-    Ok(Datagram {
-        src_port,
-        dst_port,
-        payload,
-    })
-}
-
-/// Parses a UDP datagram carried over IPv6 between `src` and `dst`. RFC 8200 8.1: a zero
-/// checksum is not allowed over IPv6 ([`ParseError::ZeroChecksum`]).
-///
-/// # Errors
-/// [`ParseError`] when the datagram is inconsistent, corrupt or without checksum.
-pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, ParseError> {
-    let Some(hdr) = buf.get(..HEADER_LEN) else {
-        return Err(ParseError::BadLength);
-    };
-    let field = |i: usize| u16::from_be_bytes([hdr[i], hdr[i + 1]]);
-    let (src_port, dst_port, length, checksum) =
-        (field(0), field(2), usize::from(field(4)), field(6));
-    // RFC 2675 4 allows length 0 only in jumbograms, which we do not take.
+    // RFC 2675 4 allows length 0 over IPv6 only in jumbograms, which we do not take.
     if length < HEADER_LEN {
         return Err(ParseError::BadLength);
     }
     let (Some(datagram), Some(payload)) = (buf.get(..length), buf.get(HEADER_LEN..length)) else {
         return Err(ParseError::BadLength);
     };
-    if checksum == 0 {
-        return Err(ParseError::ZeroChecksum);
-    }
-    if crate::ipv6::upper_layer_checksum(src, dst, 17, datagram) != 0 {
-        return Err(ParseError::BadChecksum);
+    match (checksum, src) {
+        (0, IpAddr::V4(_)) => {}
+        (0, IpAddr::V6(_)) => return Err(ParseError::ZeroChecksum),
+        _ if crate::checksum::upper_layer(src, dst, 17, datagram) != 0 => {
+            return Err(ParseError::BadChecksum);
+        }
+        _ => {}
     }
     Ok(Datagram {
         src_port,
@@ -116,22 +80,34 @@ pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, 
     })
 }
 
+/// Parses a UDP datagram carried over IPv4 (see [`parse_ip`]).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent or corrupt.
+pub fn parse(buf: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Datagram<'_>, ParseError> {
+    parse_ip(buf, src.into(), dst.into())
+}
+
+/// Parses a UDP datagram carried over IPv6 (see [`parse_ip`]).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent, corrupt or without checksum.
+pub fn parse6(buf: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Datagram<'_>, ParseError> {
+    parse_ip(buf, src.into(), dst.into())
+}
+
 /// Appends a UDP header with its checksum (over the IPv6 pseudo-header), then the payload.
 /// Returns false (writing nothing) when the payload is too large for one datagram.
 pub fn write6(out: &mut Vec<u8>, src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> bool {
-    write_with(out, src.port(), dst.port(), payload, |h| {
-        h.calc_checksum_ipv6_raw(src.ip().octets(), dst.ip().octets(), payload)
-            .ok()
-    })
+    let (s, d) = (IpAddr::V6(*src.ip()), IpAddr::V6(*dst.ip()));
+    write_with(out, src.port(), dst.port(), payload, (s, d))
 }
 
 /// Appends a UDP header with its checksum, then the payload. Returns false (writing nothing)
 /// when the payload is too large for one datagram.
 pub fn write(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> bool {
-    write_with(out, src.port(), dst.port(), payload, |h| {
-        h.calc_checksum_ipv4_raw(src.ip().octets(), dst.ip().octets(), payload)
-            .ok()
-    })
+    let (s, d) = (IpAddr::V4(*src.ip()), IpAddr::V4(*dst.ip()));
+    write_with(out, src.port(), dst.port(), payload, (s, d))
 }
 
 fn write_with(
@@ -139,13 +115,17 @@ fn write_with(
     src_port: u16,
     dst_port: u16,
     payload: &[u8],
-    checksum: impl FnOnce(&UdpHeader) -> Option<u16>,
+    (src, dst): (IpAddr, IpAddr),
 ) -> bool {
     let Ok(h) = UdpHeader::without_ipv4_checksum(src_port, dst_port, payload.len()) else {
         return false;
     };
-    let Some(checksum) = checksum(&h) else {
-        return false;
+    let sum = crate::checksum::pseudo_header(src, dst, 17, HEADER_LEN + payload.len());
+    let sum = crate::checksum::add(crate::checksum::add(sum, &h.to_bytes()), payload);
+    // RFC 768: a computed checksum of zero is sent as all ones (zero means none).
+    let checksum = match crate::checksum::finish(sum) {
+        0 => 0xffff,
+        c => u16::from_be_bytes(c.to_ne_bytes()),
     };
     let h = UdpHeader { checksum, ..h };
     out.extend_from_slice(&h.to_bytes());

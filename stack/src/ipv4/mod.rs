@@ -1,7 +1,5 @@
 //! IPv4 (RFC 791, host requirements RFC 1122 3.2): header checks, routing decisions and
-//! fragmentation of our own datagrams. Reassembly lives in [`reassembly`].
-
-pub mod reassembly;
+//! fragmentation of our own datagrams. Reassembly lives in [`crate::reassembly`].
 
 use core::net::Ipv4Addr;
 
@@ -193,6 +191,36 @@ pub fn is_martian_source(src: Ipv4Addr) -> bool {
     src.is_multicast() || src.is_broadcast() || src.is_loopback() || u32::from(src) >= 0xf000_0000
 }
 
+/// What an ICMP error needs from the datagram it quotes (RFC 792: "Internet Header + 64 bits
+/// of Original Data Datagram"). The quote may be cut short, so only the fixed header is read and
+/// nothing (checksum, lengths) is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quoted {
+    /// Source address of the quoted datagram.
+    pub src: Ipv4Addr,
+    /// Destination address of the quoted datagram.
+    pub dst: Ipv4Addr,
+    /// Its protocol number.
+    pub protocol: u8,
+    /// Its fragment offset in bytes.
+    pub frag_offset: usize,
+    /// Where its upper-layer header starts (the header length field, unchecked).
+    pub upper: usize,
+}
+
+/// Reads the fixed header of a quoted datagram; `None` when it is shorter than 20 bytes.
+pub fn quoted(original: &[u8]) -> Option<Quoted> {
+    let hdr = original.get(..HEADER_LEN)?;
+    let flags_offset = u16::from_be_bytes([hdr[6], hdr[7]]);
+    Some(Quoted {
+        src: Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]),
+        dst: Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]),
+        protocol: hdr[9],
+        frag_offset: usize::from(flags_offset & 0x1fff) * 8,
+        upper: usize::from(hdr[0] & 0x0f) * 4,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +323,19 @@ mod tests {
         assert_eq!(f.iter().map(|x| x.1).sum::<usize>(), 8008);
         let f: Vec<_> = fragments(1000, 576).collect();
         assert_eq!(f, [(0, 552, true), (552, 448, false)]);
+    }
+
+    #[test]
+    fn quoted_header_of_a_cut_quote() {
+        // An ICMP error quotes the header and 8 bytes; fewer than 20 bytes is no header.
+        let q = quoted(&PACKET).expect("a quoted header");
+        assert_eq!(q.src, Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(q.dst, Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!((q.protocol, q.frag_offset, q.upper), (1, 0, 20));
+        let mut fragment = PACKET;
+        fragment[6..8].copy_from_slice(&[0x20, 0x03]); // MF, offset 3 * 8
+        assert_eq!(quoted(&fragment).map(|q| q.frag_offset), Some(24));
+        assert_eq!(quoted(&PACKET[..19]), None);
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub fn parse(src: Ipv6Addr, dst: Ipv6Addr, buf: &[u8]) -> Result<Message<'_>, Pa
     let (Some(&kind), Some(&code), Some(_)) = (buf.first(), buf.get(1), buf.get(2..4)) else {
         return Err(ParseError::Truncated);
     };
-    if super::upper_layer_checksum(src, dst, PROTOCOL, buf) != 0 {
+    if checksum::upper_layer(src.into(), dst.into(), PROTOCOL, buf) != 0 {
         return Err(ParseError::BadChecksum);
     }
     let other = Message::Other {
@@ -212,7 +212,7 @@ pub(crate) fn fill_checksum(out: &mut [u8], start: usize, src: Ipv6Addr, dst: Ip
     let Some(msg) = out.get(start..) else {
         return;
     };
-    let sum = super::pseudo_header_sum(src, dst, PROTOCOL, msg.len());
+    let sum = checksum::pseudo_header_v6(src, dst, PROTOCOL, msg.len());
     let c = checksum::finish(checksum::add(sum, msg));
     if let Some(field) = out.get_mut(start + 2..start + 4) {
         field.copy_from_slice(&c.to_ne_bytes());

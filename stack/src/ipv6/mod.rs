@@ -2,7 +2,7 @@
 //! address helpers a host on Ethernet needs (RFC 4291: modified EUI-64 interface identifiers,
 //! solicited-node multicast; RFC 2464 7: multicast MAC addresses).
 //!
-//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`reassembly`],
+//! The pieces around it: extension headers in [`ext`], fragment reassembly in [`crate::reassembly`],
 //! ICMPv6 (RFC 4443) in [`icmp`] and Neighbor Discovery (RFC 4861) in [`ndp`]. All of them are
 //! pure functions over byte slices.
 
@@ -10,7 +10,6 @@ pub mod ext;
 pub mod icmp;
 pub mod ndp;
 pub mod neighbor;
-pub mod reassembly;
 
 use core::net::Ipv6Addr;
 
@@ -180,22 +179,11 @@ pub fn write_header(out: &mut Vec<u8>, repr: &EmitRepr, payload_len: usize) {
     out.extend_from_slice(&h.to_bytes());
 }
 
-/// The running checksum sum of the upper-layer pseudo-header (RFC 8200 8.1): source,
-/// destination, upper-layer packet length (32 bits) and next header (zero-padded to 32 bits).
-pub fn pseudo_header_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
-    let len = u32::try_from(len).unwrap_or(u32::MAX);
-    let mut sum = crate::checksum::add(0, &src.octets());
-    sum = crate::checksum::add(sum, &dst.octets());
-    sum = crate::checksum::add(sum, &len.to_be_bytes());
-    crate::checksum::add(sum, &[0, 0, 0, next_header])
-}
-
 /// The upper-layer checksum of `data` (checksum field included) under the pseudo-header, in
 /// native byte order as [`crate::checksum::finish`] gives it. Zero when `data` carries a
 /// correct checksum.
 pub fn upper_layer_checksum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> u16 {
-    let sum = pseudo_header_sum(src, dst, next_header, data.len());
-    crate::checksum::finish(crate::checksum::add(sum, data))
+    crate::checksum::upper_layer(src.into(), dst.into(), next_header, data)
 }
 
 /// The modified EUI-64 interface identifier of a MAC (RFC 4291 appendix A): `ff:fe` in the
@@ -238,6 +226,45 @@ pub fn is_link_local(addr: Ipv6Addr) -> bool {
 pub fn is_solicited_node(addr: Ipv6Addr) -> bool {
     let o = addr.octets();
     o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
+}
+
+/// The fragments a payload of `len` bytes is cut into when it does not fit a link with MTU
+/// `mtu` (RFC 8200 4.5): `(offset, length, more_fragments)`, each piece but the last a
+/// multiple of 8 bytes, with room for the Fragment header.
+pub fn fragments(len: usize, mtu: usize) -> impl Iterator<Item = (usize, usize, bool)> {
+    let chunk = mtu.saturating_sub(HEADER_LEN + ext::FRAGMENT_LEN) & !7;
+    let count = if chunk == 0 { 0 } else { len.div_ceil(chunk) };
+    (0..count).map(move |i| {
+        let offset = i * chunk;
+        let end = (offset + chunk).min(len);
+        (offset, end - offset, end < len)
+    })
+}
+
+/// What an ICMPv6 error needs from the packet it quotes: the fixed header's addresses and Next
+/// Header. The quote may be cut short; nothing else is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quoted {
+    /// Source address of the quoted packet.
+    pub src: Ipv6Addr,
+    /// Destination address of the quoted packet.
+    pub dst: Ipv6Addr,
+    /// The Next Header of its fixed header.
+    pub next_header: u8,
+}
+
+/// Reads the fixed header of a quoted packet; `None` when it is shorter than 40 bytes.
+pub fn quoted(original: &[u8]) -> Option<Quoted> {
+    let hdr = original.get(..HEADER_LEN)?;
+    let mut a = [0u8; 16];
+    a.copy_from_slice(hdr.get(8..24)?);
+    let src = Ipv6Addr::from(a);
+    a.copy_from_slice(hdr.get(24..40)?);
+    Some(Quoted {
+        src,
+        dst: Ipv6Addr::from(a),
+        next_header: hdr[6],
+    })
 }
 
 #[cfg(test)]
@@ -342,6 +369,24 @@ mod tests {
     }
 
     #[test]
+    fn quoted_header_of_a_cut_quote() {
+        let q = quoted(&PACKET[..HEADER_LEN]).expect("a quoted header");
+        assert_eq!((q.src, q.dst, q.next_header), (ll(1), ll(2), 58));
+        assert_eq!(quoted(&PACKET[..HEADER_LEN - 1]), None);
+    }
+
+    #[test]
+    fn fragment_plan() {
+        // 1280 - 40 - 8 = 1232 bytes of data a fragment, a multiple of 8.
+        let plan: Vec<_> = fragments(3000, 1280).collect();
+        assert_eq!(
+            plan,
+            [(0, 1232, true), (1232, 1232, true), (2464, 536, false)]
+        );
+        assert_eq!(fragments(3000, 40).count(), 0);
+    }
+
+    #[test]
     fn next_header_round_trip() {
         for n in 0..=255u8 {
             assert_eq!(u8::from(NextHeader::from(n)), n);
@@ -351,7 +396,8 @@ mod tests {
     /// Random mutations of valid packets through every IPv6 parser: nothing may panic.
     #[test]
     fn mutations_never_panic() {
-        use super::{ext, icmp, ndp, reassembly};
+        use super::{ext, icmp, ndp};
+        use crate::reassembly::ipv6 as reassembly;
         let mac = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
         let (src, dst) = (ll(1), solicited_node(ll(2)));
         let mut seeds: Vec<Vec<u8>> = vec![PACKET.to_vec()];
@@ -419,7 +465,7 @@ mod tests {
             state
         };
         let mut table = reassembly::Reassembler::new(
-            crate::ipv4::reassembly::Bounds {
+            reassembly::Bounds {
                 datagrams: 8,
                 bytes: 64 * 1024,
                 max_payload: 65_527,

@@ -119,30 +119,7 @@ pub enum ParseError {
 /// native byte order: zero for a correct segment, else the value to write with `to_ne_bytes`
 /// when the field holds zero.
 pub fn checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
-    let len = u32::try_from(segment.len()).unwrap_or(u32::MAX);
-    let sum = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut p = [0u8; 12];
-            p[..4].copy_from_slice(&s.octets());
-            p[4..8].copy_from_slice(&d.octets());
-            p[9] = 6;
-            p[10..12].copy_from_slice(&(len as u16).to_be_bytes());
-            checksum::add(0, &p)
-        }
-        (s, d) => {
-            let to16 = |a: IpAddr| match a {
-                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-                IpAddr::V6(a) => a.octets(),
-            };
-            let mut p = [0u8; 40];
-            p[..16].copy_from_slice(&to16(s));
-            p[16..32].copy_from_slice(&to16(d));
-            p[32..36].copy_from_slice(&len.to_be_bytes());
-            p[39] = 6;
-            checksum::add(0, &p)
-        }
-    };
-    checksum::finish(checksum::add(sum, segment))
+    checksum::upper_layer(src, dst, 6, segment)
 }
 
 /// Parses and checks a segment carried from `src` to `dst`.

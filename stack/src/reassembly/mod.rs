@@ -1,33 +1,25 @@
-//! IPv4 fragment reassembly (RFC 791 3.2, with the hole bookkeeping of RFC 815).
+//! Fragment reassembly for both families: IPv4 (RFC 791 3.2, with the hole bookkeeping of
+//! RFC 815) and IPv6 (RFC 8200 4.5).
+//!
+//! One table, [`Reassembler`], generic over its key, serves both: [`ipv4`] keys it by source,
+//! destination, protocol and identification, [`ipv6`] by source, destination and identification
+//! and adds what IPv6 needs on top (the header chain of first fragments, the Next Header of the
+//! offset-zero fragment, the data kept for Time Exceeded).
 //!
 //! Bounded three ways: datagrams at once, bytes over all buffers, and size of one datagram.
 //! Overlapping fragments are treated as RFC 5722 treats them for IPv6: the whole datagram is
 //! discarded, since overlap is how fragment attacks rewrite headers after filtering.
 //! An exact duplicate of a fragment already held is ignored.
-//!
-//! The table is generic over its key so that IPv6 (RFC 8200 4.5, keyed by source, destination
-//! and identification) shares it; the default key is the IPv4 [`Key`].
+
+pub mod ipv4;
+pub mod ipv6;
 
 use std::collections::BTreeMap;
 
-use core::net::Ipv4Addr;
 use core::time::Duration;
 
 use crate::stats::DropReason;
 use crate::time::Instant;
-
-/// Fragments belong together when these match (RFC 791: source, destination, protocol, id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
-    /// Source address.
-    pub src: Ipv4Addr,
-    /// Destination address.
-    pub dst: Ipv4Addr,
-    /// Protocol number.
-    pub protocol: u8,
-    /// Identification.
-    pub ident: u16,
-}
 
 /// The limits the reassembler enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +57,9 @@ pub enum Outcome {
     Dropped(DropReason),
 }
 
-/// The reassembly table, keyed by `K` (the IPv4 [`Key`] unless said otherwise).
+/// The reassembly table, keyed by `K` ([`ipv4::Key`] or [`ipv6::Key`]).
 #[derive(Debug)]
-pub struct Reassembler<K: Ord + Copy = Key> {
+pub struct Reassembler<K: Ord + Copy> {
     table: BTreeMap<K, Datagram>,
     bytes: usize,
     bounds: Bounds,
@@ -244,7 +236,9 @@ fn insert_range(ranges: &mut Vec<(usize, usize)>, s: usize, e: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::ipv4::Key;
     use super::*;
+    use core::net::Ipv4Addr;
 
     fn bounds() -> Bounds {
         Bounds {
@@ -274,7 +268,7 @@ mod tests {
     #[test]
     fn in_order() {
         let p = payload(3000);
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         assert_eq!(r.add(T, key(1), 0, true, &p[..1480]), Outcome::Held);
         assert_eq!(r.add(T, key(1), 1480, true, &p[1480..2960]), Outcome::Held);
         assert_eq!(
@@ -288,7 +282,7 @@ mod tests {
     fn out_of_order_and_interleaved() {
         let p = payload(3000);
         let q = payload(100);
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         assert_eq!(r.add(T, key(1), 2960, false, &p[2960..]), Outcome::Held);
         assert_eq!(r.add(T, key(2), 16, false, &q[16..]), Outcome::Held);
         assert_eq!(r.add(T, key(1), 0, true, &p[..1480]), Outcome::Held);
@@ -303,7 +297,7 @@ mod tests {
     #[test]
     fn duplicate_is_ignored() {
         let p = payload(24);
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         assert_eq!(r.add(T, key(1), 0, true, &p[..16]), Outcome::Held);
         assert_eq!(
             r.add(T, key(1), 0, true, &p[..16]),
@@ -315,7 +309,7 @@ mod tests {
     #[test]
     fn overlap_discards_the_datagram() {
         let p = payload(48);
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         assert_eq!(r.add(T, key(1), 0, true, &p[..24]), Outcome::Held);
         // Starts inside the first fragment with other bytes: a rewrite attempt.
         let evil = vec![0xaa; 16];
@@ -328,7 +322,7 @@ mod tests {
         // The rest alone never completes.
         assert_eq!(r.add(T, key(1), 24, false, &p[24..]), Outcome::Held);
         // Same bytes, but a different boundary is an overlap too.
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         r.add(T, key(1), 0, true, &p[..16]);
         assert_eq!(
             r.add(T, key(1), 8, true, &p[8..24]),
@@ -339,7 +333,7 @@ mod tests {
     #[test]
     fn timeout_frees_memory() {
         let p = payload(100);
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         r.add(T, key(1), 0, true, &p[..64]);
         assert_eq!(r.poll_at(), Some(T + Duration::from_secs(30)));
         assert_eq!(r.expire(T + Duration::from_secs(29)), 0);
@@ -354,7 +348,7 @@ mod tests {
 
     #[test]
     fn limits() {
-        let mut r = Reassembler::new(bounds());
+        let mut r = Reassembler::<Key>::new(bounds());
         // Over the per-datagram size.
         assert_eq!(
             r.add(T, key(1), 65_512, false, &[0; 8]),
@@ -391,7 +385,7 @@ mod tests {
     fn fragment_count_bound() {
         let mut b = bounds();
         b.max_fragments = 3;
-        let mut r = Reassembler::new(b);
+        let mut r = Reassembler::<Key>::new(b);
         // Every other 8-byte block so nothing merges and nothing completes.
         for i in 0..3 {
             assert_eq!(r.add(T, key(1), i * 16, true, &[1; 8]), Outcome::Held);

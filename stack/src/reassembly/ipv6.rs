@@ -1,5 +1,5 @@
-//! IPv6 fragment reassembly (RFC 8200 4.5), on the table shared with IPv4
-//! ([`crate::ipv4::reassembly::Reassembler`]), so the same bounds and policies hold: overlapping
+//! The IPv6 layer of reassembly (RFC 8200 4.5), on the table shared with IPv4
+//! ([`super::Reassembler`]), so the same bounds and policies hold: overlapping
 //! fragments discard the whole datagram (RFC 5722), exact duplicates are ignored.
 //!
 //! Fragments belong together when source, destination and identification match. The first
@@ -15,9 +15,10 @@
 use core::net::Ipv6Addr;
 use core::time::Duration;
 
-use super::ext::{self, Fragment};
-use super::NextHeader;
-use crate::ipv4::reassembly::{self as shared, Bounds};
+pub use super::Bounds;
+use crate::ipv6::ext::{self, Fragment};
+use crate::ipv6::NextHeader;
+use crate::reassembly as shared;
 use crate::stats::DropReason;
 use crate::time::Instant;
 
