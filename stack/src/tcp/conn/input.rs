@@ -12,7 +12,61 @@ use crate::tcp::segment::Repr;
 use crate::tcp::seq::Seq;
 use crate::time::Instant;
 
+/// When the acknowledgment a received segment calls for goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckTiming {
+    /// Before the next received frame is handled.
+    Now,
+    /// At the poll after the batch of received frames: one ACK for the whole batch.
+    AfterBatch,
+}
+
+/// What became of a received segment, for the socket table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// A RST to send in answer.
+    pub reset: Option<Reset>,
+    /// When our answer goes out.
+    pub ack: AckTiming,
+}
+
 impl Connection {
+    /// Takes a segment that arrived in a batch of received frames, as [`Connection::on_segment`]
+    /// does, and decides whether its acknowledgment goes out now or may wait for the poll after
+    /// the batch. This is the one place that decides it.
+    pub fn on_segment_in_batch(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Arrival {
+        // RFC 5681 4.2: "an ACK SHOULD be generated for at least every second full-sized
+        // segment, and MUST be generated within 500 ms of the arrival of the first
+        // unacknowledged packet", and "a TCP receiver SHOULD send an immediate duplicate ACK
+        // when an out-of-order segment arrives" and "an immediate ACK when the incoming segment
+        // fills in all or part of a gap in the sequence space".
+        //
+        // Handling a batch of frames is what GRO does: in-order data that continues the
+        // received stream on an established connection, with nothing out of order held before
+        // or after, is acknowledged once, cumulatively, when the batch is done, well within
+        // 500 ms; every second segment of the batch is covered by that ACK. Everything else
+        // (handshake, FIN, RST, out-of-order data, a filled gap, a segment that changed the
+        // state or called for a reset) is answered at once.
+        let in_order = self.state == State::Established
+            && !payload.is_empty()
+            && !seg.flags.syn
+            && !seg.flags.fin
+            && !seg.flags.rst
+            && seg.seq == self.rcv.nxt
+            && self.ooo.is_empty();
+        let reset = self.on_segment(now, seg, payload);
+        let routine =
+            in_order && reset.is_none() && self.state == State::Established && self.ooo.is_empty();
+        Arrival {
+            reset,
+            ack: if routine {
+                AckTiming::AfterBatch
+            } else {
+                AckTiming::Now
+            },
+        }
+    }
+
     /// RFC 9293 3.10.7.3 SYN-SENT and 3.10.7.4 for the other states. Returns a RST to send when
     /// the segment calls for one.
     pub fn on_segment(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {

@@ -30,6 +30,8 @@ use super::seq::Seq;
 use crate::time::Instant;
 use timers::{Timer, Timers};
 
+pub use input::{AckTiming, Arrival};
+
 /// The connection states of RFC 9293 3.3.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -679,19 +681,6 @@ impl Connection {
     /// Bytes of buffer storage allocated now.
     pub fn buffer_memory(&self) -> usize {
         self.tx.allocated() + self.rx.allocated()
-    }
-
-    /// True when `seg` carries data that continues exactly where the received stream stands,
-    /// with nothing out of order held, on an established connection: the routine case whose
-    /// acknowledgement can wait for the end of a batch of received segments.
-    pub fn is_in_order_data(&self, seg: &Repr, payload_len: usize) -> bool {
-        self.state == State::Established
-            && payload_len > 0
-            && !seg.flags.syn
-            && !seg.flags.fin
-            && !seg.flags.rst
-            && seg.seq == self.rcv.nxt
-            && self.ooo.is_empty()
     }
 
     /// True while data received out of order waits for a gap to fill.

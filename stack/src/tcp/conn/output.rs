@@ -11,6 +11,15 @@ use crate::tcp::segment::{Flags, Options, Repr};
 use crate::tcp::seq::Seq;
 use crate::time::Instant;
 
+/// Whether a data segment is new or sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Transmit {
+    /// New data from SND.NXT: SND.NXT moves past it.
+    New,
+    /// A retransmission of a hole or of the segment at SND.UNA: SND.NXT stays.
+    Retransmit,
+}
+
 impl Connection {
     /// Runs the timers, then produces at most one segment into `emit`. Returns true when it did.
     pub fn poll_transmit(&mut self, now: Instant, emit: &mut dyn FnMut(&Repr, [&[u8]; 2])) -> bool {
@@ -70,7 +79,7 @@ impl Connection {
             if let Some((seq, len)) = self.next_hole() {
                 self.rec.high_rxt = seq + len;
                 self.counters.sack_retransmits += 1;
-                if self.send_segment_at(now, seq, len, true, emit) {
+                if self.send_segment_at(now, seq, len, Transmit::Retransmit, emit) {
                     return true;
                 }
             }
@@ -82,7 +91,7 @@ impl Connection {
         }
         if self.rec.rexmit_first {
             self.rec.rexmit_first = false;
-            if self.send_segment_at(now, self.snd.una, self.mss, true, emit) {
+            if self.send_segment_at(now, self.snd.una, self.mss, Transmit::Retransmit, emit) {
                 return true;
             }
         }
@@ -92,7 +101,7 @@ impl Connection {
         }
         if n > 0 || self.fin_ready() {
             let seq = self.snd.nxt;
-            return self.send_segment_at(now, seq, n, false, emit);
+            return self.send_segment_at(now, seq, n, Transmit::New, emit);
         }
         self.send_ack_if_due(now, emit)
     }
@@ -173,7 +182,7 @@ impl Connection {
         now: Instant,
         seq: Seq,
         max: usize,
-        retransmit: bool,
+        transmit: Transmit,
         emit: &mut dyn FnMut(&Repr, [&[u8]; 2]),
     ) -> bool {
         // SACK blocks ride in the options: the payload shrinks so the datagram still fits the
@@ -184,6 +193,7 @@ impl Connection {
             0
         };
         let max = max.min(self.mss.saturating_sub(sack_option).max(1));
+        let retransmit = transmit == Transmit::Retransmit;
         let offset = seq.since(self.tx_base);
         let n = self.unsent_from(seq).min(max);
         let fin_at = self.tx_base + self.tx.len();
@@ -310,16 +320,18 @@ impl Connection {
         open >= current + (self.rx.capacity() / 2).min(self.mss.max(1))
     }
 
+    /// The window field of a SYN or SYN,ACK.
+    pub(super) fn syn_window_field(&mut self) -> u16 {
+        // RFC 7323 2.2: the window of a SYN is never scaled. In an active open RCV.NXT is
+        // not known yet: the edge is set from `syn_window` once the SYN,ACK arrives.
+        let w = self.advertisable().min(65_535);
+        self.rcv.syn_window = w;
+        self.rcv.adv = self.rcv.nxt + w;
+        w as u16
+    }
+
     /// The window field to send, keeping the right edge from moving left.
-    pub(super) fn window_field(&mut self, syn: bool) -> u16 {
-        if syn {
-            // RFC 7323 2.2: the window of a SYN is never scaled. In an active open RCV.NXT is
-            // not known yet: the edge is set from `syn_window` once the SYN,ACK arrives.
-            let w = self.advertisable().min(65_535);
-            self.rcv.syn_window = w;
-            self.rcv.adv = self.rcv.nxt + w;
-            return w as u16;
-        }
+    pub(super) fn window_field(&mut self) -> u16 {
         let shift = self.rcv.wscale;
         let mut wnd = self.advertisable();
         let current = self.rcv.adv.since(self.rcv.nxt);
@@ -337,7 +349,11 @@ impl Connection {
     }
 
     pub(super) fn base_repr(&mut self, now: Instant, seq: Seq, flags: Flags) -> Repr {
-        let window = self.window_field(flags.syn);
+        let window = if flags.syn {
+            self.syn_window_field()
+        } else {
+            self.window_field()
+        };
         let mut options = Options::default();
         if let (Some(ts), Some(val)) = (self.ts, self.ts_now(now)) {
             options.timestamps = Some((val, if flags.ack { ts.recent } else { 0 }));
