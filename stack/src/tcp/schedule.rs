@@ -1,8 +1,9 @@
-//! The order of work in the socket table: a received segment goes to its connection (through a
-//! one-entry lookup cache) or to the listeners; connections that may have output wait in the
-//! ready queue; each connection's earliest deadline sits in one ordered timer set, so the next
-//! deadline is found without a scan; RSTs and cookie SYN,ACKs wait in the control queue and go
-//! out first.
+//! The order of work in the socket table: a received segment (RFC 9293 3.10.7) goes to its
+//! connection (through a one-entry lookup cache) or to the listeners; connections that may have
+//! output wait in the ready queue; each connection's earliest deadline (RFC 9293 3.8: the
+//! retransmission, delayed ACK, persist, keepalive and TIME-WAIT timers) sits in one ordered
+//! timer set, so the next deadline is found without a scan; RSTs (RFC 9293 3.10.7.1) and cookie
+//! SYN,ACKs wait in the control queue and go out first.
 
 use core::net::SocketAddr;
 

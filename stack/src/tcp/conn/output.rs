@@ -76,18 +76,18 @@ impl Connection {
             return true;
         }
         if self.sack_recovery() && self.pipe() < self.cc.cwnd() {
-            if let Some((seq, len)) = self.next_hole() {
-                self.rec.high_rxt = seq + len;
+            if let Some(hole) = self.next_hole() {
+                self.rec.high_rxt = hole.seq + hole.len;
                 self.counters.sack_retransmits += 1;
-                if self.send_segment_at(now, seq, len, Transmit::Retransmit, emit) {
+                if self.send_segment_at(now, hole.seq, hole.len, Transmit::Retransmit, emit) {
                     return true;
                 }
             }
         }
         if self.snd.nxt < self.snd.max && !self.rec.scoreboard.is_empty() {
             // Going back after a timeout: what the peer SACKed is not sent again.
-            let (seq, _) = self.skip_sacked(self.snd.nxt);
-            self.snd.nxt = seq.min(self.snd.max);
+            let unsacked = self.skip_sacked(self.snd.nxt);
+            self.snd.nxt = unsacked.from.min(self.snd.max);
         }
         if self.rec.rexmit_first {
             self.rec.rexmit_first = false;
@@ -96,7 +96,7 @@ impl Connection {
             }
         }
         let mut n = self.sendable_data();
-        if let (_, Some(next_sacked)) = self.skip_sacked(self.snd.nxt) {
+        if let Some(next_sacked) = self.skip_sacked(self.snd.nxt).until {
             n = n.min(next_sacked.since(self.snd.nxt));
         }
         if n > 0 || self.fin_ready() {

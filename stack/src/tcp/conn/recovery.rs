@@ -10,6 +10,22 @@ use crate::tcp::segment::Repr;
 use crate::tcp::seq::Seq;
 use crate::time::Instant;
 
+/// The part of a lost hole one retransmission covers (RFC 6675 NextSeg).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Hole {
+    pub(super) seq: Seq,
+    pub(super) len: usize,
+}
+
+/// A stretch of sequence space the peer has not SACKed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Unsacked {
+    /// Its first byte.
+    pub(super) from: Seq,
+    /// Where the next SACKed range starts, if one does.
+    pub(super) until: Option<Seq>,
+}
+
 impl Connection {
     /// Enters loss recovery until SND.MAX is acknowledged (RFC 6582 3.2 step 2, RFC 6675 5).
     pub(super) fn enter_recovery(&mut self, now: Instant) {
@@ -95,25 +111,34 @@ impl Connection {
 
     /// RFC 6675 NextSeg rule 1: the first hole byte not yet retransmitted that IsLost() says is
     /// lost, and how much of the hole one segment covers.
-    pub(super) fn next_hole(&self) -> Option<(Seq, usize)> {
+    pub(super) fn next_hole(&self) -> Option<Hole> {
         self.holes().find_map(|(s, e)| {
             let from = s.max(self.rec.high_rxt);
-            (from < e && self.is_lost(from)).then(|| (from, e.since(from).min(self.mss)))
+            (from < e && self.is_lost(from)).then(|| Hole {
+                seq: from,
+                len: e.since(from).min(self.mss),
+            })
         })
     }
 
     /// The first byte at or after `seq` that the peer has not SACKed, and the start of the next
     /// SACKed range after it.
-    pub(super) fn skip_sacked(&self, mut seq: Seq) -> (Seq, Option<Seq>) {
+    pub(super) fn skip_sacked(&self, mut seq: Seq) -> Unsacked {
         for &(s, e) in self.rec.scoreboard.ranges() {
             if seq < s {
-                return (seq, Some(s));
+                return Unsacked {
+                    from: seq,
+                    until: Some(s),
+                };
             }
             if seq < e {
                 seq = e;
             }
         }
-        (seq, None)
+        Unsacked {
+            from: seq,
+            until: None,
+        }
     }
 
     /// RFC 3522 (Eifel detection): an ACK covering our first retransmission that echoes a

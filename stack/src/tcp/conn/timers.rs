@@ -248,3 +248,31 @@ impl Connection {
         self.tx.shrink_if_empty();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // A test module: it may unwrap.
+
+    use super::*;
+
+    #[test]
+    fn table_keeps_deadlines_by_timer_and_gives_the_earliest() {
+        let mut t = Timers::default();
+        assert_eq!(t.next(), None);
+        let at = Instant::from_millis;
+        t.set(Timer::Retransmit, Some(at(300)));
+        t.set(Timer::DelayedAck, Some(at(40)));
+        t.set(Timer::TimeWait, Some(at(60_000)));
+        assert_eq!(t.get(Timer::Retransmit), Some(at(300)));
+        assert_eq!(t.next(), Some(at(40)));
+        assert!(t.expired(Timer::DelayedAck, at(40)));
+        assert!(!t.expired(Timer::Retransmit, at(299)));
+        t.set(Timer::DelayedAck, None);
+        assert_eq!(t.next(), Some(at(300)));
+        // The computed timers have no entry in the table.
+        t.set(Timer::Keepalive, Some(at(1)));
+        t.set(Timer::Reorder, Some(at(1)));
+        assert_eq!(t.get(Timer::Keepalive), None);
+        assert_eq!(t.next(), Some(at(300)));
+    }
+}
