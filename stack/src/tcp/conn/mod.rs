@@ -4,11 +4,13 @@
 //! Files, one concern each: this file holds the block itself (grouped into the send and receive
 //! sequence spaces of RFC 9293 3.3.1, loss recovery, RACK, keepalive and the timer table), the
 //! three ways a connection is opened and the user calls (RFC 9293 3.10.1-3.10.5). Input is
-//! [`input`] ([`Connection::on_segment`], RFC 9293 3.10.7.4 step by step), output [`output`]
+//! `input` ([`Connection::on_segment`], RFC 9293 3.10.7.4 step by step, and
+//! [`Connection::on_segment_in_batch`], which also decides whether the ACK may wait for the end
+//! of a batch of received frames), output `output`
 //! ([`Connection::poll_transmit`], at most one segment per call: a SYN, a retransmission, new
-//! data, a FIN, or an ACK, in that order of preference), loss recovery [`recovery`] (SACK
+//! data, a FIN, or an ACK, in that order of preference), loss recovery `recovery` (SACK
 //! scoreboard RFC 6675, RACK RFC 8985, Eifel RFC 3522/4015, NewReno RFC 6582), and the deadlines
-//! [`timers`] (retransmission, delayed ACK, persist, keepalive, TIME-WAIT, RACK reordering),
+//! `timers` (retransmission, delayed ACK, persist, keepalive, TIME-WAIT, RACK reordering),
 //! reported by [`Connection::poll_at`].
 
 mod input;
