@@ -13,7 +13,7 @@ use super::*;
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use crate::tcp::segment;
+use crate::tcp::segment::{self, Flags};
 use crate::tcp::{Config, Outcome, Sockets};
 
 const LOCAL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -1,0 +1,547 @@
+//! Segment arrival (RFC 9293 3.10.7): SYN-SENT (3.10.7.3) and the synchronized states (3.10.7.4)
+//! step by step, "first check sequence number" to "eighth, check the FIN bit", with PAWS (RFC
+//! 7323 5), the robustness checks of RFC 5961, RTT samples (RFC 6298, RFC 7323 4.1), the ACK
+//! step's loss detection (RFC 5681 3.2) and where received data goes (RFC 5681 4.2).
+
+use core::time::Duration;
+
+use super::timers::Timer;
+use super::{Connection, Error, Reset, State};
+use crate::tcp::congestion::Controller;
+use crate::tcp::segment::Repr;
+use crate::tcp::seq::Seq;
+use crate::time::Instant;
+
+/// When the acknowledgment a received segment calls for goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckTiming {
+    /// Before the next received frame is handled.
+    Now,
+    /// At the poll after the batch of received frames: one ACK for the whole batch.
+    AfterBatch,
+}
+
+/// What became of a received segment, for the socket table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// A RST to send in answer.
+    pub reset: Option<Reset>,
+    /// When our answer goes out.
+    pub ack: AckTiming,
+}
+
+impl Connection {
+    /// Takes a segment that arrived in a batch of received frames, as [`Connection::on_segment`]
+    /// does, and decides whether its acknowledgment goes out now or may wait for the poll after
+    /// the batch. This is the one place that decides it.
+    pub fn on_segment_in_batch(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Arrival {
+        // RFC 5681 4.2: "an ACK SHOULD be generated for at least every second full-sized
+        // segment, and MUST be generated within 500 ms of the arrival of the first
+        // unacknowledged packet", and "a TCP receiver SHOULD send an immediate duplicate ACK
+        // when an out-of-order segment arrives" and "an immediate ACK when the incoming segment
+        // fills in all or part of a gap in the sequence space".
+        //
+        // Handling a batch of frames is what GRO does: in-order data that continues the
+        // received stream on an established connection, with nothing out of order held before
+        // or after, is acknowledged once, cumulatively, when the batch is done, well within
+        // 500 ms; every second segment of the batch is covered by that ACK. Everything else
+        // (handshake, FIN, RST, out-of-order data, a filled gap, a segment that changed the
+        // state or called for a reset) is answered at once.
+        let in_order = self.state == State::Established
+            && !payload.is_empty()
+            && !seg.flags.syn
+            && !seg.flags.fin
+            && !seg.flags.rst
+            && seg.seq == self.rcv.nxt
+            && self.ooo.is_empty();
+        let reset = self.on_segment(now, seg, payload);
+        let routine =
+            in_order && reset.is_none() && self.state == State::Established && self.ooo.is_empty();
+        Arrival {
+            reset,
+            ack: if routine {
+                AckTiming::AfterBatch
+            } else {
+                AckTiming::Now
+            },
+        }
+    }
+
+    /// RFC 9293 3.10.7.3 SYN-SENT and 3.10.7.4 for the other states. Returns a RST to send when
+    /// the segment calls for one.
+    pub fn on_segment(&mut self, now: Instant, seg: &Repr, payload: &[u8]) -> Option<Reset> {
+        self.counters.segments_in += 1;
+        self.clock = now;
+        self.last_heard = now;
+        self.keepalive.probes = 0;
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => self.on_segment_syn_sent(now, seg, payload),
+            _ => self.on_segment_synchronized(now, seg, payload),
+        }
+    }
+
+    pub(super) fn on_segment_syn_sent(
+        &mut self,
+        now: Instant,
+        seg: &Repr,
+        payload: &[u8],
+    ) -> Option<Reset> {
+        let f = seg.flags;
+        // "first check the ACK bit": acceptable only if ISS < SEG.ACK =< SND.NXT.
+        if f.ack && !(seg.ack > self.snd.iss && seg.ack <= self.snd.max) {
+            return if f.rst {
+                None
+            } else {
+                Some(Reset {
+                    seq: seg.ack,
+                    ack: None,
+                })
+            };
+        }
+        // "second check the RST bit": with an acceptable ACK, "error: connection reset".
+        if f.rst {
+            if f.ack {
+                self.close_with(Some(Error::Refused));
+            }
+            return None;
+        }
+        // "fourth check the SYN bit".
+        if !f.syn {
+            return None;
+        }
+        self.rcv.irs = seg.seq;
+        self.rcv.nxt = seg.seq + 1;
+        self.rcv.adv = self.rcv.nxt + self.rcv.syn_window;
+        let ts_offset = self.ts.map_or(0, |t| t.offset);
+        self.negotiate(seg, ts_offset);
+        self.snd.wnd = usize::from(seg.window);
+        self.snd.wl1 = seg.seq;
+        self.snd.wl2 = seg.ack;
+        self.snd.max_wnd = self.snd.wnd;
+        if f.ack {
+            // Our SYN is acknowledged: ESTABLISHED, answer with an ACK.
+            self.snd.una = seg.ack;
+            self.on_rtt_sample(now, seg);
+            self.after_handshake_timeouts();
+            self.timers.set(Timer::Retransmit, None);
+            self.state = State::Established;
+            self.ack_now = true;
+            // RFC 9293 3.10.7.3: "continue processing at the sixth step": data on the SYN,ACK.
+            if !payload.is_empty() {
+                self.accept_data(now, seg.seq + 1, payload);
+            }
+            if f.fin {
+                self.rcv.fin = Some(seg.seq + 1 + payload.len());
+                self.try_consume_fin(now);
+            }
+        } else {
+            // Simultaneous open: SYN-RECEIVED, send SYN,ACK.
+            self.state = State::SynReceived;
+            self.snd.nxt = self.snd.iss;
+        }
+        None
+    }
+
+    pub(super) fn on_segment_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &Repr,
+        payload: &[u8],
+    ) -> Option<Reset> {
+        let f = seg.flags;
+        let mut seq = seg.seq;
+        let mut data = payload;
+        let mut fin = f.fin;
+        let mut syn = f.syn;
+
+        // The peer's SYN again: our SYN,ACK was lost; send it again (as Linux does) rather than
+        // only the ACK the sequence check would give.
+        if self.state == State::SynReceived && f.syn && !f.ack && !f.rst && seg.seq == self.rcv.irs
+        {
+            self.snd.nxt = self.snd.iss;
+            return None;
+        }
+
+        // RFC 7323 5.3 R1: PAWS. A segment whose TSval is older than TS.Recent is a duplicate
+        // from an earlier incarnation of the sequence space.
+        if let (Some(ts), Some((val, _))) = (self.ts, seg.options.timestamps) {
+            if !f.rst && (val.wrapping_sub(ts.recent) as i32) < 0 && self.state.synchronized() {
+                self.counters.paws_dropped += 1;
+                self.ack_now = true;
+                return None;
+            }
+        }
+
+        // "first check sequence number" (RFC 9293 3.10.7.4, the four acceptability cases).
+        let seg_len = data.len() + usize::from(syn) + usize::from(fin);
+        let wnd = self.rcv.adv.since(self.rcv.nxt);
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv.nxt,
+            (0, _) => seq.in_range(self.rcv.nxt, self.rcv.nxt + wnd),
+            (_, 0) => false,
+            (n, _) => {
+                seq.in_range(self.rcv.nxt, self.rcv.nxt + wnd)
+                    || (seq + (n - 1)).in_range(self.rcv.nxt, self.rcv.nxt + wnd)
+            }
+        };
+        if !acceptable {
+            // A zero-window probe, or an old duplicate: answer with an ACK unless it is a RST.
+            if !f.rst {
+                self.counters.out_of_window += 1;
+                self.ack_now = true;
+                if self.state == State::TimeWait && fin {
+                    self.restart_time_wait(now);
+                }
+            }
+            return None;
+        }
+        // Trim to the window: what lies before RCV.NXT has been received already.
+        if seq < self.rcv.nxt {
+            let mut skip = self.rcv.nxt.since(seq);
+            if syn {
+                syn = false;
+                skip -= 1;
+                seq += 1;
+            }
+            let cut = skip.min(data.len());
+            data = data.get(cut..).unwrap_or_default();
+            seq += cut;
+        }
+        let room = (self.rcv.nxt + wnd).since(seq);
+        if data.len() > room {
+            data = data.get(..room).unwrap_or_default();
+            fin = false;
+        }
+
+        // "second check the RST bit" with RFC 5961 3.2: only an exact match resets.
+        if f.rst {
+            if seg.seq == self.rcv.nxt {
+                let err = if self.state == State::SynReceived {
+                    Error::Refused
+                } else {
+                    Error::Reset
+                };
+                self.close_with(Some(err));
+            } else {
+                self.challenge_ack(now);
+            }
+            return None;
+        }
+
+        // "fourth check the SYN bit": in a synchronized state, RFC 5961 4.2 challenge ACK.
+        if syn {
+            if self.state == State::SynReceived {
+                // A retransmitted SYN: our SYN,ACK may be lost; send it again.
+                self.snd.nxt = self.snd.iss;
+                return None;
+            }
+            self.challenge_ack(now);
+            return None;
+        }
+
+        // "fifth check the ACK field".
+        if !f.ack {
+            return None;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack > self.snd.una && seg.ack <= self.snd.max {
+                self.after_handshake_timeouts();
+                // A close during SYN-RECEIVED takes effect now (RFC 9293 3.10.4).
+                self.state = if self.fin_queued {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
+                self.snd.wnd = usize::from(seg.window) << self.snd.wscale;
+                self.snd.wl1 = seg.seq;
+                self.snd.wl2 = seg.ack;
+                self.snd.max_wnd = self.snd.wnd;
+            } else {
+                return Some(Reset {
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+        }
+        if !self.process_ack(now, seg, data.len() + usize::from(fin)) {
+            return None;
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+
+        // RFC 7323 4.3: remember TSval when the segment covers the last ACK we sent.
+        if let (Some(ts), Some((val, _))) = (self.ts.as_mut(), seg.options.timestamps) {
+            if seg.seq <= self.rcv.nxt && (val.wrapping_sub(ts.recent) as i32) >= 0 {
+                ts.recent = val;
+            }
+        }
+
+        // "seventh, process the segment text".
+        if !data.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    self.accept_data(now, seq, data)
+                }
+                _ => {}
+            }
+        }
+
+        // "eighth, check the FIN bit".
+        if fin {
+            let fin_at = seq + data.len();
+            if self.rcv.fin.is_none() {
+                self.rcv.fin = Some(fin_at);
+            }
+            self.ack_now = true;
+        }
+        self.try_consume_fin(now);
+        None
+    }
+
+    /// The ACK step for synchronized states. Returns a RST when the ACK is unacceptable in a
+    /// state that answers with one.
+    /// Returns false when the segment must be dropped (RFC 9293 3.10.7.4 fifth step: an ACK of
+    /// something not yet sent, or too old, is answered and the segment goes no further).
+    pub(super) fn process_ack(&mut self, now: Instant, seg: &Repr, seg_data: usize) -> bool {
+        let ack = seg.ack;
+        // RFC 5961 5.2 / RFC 9293 MAY-12: acceptable if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        if ack > self.snd.max {
+            self.ack_now = true;
+            return false;
+        }
+        let oldest = Seq(self
+            .snd
+            .una
+            .0
+            .wrapping_sub(self.snd.max_wnd.min(1 << 30) as u32));
+        if ack < oldest {
+            self.ack_now = true;
+            return false;
+        }
+        let window = usize::from(seg.window) << self.snd.wscale;
+        if self.sack {
+            self.update_scoreboard(seg);
+            self.rack_on_ack(seg);
+        }
+        if ack > self.snd.una {
+            self.detect_spurious(seg);
+            let acked = ack.since(self.snd.una);
+            // The window only grows while it limits sending (RFC 7661 2): a sender held back by
+            // the peer's window or by its application learns nothing about the path.
+            let cwnd_limited = self.flight() + 2 * self.mss >= self.cc.cwnd();
+            self.on_rtt_sample(now, seg);
+            // Release acknowledged data (the SYN and FIN take sequence space, not buffer).
+            self.rec.scoreboard.remove_below(ack);
+            let data_acked = ack.since(self.tx_base).min(self.tx.len());
+            self.tx.consume(data_acked);
+            if self.tx.is_empty() && self.tx.allocated() > 0 {
+                self.arm_trim();
+            }
+            self.tx_base += data_acked;
+            self.snd.una = ack;
+            if self.snd.nxt < ack {
+                self.snd.nxt = ack;
+            }
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.persist_backoff = 0;
+            match self.rec.recover {
+                Some(recover) if ack >= recover => {
+                    // RFC 6582 3.2 step 4: full acknowledgment ends recovery.
+                    self.rec.recover = None;
+                    self.cc.on_recovery_end(self.flight(), self.mss);
+                }
+                // RFC 6675: the pipe decides; holes are taken from the scoreboard.
+                Some(_) if self.sack_recovery() => self.rec.high_rxt = self.rec.high_rxt.max(ack),
+                Some(_) => {
+                    // RFC 6582 step 5: partial acknowledgment; the next hole is lost too.
+                    self.cc.on_partial_ack(acked, self.mss);
+                    self.rec.rexmit_first = true;
+                }
+                None if cwnd_limited => self.cc.on_ack(now, acked, self.mss, self.rtt.srtt()),
+                None => {}
+            }
+            self.rec.dup_acks = 0;
+            // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
+            let rto_at = if self.snd.una == self.snd.max {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+            self.timers.set(Timer::Retransmit, rto_at);
+            if let Some(fin) = self.fin_seq {
+                if ack > fin {
+                    self.on_fin_acked(now);
+                }
+            }
+        } else if ack == self.snd.una
+            && seg_data == 0
+            && window == self.snd.wnd
+            && self.snd.una != self.snd.max
+            && !seg.flags.syn
+        {
+            // RFC 5681 2: a duplicate ACK.
+            self.counters.dup_acks += 1;
+            self.rec.dup_acks += 1;
+            if self.rec.recover.is_some() && !self.sack_recovery() {
+                self.cc.on_dup_ack_in_recovery(self.mss);
+            }
+        }
+        // Loss detection: three duplicate ACKs (RFC 5681 3.2), or with SACK more than
+        // (DupThresh - 1) * SMSS bytes SACKed above SND.UNA (RFC 6675 IsLost).
+        // RFC 5827 early retransmit: with fewer than four segments out and nothing new to
+        // send, three duplicate ACKs can never come; one less than the segments out will do
+        // (not once the path has shown reordering).
+        let outstanding = self.flight().div_ceil(self.mss.max(1));
+        let threshold = if outstanding < 4 && self.rec.reordering <= 3 && self.sendable_data() == 0
+        {
+            self.rec
+                .reordering
+                .min(outstanding.saturating_sub(1).max(1))
+        } else {
+            self.rec.reordering
+        };
+        let sack_loss = self.sack && self.holes().any(|(s, _)| self.is_lost(s));
+        if self.rec.recover.is_none()
+            && self.snd.una != self.snd.max
+            && (self.rec.dup_acks as usize >= threshold || sack_loss)
+        {
+            self.enter_recovery(now);
+        }
+        // Window update (RFC 9293 3.10.7.4, "If SND.UNA =< SEG.ACK =< SND.NXT ... update the window").
+        if self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack) {
+            self.snd.wnd = window;
+            self.snd.wl1 = seg.seq;
+            self.snd.wl2 = ack;
+            self.snd.max_wnd = self.snd.max_wnd.max(window);
+            if window > 0 {
+                self.timers.set(Timer::Persist, None);
+            }
+        }
+        true
+    }
+
+    pub(super) fn on_fin_acked(&mut self, now: Instant) {
+        match self.state {
+            State::FinWait1 => self.state = State::FinWait2,
+            State::Closing => self.enter_time_wait(now),
+            State::LastAck => self.close_with(None),
+            _ => {}
+        }
+    }
+
+    pub(super) fn try_consume_fin(&mut self, now: Instant) {
+        let Some(fin_at) = self.rcv.fin else { return };
+        if self.rcv.fin_received || fin_at != self.rcv.nxt {
+            return;
+        }
+        match self.state {
+            State::SynReceived | State::Established => {
+                self.rcv.nxt += 1;
+                self.state = State::CloseWait;
+            }
+            State::FinWait1 => {
+                self.rcv.nxt += 1;
+                // Our FIN not yet acknowledged: CLOSING; otherwise it was handled in the ACK step.
+                self.state = State::Closing;
+            }
+            State::FinWait2 => {
+                self.rcv.nxt += 1;
+                self.enter_time_wait(now);
+            }
+            _ => return,
+        }
+        self.rcv.fin_received = true;
+        self.ack_now = true;
+    }
+
+    pub(super) fn accept_data(&mut self, now: Instant, seq: Seq, data: &[u8]) {
+        if seq == self.rcv.nxt {
+            let n = self.rx.push(data);
+            self.rcv.nxt += n;
+            self.counters.bytes_in += n as u64;
+            let filled_hole = !self.ooo.is_empty();
+            if let Some(end) = self.ooo.take_contiguous(self.rcv.nxt) {
+                let extra = end.since(self.rcv.nxt);
+                self.rx.commit(extra);
+                self.rcv.nxt = end;
+                self.counters.bytes_in += extra as u64;
+            }
+            if filled_hole {
+                // RFC 5681 4.2: ACK at once when a segment fills (part of) a gap.
+                self.ack_now = true;
+            } else {
+                self.unacked_segments += 1;
+                if self.unacked_segments >= 2 || data.len() < self.mss {
+                    self.ack_now = true;
+                } else if !self.ack_now && self.timers.get(Timer::DelayedAck).is_none() {
+                    self.timers
+                        .set(Timer::DelayedAck, Some(now + self.params.delayed_ack));
+                }
+            }
+        } else {
+            // Out of order: keep it beyond the in-order data and ACK at once (RFC 5681 4.2).
+            let offset = self.rx.len() + seq.since(self.rcv.nxt);
+            let n = self.rx.write_at(offset, data);
+            if n > 0 && self.ooo.insert(seq, seq + n) {
+                self.counters.out_of_order += 1;
+            }
+            self.ack_now = true;
+        }
+    }
+
+    /// RFC 6298 5.7: if the SYN (or SYN,ACK) timed out and no RTT was measured since, data
+    /// transmission starts with an RTO of 3 seconds.
+    pub(super) fn after_handshake_timeouts(&mut self) {
+        if self.retries > 0 && self.rtt.srtt().is_none() {
+            self.rtt.set_initial(Duration::from_secs(3));
+        }
+        self.retries = 0;
+        self.rtt.reset_backoff();
+    }
+
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        // RFC 5961 7: rate limited; one per 10 ms per connection is plenty for a real peer.
+        if self
+            .last_challenge
+            .is_some_and(|t| now < t + Duration::from_millis(10))
+        {
+            return;
+        }
+        self.last_challenge = Some(now);
+        self.counters.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    pub(super) fn take_sample(&mut self, rtt: Duration) {
+        self.rtt.sample(rtt);
+        self.rack.min_rtt = Some(self.rack.min_rtt.map_or(rtt, |m| m.min(rtt)));
+    }
+
+    pub(super) fn on_rtt_sample(&mut self, now: Instant, seg: &Repr) {
+        // With timestamps, every ACK of new data gives a sample (RFC 7323 4.1); without, the
+        // timed segment does, unless it was retransmitted (Karn).
+        if let (Some(_), Some((_, ecr)), Some(ts_now)) =
+            (self.ts, seg.options.timestamps, self.ts_now(now))
+        {
+            if ecr != 0 {
+                let ms = ts_now.wrapping_sub(ecr);
+                if ms < 60_000 {
+                    self.rtt.sample(
+                        Duration::from_millis(u64::from(ms)).max(Duration::from_micros(100)),
+                    );
+                    self.rtt_probe = None;
+                    return;
+                }
+            }
+        }
+        if let Some(probe) = self.rtt_probe {
+            if seg.ack > probe.seq {
+                self.take_sample(now.saturating_duration_since(probe.sent));
+                self.rtt_probe = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,841 @@
+//! One TCP connection: the transmission control block and its state machine (RFC 9293 3.3.2,
+//! event processing 3.10).
+//!
+//! Files, one concern each: this file holds the block itself (grouped into the send and receive
+//! sequence spaces of RFC 9293 3.3.1, loss recovery, RACK, keepalive and the timer table), the
+//! three ways a connection is opened and the user calls (RFC 9293 3.10.1-3.10.5). Input is
+//! `input` ([`Connection::on_segment`], RFC 9293 3.10.7.4 step by step, and
+//! [`Connection::on_segment_in_batch`], which also decides whether the ACK may wait for the end
+//! of a batch of received frames), output `output`
+//! ([`Connection::poll_transmit`], at most one segment per call: a SYN, a retransmission, new
+//! data, a FIN, or an ACK, in that order of preference), loss recovery `recovery` (SACK
+//! scoreboard RFC 6675, RACK RFC 8985, Eifel RFC 3522/4015, NewReno RFC 6582), and the deadlines
+//! `timers` (retransmission, delayed ACK, persist, keepalive, TIME-WAIT, RACK reordering),
+//! reported by [`Connection::poll_at`].
+
+mod input;
+mod output;
+mod recovery;
+mod timers;
+
+use std::collections::VecDeque;
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::buffer::{Assembler, Ring};
+use super::congestion::{Algorithm, Cc, Controller};
+use super::rtt::Rtt;
+use super::segment::{Options, Repr};
+use super::seq::Seq;
+use crate::time::Instant;
+use timers::{Timer, Timers};
+
+pub use input::{AckTiming, Arrival};
+
+/// The connection states of RFC 9293 3.3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection.
+    Closed,
+    /// Waiting for a SYN (listeners only).
+    Listen,
+    /// Our SYN is out.
+    SynSent,
+    /// A SYN arrived and our SYN-ACK is out.
+    SynReceived,
+    /// Data flows both ways.
+    Established,
+    /// We closed; our FIN is unacknowledged.
+    FinWait1,
+    /// We closed and our FIN is acknowledged; the peer may still send.
+    FinWait2,
+    /// The peer closed; we may still send.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Waiting 2*MSL so that stray segments die out.
+    TimeWait,
+}
+
+impl State {
+    /// True in the states where both sides' sequence numbers are known.
+    pub fn synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+
+    /// A short name, as in RFC 9293 figure 5.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a connection ended abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The peer reset the connection.
+    Reset,
+    /// The peer refused the connection (RST in answer to our SYN, or ICMP unreachable).
+    Refused,
+    /// Retransmissions went unanswered.
+    TimedOut,
+    /// The user aborted it.
+    Aborted,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::Reset => "connection reset by peer",
+            Error::Refused => "connection refused",
+            Error::TimedOut => "connection timed out",
+            Error::Aborted => "connection aborted",
+        })
+    }
+}
+
+/// Per-connection knobs, copied from the stack's TCP configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// MSS we announce (our MTU minus 40).
+    pub mss: u16,
+    /// Receive buffer size.
+    pub rx_buffer: usize,
+    /// Send buffer size.
+    pub tx_buffer: usize,
+    /// Smallest RTO.
+    pub min_rto: Duration,
+    /// Largest RTO.
+    pub max_rto: Duration,
+    /// Delayed ACK timeout (at most 200 ms, RFC 9293 3.8.6.3).
+    pub delayed_ack: Duration,
+    /// TIME-WAIT duration (2*MSL).
+    pub time_wait: Duration,
+    /// Retransmissions of one segment before the connection is given up.
+    pub max_retries: u32,
+    /// Offer window scaling.
+    pub window_scaling: bool,
+    /// Offer timestamps.
+    pub timestamps: bool,
+    /// Offer SACK.
+    pub sack: bool,
+    /// Disable Nagle's algorithm for new connections.
+    pub nodelay: bool,
+    /// Congestion control.
+    pub congestion: Algorithm,
+}
+
+/// What a connection did, for `/stats` and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Segments received.
+    pub segments_in: u64,
+    /// Segments sent.
+    pub segments_out: u64,
+    /// Payload bytes accepted in order.
+    pub bytes_in: u64,
+    /// Payload bytes sent for the first time.
+    pub bytes_out: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Payload bytes retransmitted.
+    pub retransmitted_bytes: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Fast retransmits (three duplicate ACKs).
+    pub fast_retransmits: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks: u64,
+    /// Segments outside the window (answered with an ACK, dropped).
+    pub out_of_window: u64,
+    /// Segments received out of order (held for reassembly).
+    pub out_of_order: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Segments dropped by PAWS (RFC 7323 5).
+    pub paws_dropped: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Segments retransmitted to fill a hole the peer's SACK blocks showed.
+    pub sack_retransmits: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+    /// Recoveries undone because the retransmission was spurious (RFC 3522 Eifel detection).
+    pub spurious_recoveries: u64,
+}
+
+/// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reset {
+    /// Sequence number of the RST.
+    pub seq: Seq,
+    /// Acknowledgment, when the RST carries one.
+    pub ack: Option<Seq>,
+}
+
+/// The send sequence space (RFC 9293 3.3.1).
+#[derive(Clone, Copy, Debug)]
+struct SendSpace {
+    /// Initial send sequence number.
+    iss: Seq,
+    /// Oldest unacknowledged sequence number.
+    una: Seq,
+    /// Next sequence number to send.
+    nxt: Seq,
+    /// Highest sequence number sent so far (`nxt` goes back on a timeout).
+    max: Seq,
+    /// The peer's window, scaled.
+    wnd: usize,
+    /// Segment sequence number used for the last window update.
+    wl1: Seq,
+    /// Segment acknowledgment number used for the last window update.
+    wl2: Seq,
+    /// Largest window the peer has offered.
+    max_wnd: usize,
+    /// The peer's window scale (RFC 7323 2).
+    wscale: u8,
+}
+
+/// The receive sequence space (RFC 9293 3.3.1).
+#[derive(Clone, Copy, Debug)]
+struct RecvSpace {
+    /// Initial receive sequence number.
+    irs: Seq,
+    /// Next sequence number expected.
+    nxt: Seq,
+    /// Right edge of the window we advertised; never moves left (RFC 9293 3.8.6.2.2).
+    adv: Seq,
+    /// Our window scale (RFC 7323 2).
+    wscale: u8,
+    /// The window our SYN announced.
+    syn_window: usize,
+    /// Where the peer's FIN sits, once seen.
+    fin: Option<Seq>,
+    /// The peer's FIN has been taken in order.
+    fin_received: bool,
+}
+
+/// Loss detection and recovery (RFC 5681 3.2, RFC 6582 NewReno, RFC 6675 SACK-based recovery).
+#[derive(Debug)]
+struct Recovery {
+    /// Duplicate ACKs in a row.
+    dup_acks: u32,
+    /// NewReno recovery point (RFC 6582 "recover"); `Some` while in fast recovery.
+    recover: Option<Seq>,
+    /// Retransmit the segment at SND.UNA at the next transmission.
+    rexmit_first: bool,
+    /// SACKed ranges above SND.UNA (the RFC 6675 scoreboard), sorted and merged.
+    scoreboard: Assembler,
+    /// Highest sequence number retransmitted in the current recovery (RFC 6675 HighRxt).
+    high_rxt: Seq,
+    /// Reordering tolerance in segments (the DupThresh of RFC 5681/6675), raised when a
+    /// retransmission turns out to have been spurious.
+    reordering: usize,
+    /// The first retransmission of this recovery, for the Eifel response.
+    first_rexmit: Option<FirstRetransmit>,
+}
+
+/// The first retransmission of a recovery, remembered so that an ACK can show it was spurious
+/// (RFC 3522 Eifel detection) and the window reduction be undone (RFC 4015).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FirstRetransmit {
+    /// Its sequence number.
+    seq: Seq,
+    /// The TSval it carried.
+    tsval: u32,
+    /// The congestion window before the reduction.
+    cwnd: usize,
+    /// The slow start threshold before the reduction.
+    ssthresh: usize,
+    /// How many segments had been received beyond it.
+    depth: usize,
+}
+
+/// RACK loss detection (RFC 8985): loss is detected by time, so reordering shorter than the
+/// reordering window is not loss.
+#[derive(Debug)]
+struct Rack {
+    /// Data segments in flight with the time each was last sent, lowest first.
+    sent: VecDeque<Sent>,
+    /// Send time of the most recently sent segment known delivered (RACK.xmit_ts).
+    xmit: Option<Instant>,
+    /// Smallest RTT measured (RACK's min_RTT).
+    min_rtt: Option<Duration>,
+    /// Reordering window in quarters of min_RTT (RFC 8985 6.2 reo_wnd_mult), raised when a
+    /// retransmission proves spurious.
+    reo_steps: u32,
+}
+
+/// One data segment in flight, `[start, end)`, and when it was last sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    start: Seq,
+    end: Seq,
+    at: Instant,
+}
+
+/// The segment timed for an RTT sample (RFC 6298 3, Karn's algorithm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RttProbe {
+    /// Its sequence number: an ACK above it completes the sample.
+    seq: Seq,
+    /// When it was sent.
+    sent: Instant,
+}
+
+/// Keepalive probing (RFC 9293 3.8.4, RFC 1122 4.2.3.6).
+#[derive(Clone, Copy, Debug)]
+struct Keepalive {
+    /// Idle time before the first probe; off when `None`.
+    idle: Option<Duration>,
+    /// Probes sent since the last segment arrived.
+    probes: u32,
+    /// A probe is to go out at the next transmission.
+    due: bool,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub struct Connection {
+    state: State,
+    local: SocketAddr,
+    remote: SocketAddr,
+    params: Params,
+    error: Option<Error>,
+
+    snd: SendSpace,
+    rcv: RecvSpace,
+    /// Sequence number of the first byte in `tx`.
+    tx_base: Seq,
+    /// Effective send MSS: the peer's MSS less our options.
+    mss: usize,
+
+    // Negotiated options.
+    ws_ok: bool,
+    ts: Option<Timestamps>,
+    sack: bool,
+
+    tx: Ring,
+    rx: Ring,
+    ooo: Assembler,
+    /// The user has shut down the sending side: a FIN follows the data.
+    fin_queued: bool,
+    /// Sequence number our FIN took, once sent.
+    fin_seq: Option<Seq>,
+    nodelay: bool,
+
+    rtt: Rtt,
+    rtt_probe: Option<RttProbe>,
+    cc: Cc,
+    rec: Recovery,
+    rack: Rack,
+    /// The time of the latest input or poll, for RACK's time-based loss test.
+    clock: Instant,
+    retries: u32,
+
+    /// An ACK is to go out at the next transmission (a delayed one is the
+    /// [`Timer::DelayedAck`] deadline).
+    ack_now: bool,
+    /// Full-sized segments received since we last sent an ACK.
+    unacked_segments: u32,
+    timers: Timers,
+    persist_backoff: u32,
+    window_probe: bool,
+    /// The SWS override timeout fired: a short segment may go out.
+    sws_override: bool,
+    last_challenge: Option<Instant>,
+    /// When the last segment arrived.
+    last_heard: Instant,
+    keepalive: Keepalive,
+
+    counters: Counters,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Timestamps {
+    /// TS.Recent (RFC 7323 4.3).
+    recent: u32,
+    /// Added to our millisecond clock for TSval.
+    offset: u32,
+}
+
+/// Time between keepalive probes (RFC 1122 4.2.3.6 leaves it open; Linux uses 75 s).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
+/// Unanswered keepalive probes before the connection is given up.
+pub const KEEPALIVE_PROBES: u32 = 9;
+
+/// Most reordering (in segments) tolerated before loss is assumed.
+const MAX_REORDERING: usize = 16;
+/// How long an emptied send or receive buffer is kept before its memory is given back. An idle
+/// connection holds no buffer memory; a busy one, whose buffers empty and fill many times a
+/// second, keeps its storage instead of allocating and clearing it for every burst.
+const BUFFER_TRIM_AFTER: Duration = Duration::from_secs(1);
+
+/// Most quarters of min_RTT the RACK reordering window grows to (capped at SRTT anyway).
+const MAX_REO_STEPS: u32 = 16;
+/// Most segments tracked for RACK; beyond that, loss detection falls back to timeouts.
+const MAX_TRACKED: usize = 8192;
+
+/// Largest window a window field can announce with a shift of `scale`.
+fn max_window(scale: u8) -> usize {
+    65_535usize << scale
+}
+
+/// Our window scale for a receive buffer: the smallest shift that lets the field cover it.
+fn scale_for(buffer: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && max_window(s) < buffer {
+        s += 1;
+    }
+    s
+}
+
+impl Connection {
+    fn new(state: State, local: SocketAddr, remote: SocketAddr, iss: Seq, params: Params) -> Self {
+        Connection {
+            state,
+            local,
+            remote,
+            params,
+            error: None,
+            snd: SendSpace {
+                iss,
+                una: iss,
+                nxt: iss,
+                max: iss,
+                wnd: 0,
+                wl1: Seq(0),
+                wl2: Seq(0),
+                max_wnd: 0,
+                wscale: 0,
+            },
+            rcv: RecvSpace {
+                irs: Seq(0),
+                nxt: Seq(0),
+                adv: Seq(0),
+                wscale: 0,
+                syn_window: 0,
+                fin: None,
+                fin_received: false,
+            },
+            tx_base: iss + 1,
+            mss: 536,
+            ws_ok: false,
+            ts: None,
+            sack: false,
+            tx: Ring::new(params.tx_buffer),
+            rx: Ring::new(params.rx_buffer),
+            ooo: Assembler::default(),
+            fin_queued: false,
+            fin_seq: None,
+            nodelay: params.nodelay,
+            rtt: Rtt::new(params.min_rto, params.max_rto),
+            rtt_probe: None,
+            cc: Cc::new(params.congestion, 536),
+            rec: Recovery {
+                dup_acks: 0,
+                recover: None,
+                rexmit_first: false,
+                scoreboard: Assembler::default(),
+                high_rxt: Seq(0),
+                reordering: 3,
+                first_rexmit: None,
+            },
+            rack: Rack {
+                sent: VecDeque::new(),
+                xmit: None,
+                min_rtt: None,
+                reo_steps: 1,
+            },
+            clock: Instant::ZERO,
+            retries: 0,
+            ack_now: false,
+            unacked_segments: 0,
+            timers: Timers::default(),
+            persist_backoff: 0,
+            window_probe: false,
+            sws_override: false,
+            last_challenge: None,
+            last_heard: Instant::ZERO,
+            keepalive: Keepalive {
+                idle: None,
+                probes: 0,
+                due: false,
+            },
+            counters: Counters::default(),
+        }
+    }
+
+    /// An active open (RFC 9293 3.10.1): the SYN goes out at the next `poll_transmit`.
+    pub fn connect(
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        ts_offset: u32,
+        params: Params,
+    ) -> Self {
+        let mut c = Connection::new(State::SynSent, local, remote, iss, params);
+        c.rcv.wscale = if params.window_scaling {
+            scale_for(params.rx_buffer)
+        } else {
+            0
+        };
+        if params.timestamps {
+            c.ts = Some(Timestamps {
+                recent: 0,
+                offset: ts_offset,
+            });
+        }
+        c.sack = params.sack;
+        c
+    }
+
+    /// A passive open: a listener got `syn` (RFC 9293 3.10.7.2, "third check for a SYN").
+    pub fn accept(
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        ts_offset: u32,
+        syn: &Repr,
+        params: Params,
+    ) -> Self {
+        let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
+        c.rcv.irs = syn.seq;
+        c.rcv.nxt = syn.seq + 1;
+        c.negotiate(syn, ts_offset);
+        c.snd.wnd = usize::from(syn.window);
+        c.snd.wl1 = syn.seq;
+        c.snd.wl2 = iss;
+        c.snd.max_wnd = c.snd.wnd;
+        c.counters.segments_in = 1;
+        c.rcv.adv = c.rcv.nxt;
+        let _ = now;
+        c
+    }
+
+    /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the SYN,ACK was sent without
+    /// keeping state, so only what the cookie encodes is known: the peer's MSS. Window scaling,
+    /// timestamps and SACK are off. The caller then hands it the ACK that carried the cookie.
+    pub fn from_cookie(
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        irs: Seq,
+        mss: u16,
+        params: Params,
+    ) -> Self {
+        let params = Params {
+            window_scaling: false,
+            timestamps: false,
+            sack: false,
+            ..params
+        };
+        let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
+        c.rcv.irs = irs;
+        c.rcv.nxt = irs + 1;
+        let syn = Repr {
+            seq: irs,
+            options: Options {
+                mss: Some(mss),
+                ..Options::default()
+            },
+            ..Repr::default()
+        };
+        c.negotiate(&syn, 0);
+        // Our SYN,ACK is out (it was the cookie), and the window we offered in it was at most
+        // 65535 unscaled.
+        c.snd.nxt = iss + 1;
+        c.snd.max = iss + 1;
+        c.rcv.adv = c.rcv.nxt + c.rx.capacity().min(65_535);
+        c.snd.wl1 = irs;
+        c.snd.wl2 = iss;
+        c
+    }
+
+    /// Applies the options of the peer's SYN: MSS (RFC 9293 3.7.1, default 536), window scale
+    /// and timestamps (RFC 7323: only if both sides send them), SACK permitted (RFC 2018).
+    fn negotiate(&mut self, syn: &Repr, ts_offset: u32) {
+        let o = &syn.options;
+        let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
+        self.ws_ok = self.params.window_scaling && o.window_scale.is_some();
+        match (self.params.window_scaling, o.window_scale) {
+            (true, Some(theirs)) => {
+                self.snd.wscale = theirs;
+                if self.state == State::SynReceived {
+                    self.rcv.wscale = scale_for(self.params.rx_buffer);
+                }
+            }
+            _ => {
+                self.snd.wscale = 0;
+                self.rcv.wscale = 0;
+            }
+        }
+        self.ts = match (self.params.timestamps, o.timestamps) {
+            (true, Some((val, _))) => Some(Timestamps {
+                recent: val,
+                offset: ts_offset,
+            }),
+            _ => None,
+        };
+        self.sack = self.params.sack && o.sack_permitted;
+        let option_room = if self.ts.is_some() { 12 } else { 0 };
+        self.mss = peer_mss
+            .min(usize::from(self.params.mss))
+            .saturating_sub(option_room)
+            .max(32);
+        self.cc = Cc::new(self.params.congestion, self.mss);
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Local address and port.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Remote address and port.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// Current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// Congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    /// Slow start threshold in bytes.
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    /// Reordering tolerated before loss is assumed, in segments.
+    pub fn reordering(&self) -> usize {
+        self.rec.reordering
+    }
+
+    /// Effective send MSS.
+    pub fn mss(&self) -> usize {
+        self.mss
+    }
+
+    /// The peer's window in bytes.
+    pub fn send_window(&self) -> usize {
+        self.snd.wnd
+    }
+
+    /// True when SACK was negotiated.
+    pub fn sack_enabled(&self) -> bool {
+        self.sack
+    }
+
+    /// True when timestamps were negotiated.
+    pub fn timestamps_enabled(&self) -> bool {
+        self.ts.is_some()
+    }
+
+    /// Bytes of buffer storage allocated now.
+    pub fn buffer_memory(&self) -> usize {
+        self.tx.allocated() + self.rx.allocated()
+    }
+
+    /// True while data received out of order waits for a gap to fill.
+    pub fn holds_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Bytes queued to send (unacknowledged included).
+    pub fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Room for more data to send.
+    pub fn send_capacity(&self) -> usize {
+        if self.fin_queued {
+            0
+        } else {
+            self.tx.free()
+        }
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.nodelay = nodelay;
+    }
+
+    /// True when the user may still send.
+    pub fn may_send(&self) -> bool {
+        matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) && !self.fin_queued
+    }
+
+    /// True when no more data will arrive (FIN received, or the connection is gone).
+    pub fn recv_finished(&self) -> bool {
+        matches!(
+            self.state,
+            State::CloseWait | State::LastAck | State::Closing | State::TimeWait | State::Closed
+        )
+    }
+
+    /// Queues data; returns how much fit.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if !self.may_send() {
+            return 0;
+        }
+        self.tx.push(data)
+    }
+
+    /// Reads received data in order; returns how much.
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let before = self.advertisable();
+        let n = self.rx.read(out);
+        if self.rx.is_empty() && self.rx.allocated() > 0 {
+            self.arm_trim();
+        }
+        // RFC 9293 3.8.6.2.2: tell the peer once the window has grown by min(buffer/2, MSS).
+        let grown = self.advertisable().saturating_sub(before);
+        if n > 0 && self.state.synchronized() && self.window_update_worth(grown) {
+            self.ack_now = true;
+        }
+        n
+    }
+
+    /// Closes the sending side (RFC 9293 3.10.4, CLOSE call): a FIN follows the queued data.
+    pub fn shutdown(&mut self) {
+        match self.state {
+            State::SynSent => self.close_with(None),
+            // RFC 9293 3.10.4, SYN-RECEIVED: "If no SENDs have been issued and there is no
+            // pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
+            // state; otherwise, queue for processing after entering ESTABLISHED state."
+            State::SynReceived if self.tx.is_empty() => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Aborts (RFC 9293 3.10.5): returns the RST to send, if the peer knows of us.
+    pub fn abort(&mut self) -> Option<Reset> {
+        let rst = match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(Reset {
+                seq: self.snd.max,
+                ack: None,
+            }),
+            _ => None,
+        };
+        self.close_with(Some(Error::Aborted));
+        rst
+    }
+
+    fn close_with(&mut self, error: Option<Error>) {
+        self.state = State::Closed;
+        if self.error.is_none() {
+            self.error = error;
+        }
+        self.timers.set(Timer::Retransmit, None);
+        self.timers.set(Timer::Persist, None);
+        self.timers.set(Timer::TimeWait, None);
+        self.ack_done();
+        self.tx = Ring::new(self.params.tx_buffer);
+    }
+
+    /// An ICMP error about this connection (RFC 9293 3.9.2.4 / RFC 5461): a hard error during
+    /// the handshake aborts it.
+    pub fn on_icmp_unreachable(&mut self) {
+        if self.state == State::SynSent {
+            self.close_with(Some(Error::Refused));
+        }
+    }
+
+    /// ICMP "fragmentation needed" with the next-hop MTU (RFC 1191): segments shrink to fit.
+    pub fn on_path_mtu(&mut self, mtu: u16) {
+        // 68 is the smallest MTU IPv4 allows (RFC 791); below 576 a router is lying or broken.
+        let mtu = usize::from(mtu).max(576);
+        let option_room = if self.ts.is_some() { 12 } else { 0 };
+        let mss = mtu.saturating_sub(40 + option_room);
+        if mss < self.mss {
+            self.mss = mss;
+        }
+    }
+
+    /// Turns keepalive probing on after `idle` without a segment, or off (`None`).
+    pub fn set_keepalive(&mut self, idle: Option<Duration>) {
+        self.keepalive.idle = idle;
+        self.keepalive.probes = 0;
+    }
+
+    fn ts_now(&self, now: Instant) -> Option<u32> {
+        self.ts
+            .map(|t| (now.millis() as u32).wrapping_add(t.offset))
+    }
+}
+
+#[cfg(test)]
+mod tests;
