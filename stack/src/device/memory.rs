@@ -112,8 +112,8 @@ pub trait Endpoint {
     fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8]));
     /// Runs what is due at `now`; frames go to `emit`.
     fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8]));
-    /// When [`Endpoint::poll`] should next run.
-    fn poll_at(&self) -> Option<Instant>;
+    /// When [`Endpoint::poll`] should next run, asked at `now` (smoltcp answers relative to it).
+    fn poll_at(&mut self, now: Instant) -> Option<Instant>;
 }
 
 impl Endpoint for Interface {
@@ -123,7 +123,7 @@ impl Endpoint for Interface {
     fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         Interface::poll(self, now, emit);
     }
-    fn poll_at(&self) -> Option<Instant> {
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
         Interface::poll_at(self)
     }
 }
@@ -135,7 +135,7 @@ impl Endpoint for Host {
     fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         Host::poll(self, now, emit);
     }
-    fn poll_at(&self) -> Option<Instant> {
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
         Host::poll_at(self)
     }
 }
@@ -147,8 +147,8 @@ impl<T: Endpoint + ?Sized> Endpoint for &mut T {
     fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         (**self).poll(now, emit);
     }
-    fn poll_at(&self) -> Option<Instant> {
-        (**self).poll_at()
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        (**self).poll_at(now)
     }
 }
 
@@ -170,8 +170,8 @@ impl<S: Service> Endpoint for Served<'_, S> {
         self.service.poll(now, self.iface);
         self.iface.poll(now, emit);
     }
-    fn poll_at(&self) -> Option<Instant> {
-        earliest(self.iface.poll_at(), self.service.poll_at())
+    fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
+        earliest(Interface::poll_at(self.iface), self.service.poll_at())
     }
 }
 
@@ -332,10 +332,11 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         }
     }
 
-    /// The earliest deadline of both endpoints and the wire.
-    pub fn poll_at(&self) -> Option<Instant> {
+    /// The earliest deadline of both endpoints and the wire, asked at [`Pair::now`].
+    pub fn poll_at(&mut self) -> Option<Instant> {
+        let now = self.now;
         earliest(
-            earliest(self.a.poll_at(), self.b.poll_at()),
+            earliest(self.a.poll_at(now), self.b.poll_at(now)),
             self.wire.poll_at(),
         )
     }
@@ -350,7 +351,8 @@ impl<A: Endpoint, B: Endpoint> Stepper for Pair<A, B> {
     fn step(&mut self) {
         let now = self.now;
         exchange(&mut self.wire, now, &mut self.a, &mut self.b);
-        self.now = self.pace.next(now, self.poll_at());
+        let next = self.poll_at();
+        self.now = self.pace.next(now, next);
     }
 }
 

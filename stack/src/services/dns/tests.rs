@@ -693,7 +693,7 @@ impl Stepper for Net {
         };
         exchange(&mut self.wire, now, &mut self.client, &mut server);
         let next = earliest(
-            earliest(self.client.poll_at(), server.poll_at()),
+            earliest(self.client.poll_at(), server.poll_at(now)),
             self.wire.poll_at(),
         );
         // Time moves to the next deadline, but at most 100 ms so a test can act in between.

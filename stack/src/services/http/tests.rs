@@ -50,7 +50,7 @@ impl Stepper for Net {
         };
         exchange(&mut self.wire, now, &mut self.client, &mut host);
         let next = earliest(
-            earliest(self.client.poll_at(), host.poll_at()),
+            earliest(self.client.poll_at(), host.poll_at(now)),
             self.wire.poll_at(),
         );
         // Time moves in steps of at most a tick, so that the client (acting between steps)
