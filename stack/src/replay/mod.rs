@@ -28,89 +28,10 @@ use crate::config::{Config, ConfigError};
 use crate::device::capture::Record;
 use crate::device::Direction;
 use crate::ethernet::MacAddr;
-use crate::host::Host;
-use crate::host::Services;
+use crate::host::{Host, Services};
+pub use crate::host::{Service, UnknownService};
 use crate::iface::{Event, Interface};
-use crate::services::echo::UdpEcho;
-use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
 use crate::time::Instant;
-
-/// A service the replayed host runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Service {
-    /// UDP echo on port 7 (RFC 862).
-    UdpEcho,
-    /// TCP echo on port 7 (RFC 862).
-    TcpEcho,
-    /// TCP discard on port 9 (RFC 863).
-    TcpDiscard,
-    /// TCP character generator on port 19 (RFC 864).
-    TcpChargen,
-    /// The authoritative DNS server on port 53, with the default zone (`tapstack.test`).
-    Dns,
-    /// The HTTP server on port 80, with its defaults.
-    Http,
-}
-
-impl Service {
-    /// The services of `tapstack up`, in the order it starts them.
-    pub const STANDARD: &'static [Service] = &[
-        Service::UdpEcho,
-        Service::TcpEcho,
-        Service::TcpDiscard,
-        Service::TcpChargen,
-        Service::Dns,
-        Service::Http,
-    ];
-
-    /// The name `tapstack up` prints and the configuration file uses.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Service::UdpEcho => "udp-echo",
-            Service::TcpEcho => "tcp-echo",
-            Service::TcpDiscard => "tcp-discard",
-            Service::TcpChargen => "tcp-chargen",
-            Service::Dns => "dns",
-            Service::Http => "http",
-        }
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A service name that is not one of [`Service::STANDARD`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownService(pub String);
-
-impl fmt::Display for UnknownService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown service '{}' (known: ", self.0)?;
-        for (i, s) in Service::STANDARD.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(s.name())?;
-        }
-        f.write_str(")")
-    }
-}
-
-impl std::error::Error for UnknownService {}
-
-impl FromStr for Service {
-    type Err = UnknownService;
-    fn from_str(s: &str) -> Result<Self, UnknownService> {
-        Service::STANDARD
-            .iter()
-            .copied()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| UnknownService(s.to_owned()))
-    }
-}
 
 /// Why a host could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,61 +53,18 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// A host with `config` running `services`.
+/// A host with `config` running `services`, built as `tapstack up` builds its host (see
+/// [`Host::start`]), with the default [`Services`] settings.
 ///
 /// # Errors
 /// [`BuildError`] when the configuration is refused or a service cannot bind its port.
 pub fn build_host(config: Config, services: &[Service]) -> Result<Host, BuildError> {
     let iface = Interface::new(config).map_err(BuildError::Config)?;
     let mut host = Host::new(iface);
+    let settings = Services::default();
     for &s in services {
-        let failed = BuildError::Service(s);
-        let tcp = |kind, port, host: &mut Host| {
-            Server::listen(host.iface_mut(), kind, port, 1024).map_err(|_| failed.clone())
-        };
-        match s {
-            Service::UdpEcho => {
-                let echo = UdpEcho::bind(host.iface_mut(), crate::services::echo::PORT)
-                    .map_err(|_| failed.clone())?;
-                host.add_service(Box::new(echo));
-            }
-            Service::TcpEcho => {
-                let server = tcp(Kind::Echo, ECHO_PORT, &mut host)?;
-                host.add_service(Box::new(server));
-            }
-            Service::TcpDiscard => {
-                let server = tcp(Kind::Discard, DISCARD_PORT, &mut host)?;
-                host.add_service(Box::new(server));
-            }
-            Service::TcpChargen => {
-                let server = tcp(Kind::Chargen, CHARGEN_PORT, &mut host)?;
-                host.add_service(Box::new(server));
-            }
-            Service::Dns => {
-                let catalog = Services::default()
-                    .catalog(host.iface())
-                    .map_err(|_| failed.clone())?;
-                let limits = crate::services::dns::Limits::default();
-                let server = crate::services::dns::Server::bind(
-                    host.iface_mut(),
-                    crate::services::dns::PORT,
-                    catalog,
-                    limits,
-                )
-                .map_err(|_| failed.clone())?;
-                host.add_service(Box::new(server));
-            }
-            Service::Http => {
-                let config = crate::services::http::Config::default();
-                let server = crate::services::http::Server::listen(
-                    host.iface_mut(),
-                    crate::services::http::PORT,
-                    config,
-                )
-                .map_err(|_| failed.clone())?;
-                host.add_service(Box::new(server));
-            }
-        }
+        host.start(s, &settings)
+            .map_err(|_| BuildError::Service(s))?;
     }
     Ok(host)
 }
