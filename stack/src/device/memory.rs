@@ -15,7 +15,10 @@
 use core::fmt;
 use core::time::Duration;
 
+use crossbeam_channel::Receiver;
+
 use crate::device::impair::{Impair, ImpairConfig};
+use crate::device::{Capabilities, Device, Wait};
 use crate::ethernet;
 use crate::host::Host;
 use crate::iface::Interface;
@@ -102,6 +105,73 @@ impl Wire {
         match to {
             End::A => &mut self.to_a,
             End::B => &mut self.to_b,
+        }
+    }
+}
+
+/// One end of the wire as a [`Device`], for a loop written against devices. It never blocks:
+/// the wire runs under virtual time, so [`Device::wait`] only says whether a frame is due.
+#[derive(Debug)]
+pub struct Side<'a> {
+    wire: &'a mut Wire,
+    end: End,
+    /// The instant of the last receive or transmit, for [`Device::wait`].
+    now: Instant,
+}
+
+impl<'a> Side<'a> {
+    /// The `end` of `wire`.
+    pub fn new(wire: &'a mut Wire, end: End) -> Self {
+        Side {
+            wire,
+            end,
+            now: Instant::ZERO,
+        }
+    }
+}
+
+impl Device for Side<'_> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ethernet(self.wire.mtu)
+    }
+
+    fn wait(&mut self, _timeout: Duration, _stop: &Receiver<()>) -> Wait {
+        let due = match self.end {
+            End::A => self.wire.to_a.next_due(),
+            End::B => self.wire.to_b.next_due(),
+        };
+        if due.is_some_and(|t| t <= self.now) {
+            Wait::Ready
+        } else {
+            Wait::Timeout
+        }
+    }
+
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        now: Instant,
+        mut frame: F,
+    ) -> usize {
+        self.now = now;
+        let mut n = 0;
+        while let Some(f) = self.wire.recv(self.end, now) {
+            frame(&f, &mut |answer| self.wire.send(self.end, now, answer));
+            n += 1;
+        }
+        n
+    }
+
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        self.now = now;
+        self.wire.send(self.end, now, frame);
+    }
+
+    fn send(&mut self, _now: Instant) {}
+
+    fn poll_at(&self) -> Option<Instant> {
+        match self.end {
+            End::A => self.wire.to_a.next_due(),
+            End::B => self.wire.to_b.next_due(),
         }
     }
 }
@@ -371,6 +441,28 @@ mod tests {
         assert_eq!(w.recv(End::A, t), Some(vec![2; 1514]));
         assert_eq!(w.recv(End::A, t), None);
         assert_eq!(w.oversize(), 1);
+    }
+
+    #[test]
+    fn a_side_of_the_wire_is_a_device() {
+        let mut w = Wire::new(1500);
+        let t = Instant::ZERO;
+        w.send(End::A, t, &[1; 60]);
+        let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        let mut b = Side::new(&mut w, End::B);
+        assert_eq!(b.capabilities(), Capabilities::ethernet(1500));
+        assert_eq!(b.wait(Duration::ZERO, &stop), Wait::Ready);
+        let mut got = Vec::new();
+        let n = b.receive(t, |f, send| {
+            got.push(f.to_vec());
+            send(&[2; 60]);
+        });
+        assert_eq!((n, got), (1, vec![vec![1; 60]]));
+        b.transmit(t, &[3; 60]);
+        b.send(t);
+        assert_eq!(b.wait(Duration::ZERO, &stop), Wait::Timeout);
+        assert_eq!(w.recv(End::A, t), Some(vec![2; 60]));
+        assert_eq!(w.recv(End::A, t), Some(vec![3; 60]));
     }
 
     #[test]
