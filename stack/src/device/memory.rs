@@ -5,11 +5,12 @@
 //! impaired independently (seeded). Tests and benchmarks put our stack on one end and ours or
 //! smoltcp on the other.
 //!
-//! [`Pair`] is the two-hosts-on-a-wire harness: anything that is an [`Endpoint`] (an
-//! [`Interface`], a [`Host`], a smoltcp peer behind a small adapter) goes on either end, one
-//! virtual clock drives both, [`Pair::step`] jumps to the next frame or timer, and
-//! [`Stepper::run_until`] bounds a run in virtual time and in steps so that a livelock fails
-//! instead of hanging. [`exchange`] and [`Pace::next`] are the same step for a driver that keeps
+//! [`Pair`] is the two-hosts-on-a-wire harness: anything that is an [`Endpoint`] (anything with
+//! receive, poll and poll_at: an [`Interface`], a [`Host`], an interface with one service
+//! ([`Served`])) goes on either end, one virtual clock drives both, [`Stepper::step`] jumps to
+//! the next frame or timer, and [`Stepper::run_until`] bounds a run in virtual time and in steps
+//! so that a livelock fails instead of hanging. [`Side`] is one end of the wire as a
+//! [`Device`]. [`exchange`] and [`Pace::next`] are the same step for a driver that keeps
 //! its endpoints in fields of its own.
 
 use core::fmt;
