@@ -3,7 +3,9 @@
 //! retransmissions, delayed ACKs, ARP retries and timeouts happen as they would live.
 //!
 //! Pure like the core: [`Driver::push`] takes capture [`Record`]s, and every frame in and out
-//! goes to a sink with its timestamp and [`Direction`]; the command line does the file I/O.
+//! goes to a sink with its timestamp and [`Direction`] through the replay's own [`Device`]
+//! (the record fed comes in, the stack's frames go out stamped); the command line does the
+//! file I/O.
 //! Time is the capture's own: the first record is at [`Options::first_frame_at`] (zero unless
 //! set), nothing reads a clock, and the stack's randomness comes from the seed in its
 //! [`Config`]. So the same records, configuration and seed give the same output, byte for byte.
@@ -24,9 +26,11 @@ use core::fmt;
 use core::str::FromStr;
 use core::time::Duration;
 
+use crossbeam_channel::Receiver;
+
 use crate::config::{Config, ConfigError};
 use crate::device::capture::Record;
-use crate::device::Direction;
+use crate::device::{Capabilities, Device, Direction, Wait};
 use crate::ethernet::MacAddr;
 use crate::host::{Host, Services};
 pub use crate::host::{Service, UnknownService};
@@ -171,11 +175,77 @@ impl Stamp {
     }
 }
 
+/// The replay's device: the record being fed comes in, and every frame in and out goes to
+/// the sink, stamped. It lives for one call of the driver.
+struct Recorded<'a, 'o> {
+    stamp: Stamp,
+    out: &'a mut Sink<'o>,
+    mtu: usize,
+    /// The record to feed, with its capture timestamp.
+    fed: Option<(&'a [u8], Duration)>,
+}
+
+impl<'a, 'o> Recorded<'a, 'o> {
+    fn new(stamp: Stamp, out: &'a mut Sink<'o>, mtu: usize) -> Self {
+        Recorded {
+            stamp,
+            out,
+            mtu,
+            fed: None,
+        }
+    }
+}
+
+impl Device for Recorded<'_, '_> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ethernet(self.mtu)
+    }
+
+    fn wait(&mut self, _timeout: Duration, _stop: &Receiver<()>) -> Wait {
+        if self.fed.is_some() {
+            Wait::Ready
+        } else {
+            Wait::Timeout
+        }
+    }
+
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        now: Instant,
+        mut frame: F,
+    ) -> usize {
+        let Some((data, timestamp)) = self.fed.take() else {
+            return 0;
+        };
+        let Recorded { stamp, out, .. } = self;
+        // The input keeps its own timestamp unless that would go back in the output.
+        let in_ts = timestamp.max(stamp.last);
+        stamp.last = in_ts;
+        out(in_ts, Direction::In, data);
+        frame(data, &mut |f| {
+            let ts = stamp.at(now);
+            stamp.sent += 1;
+            out(ts, Direction::Out, f);
+        });
+        1
+    }
+
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        let ts = self.stamp.at(now);
+        self.stamp.sent += 1;
+        (self.out)(ts, Direction::Out, frame);
+    }
+
+    fn send(&mut self, _now: Instant) {}
+}
+
 /// A replay in progress: push records, then [`Driver::finish`].
 #[derive(Debug)]
 pub struct Driver {
     host: Host,
     mac: MacAddr,
+    /// The host's IP MTU, the capability of the replay's device.
+    mtu: usize,
     options: Options,
     /// Capture timestamp of the first record: virtual time zero.
     origin: Option<Duration>,
@@ -200,6 +270,7 @@ impl Driver {
     pub fn new(host: Host, options: Options) -> Self {
         Driver {
             mac: host.iface().config().mac,
+            mtu: host.iface().config().mtu,
             host,
             options,
             origin: None,
@@ -260,16 +331,11 @@ impl Driver {
         if !(self.poll_due && t == self.now) {
             self.advance(t, out);
         }
-        let mut stamp = self.stamp();
-        // The input keeps its own timestamp unless that would go back in the output.
-        let in_ts = record.timestamp.max(stamp.last);
-        stamp.last = in_ts;
-        out(in_ts, Direction::In, &record.data);
-        self.host.receive(t, &record.data, &mut |f: &[u8]| {
-            let ts = stamp.at(t);
-            stamp.sent += 1;
-            out(ts, Direction::Out, f);
-        });
+        let mut device = Recorded::new(self.stamp(), out, self.mtu);
+        device.fed = Some((&record.data, record.timestamp));
+        let host = &mut self.host;
+        device.receive(t, |f, send| host.receive(t, f, send));
+        let stamp = device.stamp;
         self.put_stamp(stamp);
         self.report.fed += 1;
         self.poll_due = true;
@@ -283,12 +349,10 @@ impl Driver {
         if self.origin.is_some() {
             let end = self.end + self.options.linger;
             self.advance(end, out);
-            let mut stamp = self.stamp();
-            self.host.shutdown(end, &mut |f: &[u8]| {
-                let ts = stamp.at(end);
-                stamp.sent += 1;
-                out(ts, Direction::Out, f);
-            });
+            let mut device = Recorded::new(self.stamp(), out, self.mtu);
+            self.host
+                .shutdown(end, &mut |f: &[u8]| device.transmit(end, f));
+            let stamp = device.stamp;
             self.put_stamp(stamp);
             self.report.duration = end.since_origin();
         }
@@ -312,16 +376,12 @@ impl Driver {
     /// Polls for frames received at `now`, then fires every deadline up to `t`, in order, each
     /// at its own instant.
     fn advance(&mut self, t: Instant, out: &mut Sink<'_>) {
-        let mut stamp = self.stamp();
-        let mut emit_at = |at: Instant, host: &mut Host, stamp: &mut Stamp| {
-            host.poll(at, &mut |f: &[u8]| {
-                let ts = stamp.at(at);
-                stamp.sent += 1;
-                out(ts, Direction::Out, f);
-            });
+        let mut device = Recorded::new(self.stamp(), out, self.mtu);
+        let emit_at = |at: Instant, host: &mut Host, device: &mut Recorded<'_, '_>| {
+            host.poll(at, &mut |f: &[u8]| device.transmit(at, f));
         };
         if self.poll_due {
-            emit_at(self.now, &mut self.host, &mut stamp);
+            emit_at(self.now, &mut self.host, &mut device);
             self.poll_due = false;
         }
         let mut last = None;
@@ -342,10 +402,11 @@ impl Driver {
             }
             last = Some(at);
             self.now = at;
-            emit_at(at, &mut self.host, &mut stamp);
+            emit_at(at, &mut self.host, &mut device);
             self.report.timer_polls += 1;
         }
         self.now = self.now.max(t);
+        let stamp = device.stamp;
         self.put_stamp(stamp);
         self.take_events();
     }
