@@ -246,6 +246,33 @@ impl<S: Service> Endpoint for Served<'_, S> {
     }
 }
 
+/// What carries frames between the two ends: the [`Wire`], or a test's wrapper around it that
+/// also keeps a record.
+pub trait Carrier {
+    /// Sends a frame from `from` at `now`.
+    fn send(&mut self, from: End, now: Instant, frame: &[u8]);
+    /// Takes the next frame that has arrived at `at` by `now`.
+    fn recv(&mut self, at: End, now: Instant) -> Option<Vec<u8>>;
+}
+
+impl Carrier for Wire {
+    fn send(&mut self, from: End, now: Instant, frame: &[u8]) {
+        Wire::send(self, from, now, frame);
+    }
+    fn recv(&mut self, at: End, now: Instant) -> Option<Vec<u8>> {
+        Wire::recv(self, at, now)
+    }
+}
+
+/// One endpoint's turn at `now`: it takes every frame that has arrived at `end`, then runs
+/// its timers. What it sends goes on `carrier` at `now`.
+pub fn turn(carrier: &mut impl Carrier, now: Instant, end: End, endpoint: &mut impl Endpoint) {
+    while let Some(f) = carrier.recv(end, now) {
+        endpoint.receive(now, &f, &mut |out| carrier.send(end, now, out));
+    }
+    endpoint.poll(now, &mut |out| carrier.send(end, now, out));
+}
+
 /// One turn at `now`: `a` takes every frame that has arrived for it, then `b` does, then `a`
 /// and `b` run their timers. What they send goes on the wire at `now`.
 pub fn exchange(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut impl Endpoint) {
