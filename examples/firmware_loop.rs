@@ -10,8 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use anyhow::{anyhow, Result};
 use tapstack::config::Limits;
-use tapstack::device::memory::{End, Wire};
-use tapstack::time::earliest;
+use tapstack::device::memory::{exchange, Pace, Pair, Wire};
 use tapstack::{Config, Host, Instant, Interface, MacAddr};
 
 fn small_limits() -> Limits {
@@ -48,24 +47,27 @@ fn host(last_octet: u8, echo: bool) -> Result<Host> {
 }
 
 fn main() -> Result<()> {
-    let mut wire = Wire::new(1500);
-    let mut device = host(10, false)?; // on End::A
-    let mut server = host(20, true)?; // on End::B, runs UDP echo on port 7
-    let socket = device.iface_mut().udp_bind(0)?;
+    // The device on End::A; the server on End::B runs UDP echo on port 7.
+    let mut net = Pair::between(Wire::new(1500), host(10, false)?, host(20, true)?);
+    // When something is due at once, the loop still moves on by 10 us, as a timer tick would.
+    let pace = Pace {
+        max_step: None,
+        when_due: core::time::Duration::from_micros(10),
+        when_idle: core::time::Duration::from_micros(10),
+    };
+    let socket = net.a.iface_mut().udp_bind(0)?;
     let server_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 20), 7);
 
     let mut now = Instant::ZERO;
     let mut sent = false;
     for step in 0..10_000 {
         // Deliver what has arrived, then let each side run its timers and send.
-        while let Some(f) = wire.recv(End::A, now) {
-            device.receive(now, &f, &mut |out| wire.send(End::A, now, out));
-        }
-        while let Some(f) = wire.recv(End::B, now) {
-            server.receive(now, &f, &mut |out| wire.send(End::B, now, out));
-        }
-        device.poll(now, &mut |out| wire.send(End::A, now, out));
-        server.poll(now, &mut |out| wire.send(End::B, now, out));
+        exchange(&mut net.wire, now, &mut net.a, &mut net.b);
+        let Pair {
+            a: device,
+            b: server,
+            ..
+        } = &mut net;
 
         if !sent && device.iface().ipv4().is_some() {
             device
@@ -84,11 +86,7 @@ fn main() -> Result<()> {
             return Ok(());
         }
         // Sleep until the next deadline; nothing busy-waits.
-        let next = earliest(earliest(device.poll_at(), server.poll_at()), wire.poll_at());
-        now = match next {
-            Some(t) if t > now => t,
-            _ => now + core::time::Duration::from_micros(10),
-        };
+        now = pace.next(now, net.poll_at());
     }
     Err(anyhow!("no echo within 10000 loop turns"))
 }

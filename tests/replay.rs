@@ -432,6 +432,79 @@ fn replay_of_a_recording_reproduces_the_live_stack() {
     }
 }
 
+#[test]
+fn a_replayed_dhcp_host_serves_the_zone_of_its_lease() {
+    // The live host rebuilt its DNS zone when the lease came (its own name answers with the
+    // leased address); the replayed host is built the same way and must do the same. The
+    // identity is that of captures/dhcp.toml.
+    use tapstack::replay::{build_host, Driver, Options, Service};
+    let mut config = tapstack::Config::new(tapstack::MacAddr(OURS), None);
+    config.dhcp = Some(tapstack::dhcp::Config::default());
+    config.hostname = Some("tapstack".to_owned());
+    config.seed = 1;
+    config.arp.probe_count = 1;
+    let host = build_host(config, Service::STANDARD).unwrap();
+    let mut driver = Driver::new(host, Options::default());
+    let records = read(&captures_dir().join("dhcp.pcapng"));
+    for r in &records {
+        driver.push(r, &mut |_, _, _| {});
+    }
+    let leased = [10, 77, 0, 50];
+    assert_eq!(
+        driver.host().iface().ipv4().map(|a| a.addr().octets()),
+        Some(leased),
+        "the replay leased the address the live host did"
+    );
+    // The kernel side of the link (the DHCP server's MAC) asks for A tapstack.test.
+    let last = records.last().unwrap();
+    let server_mac: [u8; 6] = records
+        .iter()
+        .find(|r| r.direction == Some(Direction::In) && r.data.get(6..12) != Some(&OURS[..]))
+        .and_then(|r| r.data.get(6..12))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(b"\x08tapstack\x04test\x00\x00\x01\x00\x01");
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(server_mac, OURS)
+        .ipv4([10, 77, 0, 1], leased, 64)
+        .udp(40053, 53)
+        .write(&mut frame, &query)
+        .unwrap();
+    let asked = Record {
+        timestamp: last.timestamp + Duration::from_millis(10),
+        orig_len: frame.len() as u32,
+        data: frame,
+        direction: Some(Direction::In),
+    };
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut sink = |_, d: Direction, f: &[u8]| {
+        if d == Direction::Out {
+            sent.push(f.to_vec());
+        }
+    };
+    driver.push(&asked, &mut sink);
+    driver.finish(&mut sink);
+    let answer = sent
+        .iter()
+        .filter_map(|f| match etherparse::SlicedPacket::from_ethernet(f) {
+            Ok(etherparse::SlicedPacket {
+                transport: Some(etherparse::TransportSlice::Udp(u)),
+                ..
+            }) => Some(u.payload().to_vec()),
+            _ => None,
+        })
+        .find(|p| p.get(..2) == Some(&[0x12, 0x34][..]))
+        .expect("the DNS server answered");
+    let answers = u16::from_be_bytes([answer[6], answer[7]]);
+    assert!(answers >= 1, "no answer: {answer:02x?}");
+    assert!(
+        answer.ends_with(&[0, 4, 10, 77, 0, 50]),
+        "tapstack.test is not the leased address: {answer:02x?}"
+    );
+}
+
 /// The expected output of arp-ping with one frame changed by `f`, written to `path`.
 fn mutated_expected(path: &Path, index: usize, f: impl Fn(&mut Vec<u8>)) {
     let records = read(&captures_dir().join("arp-ping.expected.pcapng"));

@@ -1,13 +1,91 @@
 //! A host: an [`Interface`] plus the services that run on it, driven together.
 
 use core::fmt;
+use core::str::FromStr;
 
 use crate::config::{Ipv4Cidr, Ipv6Cidr};
 use crate::iface::{Interface, Ipv6Origin};
 use crate::services::dns::zone::{Catalog, HostIdentity, Name};
-use crate::services::echo::UdpEcho;
-use crate::services::{dns, http, Service};
+use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
+use crate::services::{dns, echo, http};
 use crate::time::{earliest, Instant};
+
+/// A standard service a host can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// UDP echo on port 7 (RFC 862).
+    UdpEcho,
+    /// TCP echo on port 7 (RFC 862).
+    TcpEcho,
+    /// TCP discard on port 9 (RFC 863).
+    TcpDiscard,
+    /// TCP character generator on port 19 (RFC 864).
+    TcpChargen,
+    /// The authoritative DNS server on port 53, for the zone [`Services`] describes.
+    Dns,
+    /// The HTTP server on port 80, with the settings in [`Services`].
+    Http,
+}
+
+impl Service {
+    /// The services of `tapstack up`, in the order it starts them.
+    pub const STANDARD: &'static [Service] = &[
+        Service::UdpEcho,
+        Service::TcpEcho,
+        Service::TcpDiscard,
+        Service::TcpChargen,
+        Service::Dns,
+        Service::Http,
+    ];
+
+    /// The name `tapstack up` prints and the configuration file uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Service::UdpEcho => "udp-echo",
+            Service::TcpEcho => "tcp-echo",
+            Service::TcpDiscard => "tcp-discard",
+            Service::TcpChargen => "tcp-chargen",
+            Service::Dns => "dns",
+            Service::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A service name that is not one of [`Service::STANDARD`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownService(pub String);
+
+impl fmt::Display for UnknownService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown service '{}' (known: ", self.0)?;
+        for (i, s) in Service::STANDARD.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(s.name())?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for UnknownService {}
+
+impl FromStr for Service {
+    type Err = UnknownService;
+    fn from_str(s: &str) -> Result<Self, UnknownService> {
+        Service::STANDARD
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownService(s.to_owned()))
+    }
+}
 
 /// What the standard services serve.
 #[derive(Clone, Debug)]
@@ -124,7 +202,7 @@ impl std::error::Error for HostError {}
 #[derive(Debug)]
 pub struct Host {
     iface: Interface,
-    services: Vec<Box<dyn Service>>,
+    services: Vec<Box<dyn crate::services::Service>>,
     /// The addresses the services last heard of.
     addresses: Addresses,
 }
@@ -154,34 +232,76 @@ impl Host {
     /// # Errors
     /// [`HostError`] when a port is taken or the DNS data does not load.
     pub fn with_services(iface: Interface, services: &Services) -> Result<Self, HostError> {
+        Host::build(iface, services, Service::STANDARD)
+    }
+
+    /// A host running `run`, in that order, as `services` configures them: the one way the
+    /// command line, replay, the benchmarks and the tests make a host, so that a live and a
+    /// replayed host run the same services with the same options.
+    ///
+    /// # Errors
+    /// [`HostError`] when a port is taken or the DNS data does not load.
+    pub fn build(
+        iface: Interface,
+        services: &Services,
+        run: &[Service],
+    ) -> Result<Self, HostError> {
         let mut host = Host::new(iface);
-        let echo = UdpEcho::bind(&mut host.iface, crate::services::echo::PORT)
-            .map_err(|_| HostError::PortInUse(crate::services::echo::PORT))?;
-        host.add_service(Box::new(echo));
-        use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
-        for (kind, port) in [
-            (Kind::Echo, ECHO_PORT),
-            (Kind::Discard, DISCARD_PORT),
-            (Kind::Chargen, CHARGEN_PORT),
-        ] {
-            let server = Server::listen(&mut host.iface, kind, port, 1024)
-                .map_err(|_| HostError::PortInUse(port))?;
-            host.add_service(Box::new(server));
+        for &s in run {
+            host.start(s, services)?;
         }
-        let catalog = services.catalog(&host.iface)?;
-        let recipe = services.clone();
-        let dns = dns::Server::bind(&mut host.iface, dns::PORT, catalog, dns::Limits::default())
-            .map_err(|_| HostError::PortInUse(dns::PORT))?
-            .rebuilt_on_address_change(move |iface| recipe.catalog(iface).ok());
-        host.add_service(Box::new(dns));
-        let web = http::Server::listen(&mut host.iface, http::PORT, services.http.clone())
-            .map_err(|_| HostError::PortInUse(http::PORT))?;
-        host.add_service(Box::new(web));
         Ok(host)
     }
 
+    /// Starts one standard service as `services` configures it. The DNS server's data is
+    /// built again whenever the host's addresses change (a DHCP lease, SLAAC), so that the
+    /// host's own name answers with the address it has now.
+    ///
+    /// # Errors
+    /// [`HostError`] when the port is taken or the DNS data does not load.
+    pub fn start(&mut self, service: Service, services: &Services) -> Result<(), HostError> {
+        let tcp = |kind, port, iface: &mut Interface| {
+            Server::listen(iface, kind, port, 1024).map_err(|_| HostError::PortInUse(port))
+        };
+        match service {
+            Service::UdpEcho => {
+                let server = echo::UdpEcho::bind(&mut self.iface, echo::PORT)
+                    .map_err(|_| HostError::PortInUse(echo::PORT))?;
+                self.add_service(Box::new(server));
+            }
+            Service::TcpEcho => {
+                let server = tcp(Kind::Echo, ECHO_PORT, &mut self.iface)?;
+                self.add_service(Box::new(server));
+            }
+            Service::TcpDiscard => {
+                let server = tcp(Kind::Discard, DISCARD_PORT, &mut self.iface)?;
+                self.add_service(Box::new(server));
+            }
+            Service::TcpChargen => {
+                let server = tcp(Kind::Chargen, CHARGEN_PORT, &mut self.iface)?;
+                self.add_service(Box::new(server));
+            }
+            Service::Dns => {
+                let catalog = services.catalog(&self.iface)?;
+                let recipe = services.clone();
+                let server =
+                    dns::Server::bind(&mut self.iface, dns::PORT, catalog, dns::Limits::default())
+                        .map_err(|_| HostError::PortInUse(dns::PORT))?
+                        .rebuilt_on_address_change(move |iface| recipe.catalog(iface).ok());
+                self.add_service(Box::new(server));
+            }
+            Service::Http => {
+                let server =
+                    http::Server::listen(&mut self.iface, http::PORT, services.http.clone())
+                        .map_err(|_| HostError::PortInUse(http::PORT))?;
+                self.add_service(Box::new(server));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a service.
-    pub fn add_service(&mut self, service: Box<dyn Service>) {
+    pub fn add_service(&mut self, service: Box<dyn crate::services::Service>) {
         self.services.push(service);
     }
 

@@ -9,10 +9,10 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr, IpAddress,
     IpCidr, IpEndpoint, IpProtocol, Ipv4Address,
 };
-use tapstack::device::memory::End;
-use tapstack::Instant;
+use std::collections::VecDeque;
 
-use crate::sim::Link;
+use tapstack::device::memory::Endpoint;
+use tapstack::Instant;
 
 /// Our instant as smoltcp's.
 pub fn to_smol(t: Instant) -> SmolInstant {
@@ -32,15 +32,15 @@ fn capabilities(mtu: usize) -> DeviceCapabilities {
     caps
 }
 
-/// A smoltcp device over one end of the wire, at one instant. It lives for a single poll.
-pub struct WireDevice<'a> {
-    link: &'a mut Link,
-    end: End,
-    now: Instant,
+/// A smoltcp device over the frames the peer has taken off the wire, at one instant: frames
+/// sent go to `emit`. It lives for a single poll.
+pub struct InboxDevice<'a> {
+    inbox: &'a mut VecDeque<Vec<u8>>,
+    emit: &'a mut dyn FnMut(&[u8]),
     mtu: usize,
 }
 
-impl Device for WireDevice<'_> {
+impl Device for InboxDevice<'_> {
     type RxToken<'a>
         = RxFrame
     where
@@ -51,21 +51,12 @@ impl Device for WireDevice<'_> {
         Self: 'a;
 
     fn receive(&mut self, _timestamp: SmolInstant) -> Option<(RxFrame, TxFrame<'_>)> {
-        let frame = self.link.wire.recv(self.end, self.now)?;
-        let tx = TxFrame {
-            link: self.link,
-            end: self.end,
-            now: self.now,
-        };
-        Some((RxFrame(frame), tx))
+        let frame = self.inbox.pop_front()?;
+        Some((RxFrame(frame), TxFrame { emit: self.emit }))
     }
 
     fn transmit(&mut self, _timestamp: SmolInstant) -> Option<TxFrame<'_>> {
-        Some(TxFrame {
-            link: self.link,
-            end: self.end,
-            now: self.now,
-        })
+        Some(TxFrame { emit: self.emit })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -87,9 +78,7 @@ impl phy::RxToken for RxFrame {
 
 /// Permission to put one frame on the wire.
 pub struct TxFrame<'a> {
-    link: &'a mut Link,
-    end: End,
-    now: Instant,
+    emit: &'a mut dyn FnMut(&[u8]),
 }
 
 impl phy::TxToken for TxFrame<'_> {
@@ -99,7 +88,7 @@ impl phy::TxToken for TxFrame<'_> {
     {
         let mut buf = vec![0; len];
         let r = f(&mut buf);
-        self.link.send(self.end, self.now, &buf);
+        (self.emit)(&buf);
         r
     }
 }
@@ -146,25 +135,25 @@ pub struct PeerSetup {
     pub seed: u64,
 }
 
-/// The smoltcp host: interface, sockets, and which end of the wire it sits on.
+/// The smoltcp host: interface, sockets, and the frames taken off the wire for its next poll.
 pub struct Peer {
     /// The smoltcp interface.
     pub iface: Interface,
     /// Its sockets.
     pub sockets: SocketSet<'static>,
-    end: End,
+    inbox: VecDeque<Vec<u8>>,
     mtu: usize,
 }
 
 impl Peer {
-    /// A smoltcp host on `end` of `link`, created at `now`.
-    pub fn new(link: &mut Link, end: End, setup: &PeerSetup, now: Instant) -> Peer {
+    /// A smoltcp host, created at `now`.
+    pub fn new(setup: &PeerSetup, now: Instant) -> Peer {
         let mut config = Config::new(HardwareAddress::Ethernet(setup.mac));
         config.random_seed = setup.seed;
-        let mut device = WireDevice {
-            link,
-            end,
-            now,
+        let mut inbox = VecDeque::new();
+        let mut device = InboxDevice {
+            inbox: &mut inbox,
+            emit: &mut |_| {},
             mtu: setup.mtu,
         };
         let mut iface = Interface::new(config, &mut device, to_smol(now));
@@ -174,25 +163,16 @@ impl Peer {
         Peer {
             iface,
             sockets: SocketSet::new(Vec::new()),
-            end,
+            inbox,
             mtu: setup.mtu,
         }
     }
 
-    /// Lets smoltcp receive what has arrived by `now` and send what it has.
-    pub fn poll(&mut self, link: &mut Link, now: Instant) {
-        let mut device = WireDevice {
-            link,
-            end: self.end,
-            now,
-            mtu: self.mtu,
-        };
-        self.iface
-            .poll(to_smol(now), &mut device, &mut self.sockets);
-    }
-
-    /// When smoltcp next wants to be polled.
+    /// When smoltcp next wants to be polled (now, while frames wait in its inbox).
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        if !self.inbox.is_empty() {
+            return Some(now);
+        }
         self.iface
             .poll_at(to_smol(now), &self.sockets)
             .map(from_smol)
@@ -307,5 +287,27 @@ impl Peer {
         let socket = self.sockets.get_mut::<udp::Socket>(h);
         let (data, meta) = socket.recv().ok()?;
         Some((meta.endpoint, data.to_vec()))
+    }
+}
+
+/// The harness's view of the peer: frames that arrive wait in its inbox, and its poll lets
+/// smoltcp take them all and send what it has.
+impl Endpoint for Peer {
+    fn receive(&mut self, _now: Instant, frame: &[u8], _emit: &mut dyn FnMut(&[u8])) {
+        self.inbox.push_back(frame.to_vec());
+    }
+
+    fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        let mut device = InboxDevice {
+            inbox: &mut self.inbox,
+            emit,
+            mtu: self.mtu,
+        };
+        self.iface
+            .poll(to_smol(now), &mut device, &mut self.sockets);
+    }
+
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        Peer::poll_at(self, now)
     }
 }

@@ -20,7 +20,7 @@ use core::time::Duration;
 
 use smoltcp::wire::{EthernetAddress, IpCidr};
 use tapstack::device::impair::ImpairConfig;
-use tapstack::device::memory::{End, Wire};
+use tapstack::device::memory::{turn, Carrier, End, Wire};
 use tapstack::{Config, Host, Instant, Interface, Ipv4Cidr, Ipv6Cidr, Ipv6Config, MacAddr};
 
 use crate::peer::{Peer, PeerSetup};
@@ -60,6 +60,15 @@ pub struct Link {
     pub wire: Wire,
     /// Every frame sent, in order.
     pub sent: Vec<Sent>,
+}
+
+impl Carrier for Link {
+    fn send(&mut self, from: End, now: Instant, frame: &[u8]) {
+        Link::send(self, from, now, frame);
+    }
+    fn recv(&mut self, at: End, now: Instant) -> Option<Vec<u8>> {
+        self.wire.recv(at, now)
+    }
 }
 
 impl Link {
@@ -216,7 +225,7 @@ impl Sim {
     /// Our host's configuration or services could not be set up.
     pub fn new(setup: &Setup) -> Result<Sim, Box<dyn Error>> {
         let now = Instant::ZERO;
-        let mut link = Link {
+        let link = Link {
             wire: Wire::impaired(setup.mtu, setup.impair.clone(), setup.wire_seed),
             sent: Vec::new(),
         };
@@ -236,7 +245,7 @@ impl Sim {
             mtu: setup.mtu,
             seed: setup.peer_seed,
         };
-        let mut peer = Peer::new(&mut link, PEER_END, &peer_setup, now);
+        let mut peer = Peer::new(&peer_setup, now);
         if setup.ipv6 {
             peer.iface.update_ip_addrs(|addrs| {
                 addrs
@@ -408,10 +417,7 @@ impl Sim {
         let Sim {
             link, host, peer, ..
         } = self;
-        while let Some(frame) = link.wire.recv(HOST_END, now) {
-            host.receive(now, &frame, &mut |out| link.send(HOST_END, now, out));
-        }
-        host.poll(now, &mut |out| link.send(HOST_END, now, out));
-        peer.poll(link, now);
+        turn(link, now, HOST_END, host);
+        turn(link, now, PEER_END, peer);
     }
 }

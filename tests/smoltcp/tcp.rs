@@ -19,7 +19,8 @@ use smoltcp::socket::tcp as smol_tcp;
 use tapstack::tcp::{self, Connection, SocketError, State};
 use tapstack::{Instant, Interface};
 
-use crate::sim::{Sim, HOST_END};
+use crate::sim::{Sim, HOST_END, PEER_END};
+use tapstack::device::memory::turn;
 
 /// Bytes the pattern repeats after: odd, so that it never lines up with segment or buffer sizes.
 const PERIOD: usize = 1_000_003;
@@ -443,7 +444,7 @@ pub fn run_filtered(
         }
         let pumped = ours.pump(host.iface_mut());
         host.poll(now, &mut |out| link.send(HOST_END, now, out));
-        peer.poll(link, now);
+        turn(link, now, PEER_END, peer);
         // The record of frames is not needed here; keep its memory bounded.
         if link.sent.len() > 4096 {
             link.sent.clear();

@@ -3,7 +3,8 @@
 //! pcapng marks each frame's direction (EPB flags, inbound/outbound) and carries nanosecond
 //! timestamps; classic pcap has neither direction nor names but opens everywhere.
 //! Writes are buffered; [`CaptureWriter::flush`] (called periodically by the runtime, and on exit,
-//! Ctrl-C and SIGTERM) makes the file complete up to that point.
+//! Ctrl-C and SIGTERM) makes the file complete up to that point. [`Captured`] wraps any
+//! [`Device`] and writes what the stack receives and sends.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -21,7 +22,11 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
-use super::Direction;
+use crossbeam_channel::Receiver;
+use tracing::warn;
+
+use super::{Capabilities, Device, Direction, Wait};
+use crate::time::Instant;
 
 /// File format of a capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +240,131 @@ impl<W: Write> CaptureWriter<W> {
             Sink::Pcap(w) => w,
             Sink::PcapNg(w) => w.into_inner(),
         })
+    }
+}
+
+/// A device whose every frame in and out is written to a capture (or to nothing, when made
+/// with no writer). Frames are stamped with the stack's own clock: the wall-clock time of its
+/// origin plus `now`, so that a replay can give the stack exactly the times it saw live. A
+/// failed write stops the capture (logged, and kept in [`Captured::error`]); the stack goes on.
+#[derive(Debug)]
+pub struct Captured<D> {
+    inner: D,
+    tee: Tee,
+}
+
+/// The writing half of [`Captured`].
+#[derive(Debug)]
+struct Tee {
+    writer: Option<CaptureWriter>,
+    error: Option<String>,
+    wall_origin: Duration,
+}
+
+impl Tee {
+    fn write(&mut self, now: Instant, dir: Direction, frame: &[u8]) {
+        let Some(c) = &mut self.writer else { return };
+        let ts = self.wall_origin + now.since_origin();
+        if let Err(e) = c.write(ts, dir, frame) {
+            warn!("capture stopped: {e}");
+            self.error = Some(e.to_string());
+            self.writer = None;
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(c) = &mut self.writer {
+            if let Err(e) = c.flush() {
+                warn!("capture flush failed: {e}");
+                self.error = Some(e.to_string());
+                self.writer = None;
+            }
+        }
+    }
+}
+
+impl<D: Device> Captured<D> {
+    /// `inner`, its frames written to `writer` if given, stamped `wall_origin` plus the
+    /// stack's time.
+    pub fn new(inner: D, writer: Option<CaptureWriter>, wall_origin: Duration) -> Self {
+        Captured {
+            inner,
+            tee: Tee {
+                writer,
+                error: None,
+                wall_origin,
+            },
+        }
+    }
+
+    /// Frames written (zero once writing stopped on an error).
+    pub fn frames(&self) -> u64 {
+        self.tee.writer.as_ref().map_or(0, CaptureWriter::frames)
+    }
+
+    /// Why writing stopped, if it did.
+    pub fn error(&self) -> Option<&str> {
+        self.tee.error.as_deref()
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+impl<D: Device> Device for Captured<D> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
+        self.inner.wait(timeout, stop)
+    }
+
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        now: Instant,
+        mut frame: F,
+    ) -> usize {
+        let Captured { inner, tee } = self;
+        if tee.writer.is_none() {
+            return inner.receive(now, frame);
+        }
+        inner.receive(now, |f, send| {
+            tee.write(now, Direction::In, f);
+            frame(f, &mut |answer| {
+                tee.write(now, Direction::Out, answer);
+                send(answer);
+            });
+        })
+    }
+
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        self.tee.write(now, Direction::Out, frame);
+        self.inner.transmit(now, frame);
+    }
+
+    fn send(&mut self, now: Instant) {
+        self.inner.send(now);
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.inner.poll_at()
+    }
+
+    fn transmit_unimpaired(&mut self, now: Instant, frame: &[u8]) {
+        self.tee.write(now, Direction::Out, frame);
+        self.inner.transmit_unimpaired(now, frame);
+    }
+
+    fn send_unimpaired(&mut self, now: Instant) {
+        self.inner.send_unimpaired(now);
+    }
+
+    fn sync(&mut self) {
+        self.tee.flush();
+        self.inner.sync();
     }
 }
 

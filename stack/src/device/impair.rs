@@ -2,7 +2,8 @@
 //!
 //! It is a timed queue under virtual time: [`Impair::push`] a frame, [`Impair::pop`] what is due.
 //! The same type wraps the in-memory wire and the TAP device (`tapstack up --impair ...`), since
-//! this kernel offers no netem.
+//! this kernel offers no netem. [`Impaired`] wraps any [`Device`] with one injector per
+//! direction.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,8 +12,11 @@ use core::fmt;
 use core::str::FromStr;
 use core::time::Duration;
 
+use crossbeam_channel::Receiver;
+
+use crate::device::{Capabilities, Device, Wait};
 use crate::rng::Rng;
-use crate::time::Instant;
+use crate::time::{earliest, Instant};
 
 /// What to do to frames. Probabilities are fractions (0.05 is 5%).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -239,6 +243,110 @@ impl Impair {
     }
 }
 
+/// A device whose frames in and out pass through fault injectors (or through nothing, when
+/// made with no configuration).
+#[derive(Debug)]
+pub struct Impaired<D> {
+    inner: D,
+    /// Frames received from the inner device, and frames sent to it.
+    faults: Option<(Impair, Impair)>,
+}
+
+impl<D: Device> Impaired<D> {
+    /// `inner` with `config` applied both ways, if given. The random streams are
+    /// `Rng::new(seed, rx_label)` and `Rng::new(seed, tx_label)`, so the same seed and labels
+    /// give the same faults.
+    pub fn new(
+        inner: D,
+        config: Option<ImpairConfig>,
+        seed: u64,
+        rx_label: &str,
+        tx_label: &str,
+    ) -> Self {
+        let faults = config.map(|c| {
+            (
+                Impair::new(c.clone(), seed, rx_label),
+                Impair::new(c, seed, tx_label),
+            )
+        });
+        Impaired { inner, faults }
+    }
+
+    /// What the injectors did to received and to sent frames.
+    pub fn stats(&self) -> Option<(ImpairStats, ImpairStats)> {
+        self.faults
+            .as_ref()
+            .map(|(rx, tx)| (rx.stats(), tx.stats()))
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+impl<D: Device> Device for Impaired<D> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
+        self.inner.wait(timeout, stop)
+    }
+
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        now: Instant,
+        mut frame: F,
+    ) -> usize {
+        let Some((rx, tx)) = &mut self.faults else {
+            return self.inner.receive(now, frame);
+        };
+        self.inner.receive(now, |f, _| rx.push(now, f));
+        let mut n = 0;
+        while let Some(f) = rx.pop(now) {
+            frame(&f, &mut |answer| tx.push(now, answer));
+            n += 1;
+        }
+        n
+    }
+
+    fn transmit(&mut self, now: Instant, frame: &[u8]) {
+        match &mut self.faults {
+            Some((_, tx)) => tx.push(now, frame),
+            None => self.inner.transmit(now, frame),
+        }
+    }
+
+    fn send(&mut self, now: Instant) {
+        if let Some((_, tx)) = &mut self.faults {
+            while let Some(f) = tx.pop(now) {
+                self.inner.transmit(now, &f);
+            }
+        }
+        self.inner.send(now);
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        let own = self
+            .faults
+            .as_ref()
+            .and_then(|(rx, tx)| earliest(rx.next_due(), tx.next_due()));
+        earliest(own, self.inner.poll_at())
+    }
+
+    fn transmit_unimpaired(&mut self, now: Instant, frame: &[u8]) {
+        self.inner.transmit_unimpaired(now, frame);
+    }
+
+    fn send_unimpaired(&mut self, now: Instant) {
+        self.inner.send_unimpaired(now);
+    }
+
+    fn sync(&mut self) {
+        self.inner.sync();
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

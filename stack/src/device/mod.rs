@@ -4,11 +4,117 @@
 //! - [`capture`]: pcap/pcapng writing (the tee of every frame) and reading (replay input).
 //! - [`memory`]: an in-memory wire between two stacks, under virtual time.
 //! - [`impair`]: seeded loss, duplication, reordering, delay and corruption, for any of them.
+//!
+//! Every device the runtime drives is a [`Device`]: it hands over the frames that arrived, in
+//! batches, takes frames to send into buffers of its own, and says what it is
+//! ([`Capabilities`]). Capture ([`capture::Captured`]) and fault injection
+//! ([`impair::Impaired`]) are wrappers around any device, in the manner of smoltcp's
+//! `PcapWriter<D>` and `FaultInjector<D>`. The wrappers are generic, not boxed; a wrapper made
+//! with nothing to do (no capture file, no faults) passes frames straight through.
 
 pub mod capture;
 pub mod impair;
 pub mod memory;
 pub mod tap;
+
+use core::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use crate::time::Instant;
+
+/// What the frames of a device carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Medium {
+    /// Ethernet frames (TAP, the in-memory wire, pcap with link type 1).
+    #[default]
+    Ethernet,
+    /// Bare IP packets, no link header and no address resolution (a TUN device).
+    Ip,
+}
+
+/// Work a device does for the stack (checksums, segmentation). None is used today: the stack
+/// computes every checksum and cuts every segment itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Offloads {}
+
+/// What a device is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Capabilities {
+    /// What its frames carry.
+    pub medium: Medium,
+    /// The largest IP packet it carries (the link header comes on top).
+    pub mtu: usize,
+    /// What it does for the stack.
+    pub offloads: Offloads,
+}
+
+impl Capabilities {
+    /// An Ethernet device with IP MTU `mtu` and no offloads.
+    pub fn ethernet(mtu: usize) -> Self {
+        Capabilities {
+            medium: Medium::Ethernet,
+            mtu,
+            offloads: Offloads::default(),
+        }
+    }
+}
+
+/// How a wait for frames ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Frames are ready for [`Device::receive`].
+    Ready,
+    /// The time ran out.
+    Timeout,
+    /// A stop was asked for.
+    Stopped,
+    /// The device went away.
+    Closed,
+}
+
+/// A device: frames in, frames out, in batches.
+///
+/// The runtime calls, in a loop: [`Device::wait`], [`Device::receive`] (the stack answers
+/// through [`Device::transmit`] while it takes each frame), the stack's poll (more
+/// [`Device::transmit`]), then [`Device::send`]. [`Device::poll_at`] adds the device's own
+/// deadlines (a delayed frame) to the stack's.
+pub trait Device {
+    /// What the device is.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Waits at most `timeout` for frames (not at all when it is zero), or until `stop` fires.
+    fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait;
+
+    /// Hands every frame that has arrived by `now` to `frame`, in order, with a transmitter
+    /// for the answers the stack gives while it takes the frame (they go where
+    /// [`Device::transmit`] puts frames); returns how many frames.
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(&mut self, now: Instant, frame: F) -> usize;
+
+    /// Takes a frame to send at `now` into the device's own buffers.
+    fn transmit(&mut self, now: Instant, frame: &[u8]);
+
+    /// Hands the frames taken since the last call to the medium.
+    fn send(&mut self, now: Instant);
+
+    /// When the device itself next has something due (none: only when frames arrive).
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Takes a frame past any fault injection (what a clean stop says on leaving).
+    fn transmit_unimpaired(&mut self, now: Instant, frame: &[u8]) {
+        self.transmit(now, frame);
+    }
+
+    /// [`Device::send`] past any fault injection.
+    fn send_unimpaired(&mut self, now: Instant) {
+        self.send(now);
+    }
+
+    /// Makes what the device keeps (a capture file) durable; called every second and at the end.
+    fn sync(&mut self) {}
+}
 
 /// Which way a frame went, seen from our stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

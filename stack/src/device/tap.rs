@@ -15,9 +15,11 @@ use std::time::Duration;
 use core::fmt;
 use core::net::Ipv4Addr;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::config::{Ipv4Cidr, Ipv6Cidr};
+use crate::device::{Capabilities, Device, Wait};
+use crate::time::Instant;
 
 /// A batch of frames moved across a channel at once.
 pub type Batch = Vec<Vec<u8>>;
@@ -128,6 +130,100 @@ impl TapIo {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// The stack's side of a running TAP device, as a [`Device`]: the batches of the reader
+/// thread come in, frames to send gather in a batch of its own that [`Device::send`] hands to
+/// [`TapIo::send`].
+#[derive(Debug)]
+pub struct Port<'a> {
+    io: &'a TapIo,
+    mtu: usize,
+    /// A batch taken off the channel by [`Device::wait`], not received yet.
+    arrived: Option<Batch>,
+    /// Frames to send.
+    out: Batch,
+}
+
+/// Batches taken off the channel in one [`Device::receive`]: one poll per burst, not per frame.
+const BATCHES_PER_RECEIVE: usize = 64;
+
+impl<'a> Port<'a> {
+    /// The stack's side of `io`, whose IP MTU is `mtu`.
+    pub fn new(io: &'a TapIo, mtu: usize) -> Self {
+        Port {
+            io,
+            mtu,
+            arrived: None,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl Device for Port<'_> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ethernet(self.mtu)
+    }
+
+    fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
+        if self.arrived.is_some() {
+            return Wait::Ready;
+        }
+        if timeout.is_zero() {
+            return match self.io.rx.try_recv() {
+                Ok(b) => {
+                    self.arrived = Some(b);
+                    Wait::Ready
+                }
+                Err(_) => Wait::Timeout,
+            };
+        }
+        select! {
+            recv(self.io.rx) -> batch => match batch {
+                Ok(b) => {
+                    self.arrived = Some(b);
+                    Wait::Ready
+                }
+                Err(_) => Wait::Closed,
+            },
+            recv(stop) -> _ => Wait::Stopped,
+            default(timeout) => Wait::Timeout,
+        }
+    }
+
+    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        _now: Instant,
+        mut frame: F,
+    ) -> usize {
+        let mut n = 0;
+        let Port {
+            io, arrived, out, ..
+        } = self;
+        // Everything already queued is taken now.
+        let batches = arrived
+            .take()
+            .into_iter()
+            .chain(std::iter::from_fn(|| io.rx.try_recv().ok()))
+            .take(BATCHES_PER_RECEIVE);
+        for batch in batches {
+            for f in &batch {
+                frame(f, &mut |answer| out.push(answer.to_vec()));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn transmit(&mut self, _now: Instant, frame: &[u8]) {
+        self.out.push(frame.to_vec());
+    }
+
+    fn send(&mut self, _now: Instant) {
+        // A full queue means the kernel is not keeping up; the frames are dropped like on a
+        // congested link rather than stalling the stack.
+        let _ = self.io.send(std::mem::take(&mut self.out));
     }
 }
 

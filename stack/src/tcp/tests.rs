@@ -6,20 +6,15 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use crate::device::impair::ImpairConfig;
-use crate::device::memory::{End, Wire};
+use crate::device::memory::{self, Stepper, Wire};
 use crate::tcp::{self, SocketError, State};
-use crate::time::earliest;
 use crate::{Config, Instant, Interface, MacAddr};
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-struct Pair {
-    wire: Wire,
-    a: Interface,
-    b: Interface,
-    now: Instant,
-}
+/// Two interfaces on the wire: the harness, with this file's constructors and bounds.
+type Pair = memory::Pair<Interface, Interface>;
 
 fn iface(ip: Ipv4Addr, last: u8, seed: u64, tune: &dyn Fn(&mut Config)) -> Interface {
     let mut c = Config::new(
@@ -48,44 +43,23 @@ impl Pair {
             Some(spec) => Wire::impaired(1500, spec.parse::<ImpairConfig>().unwrap(), seed),
             None => Wire::new(1500),
         };
-        let mut p = Pair {
+        let mut p = Pair::between(
             wire,
-            a: iface(A_IP, 1, seed, tune),
-            b: iface(B_IP, 2, seed + 1, tune),
-            now: Instant::ZERO,
-        };
+            iface(A_IP, 1, seed, tune),
+            iface(B_IP, 2, seed + 1, tune),
+        );
         p.step();
         p
     }
 
     /// Delivers what is due, polls both sides, and moves time to the next deadline.
     fn step(&mut self) {
-        let now = self.now;
-        let (wire, a, b) = (&mut self.wire, &mut self.a, &mut self.b);
-        while let Some(f) = wire.recv(End::A, now) {
-            a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
-        }
-        while let Some(f) = wire.recv(End::B, now) {
-            b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
-        }
-        a.poll(now, &mut |out| wire.send(End::A, now, out));
-        b.poll(now, &mut |out| wire.send(End::B, now, out));
-        let next = earliest(earliest(a.poll_at(), b.poll_at()), wire.poll_at());
-        self.now = match next {
-            Some(t) if t > now => t,
-            Some(_) => now,
-            None => now + Duration::from_millis(100),
-        };
+        Stepper::step(self);
     }
 
-    fn run_until(&mut self, mut done: impl FnMut(&mut Pair) -> bool, limit: Duration) {
-        let end = self.now + limit;
-        let mut steps = 0u64;
-        while !done(self) {
-            assert!(self.now < end, "not done within {limit:?} of virtual time");
-            steps += 1;
-            assert!(steps < 5_000_000, "livelock");
-            self.step();
+    fn run_until(&mut self, done: impl FnMut(&mut Pair) -> bool, limit: Duration) {
+        if let Err(e) = Stepper::run_until(self, done, limit, 4_999_999) {
+            panic!("{e}");
         }
     }
 }

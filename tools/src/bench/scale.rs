@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Result};
-use tapstack::device::memory::{End, Wire};
+use tapstack::device::memory::{exchange, End, Pair, Wire};
 use tapstack::time::earliest;
 use tapstack::{tcp, Config, Instant, Interface, MacAddr};
 
@@ -24,11 +24,16 @@ const TARGET_BYTES_EACH: f64 = 4096.0;
 /// Heap bytes an idle established connection costs: `count` connections between two of our
 /// stacks, measured by the allocator, over both ends.
 fn idle_connection_memory(count: usize) -> Result<f64> {
-    let mut wire = Wire::new(MTU);
-    let mut now = Instant::from_secs(1);
-    let mut server = Interface::new(our_config(RECEIVER_IP, 2)?)?;
-    let mut client = Interface::new(our_config(SENDER_IP, 1)?)?;
-    let listener = server.tcp_listen(PORT, count)?;
+    // The server on the first end: it takes its frames before the client does.
+    let mut net = Pair::between(
+        Wire::new(MTU),
+        Interface::new(our_config(RECEIVER_IP, 2)?)?,
+        Interface::new(our_config(SENDER_IP, 1)?)?,
+    );
+    net.now = Instant::from_secs(1);
+    net.pace.when_due = std::time::Duration::from_micros(10);
+    net.pace.when_idle = std::time::Duration::from_micros(10);
+    let listener = net.a.tcp_listen(PORT, count)?;
     let before = alloc::allocated();
     let mut accepted = Vec::with_capacity(count);
     let mut conns = Vec::with_capacity(count);
@@ -38,29 +43,27 @@ fn idle_connection_memory(count: usize) -> Result<f64> {
         if steps > 10_000_000 || (steps % 1024 == 0 && interrupted()) {
             bail!("only {} of {count} connections came up", accepted.len());
         }
-        if conns.len() < count && client.ipv4().is_some() {
+        let now = net.now;
+        if conns.len() < count && net.b.ipv4().is_some() {
             for _ in 0..64.min(count - conns.len()) {
-                conns
-                    .push(client.tcp_connect(now, SocketAddr::new(IpAddr::V4(RECEIVER_IP), PORT))?);
+                let to = SocketAddr::new(IpAddr::V4(RECEIVER_IP), PORT);
+                conns.push(net.b.tcp_connect(now, to)?);
             }
         }
-        while let Some(f) = wire.recv(End::B, now) {
-            server.receive(now, &f, &mut |o| wire.send(End::B, now, o));
-        }
-        while let Some(f) = wire.recv(End::A, now) {
-            client.receive(now, &f, &mut |o| wire.send(End::A, now, o));
-        }
-        client.poll(now, &mut |o| wire.send(End::A, now, o));
-        server.poll(now, &mut |o| wire.send(End::B, now, o));
-        while let Some(h) = server.tcp_accept(listener) {
+        exchange(&mut net.wire, now, &mut net.a, &mut net.b);
+        while let Some(h) = net.a.tcp_accept(listener) {
             accepted.push(h);
         }
-        let next = earliest(earliest(client.poll_at(), server.poll_at()), wire.poll_at());
-        now = match next {
-            Some(t) if t > now => t,
-            _ => now + std::time::Duration::from_micros(10),
-        };
+        let next = net.poll_at();
+        net.now = net.pace.next(now, next);
     }
+    let Pair {
+        mut wire,
+        a: mut server,
+        b: mut client,
+        mut now,
+        ..
+    } = net;
     // Let the last ACKs settle so that every connection is idle.
     for _ in 0..100 {
         client.poll(now, &mut |o| wire.send(End::A, now, o));

@@ -10,7 +10,7 @@ use simple_dns::rdata::RData;
 use simple_dns::{Packet, PacketFlag};
 
 use super::*;
-use crate::device::memory::{End, Wire};
+use crate::device::memory::{exchange, Endpoint, Pace, Served, Stepper, Wire};
 use crate::time::earliest;
 use crate::{Config, MacAddr};
 
@@ -680,6 +680,27 @@ fn iface(ip: Ipv4Addr, last: u8) -> Interface {
     Interface::new(c).unwrap()
 }
 
+impl Stepper for Net {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        let mut server = Served {
+            iface: &mut self.server_iface,
+            service: &mut self.server,
+        };
+        exchange(&mut self.wire, now, &mut self.client, &mut server);
+        let next = earliest(
+            earliest(self.client.poll_at(), server.poll_at(now)),
+            self.wire.poll_at(),
+        );
+        // Time moves to the next deadline, but at most 100 ms so a test can act in between.
+        self.now = Pace::ticks(Duration::from_millis(100)).next(now, next);
+    }
+}
+
 impl Net {
     fn new(catalog: Catalog, limits: Limits) -> Net {
         let mut server_iface = iface(SERVER_IP, 2);
@@ -696,43 +717,29 @@ impl Net {
     }
 
     fn step(&mut self) {
-        let now = self.now;
-        let (wire, a, b) = (&mut self.wire, &mut self.client, &mut self.server_iface);
-        while let Some(f) = wire.recv(End::A, now) {
-            a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
-        }
-        while let Some(f) = wire.recv(End::B, now) {
-            b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
-        }
-        self.server.poll(now, b);
-        a.poll(now, &mut |out| wire.send(End::A, now, out));
-        b.poll(now, &mut |out| wire.send(End::B, now, out));
-        let next = earliest(
-            earliest(a.poll_at(), b.poll_at()),
-            earliest(wire.poll_at(), self.server.poll_at()),
-        );
-        // Time moves to the next deadline, but at most 100 ms so a test can act in between.
-        let cap = now + Duration::from_millis(100);
-        self.now = match next {
-            Some(t) if t > now => t.min(cap),
-            Some(_) => now,
-            None => cap,
-        };
+        Stepper::step(self);
     }
 
     fn run_until<T>(&mut self, mut f: impl FnMut(&mut Net) -> Option<T>) -> T {
-        for _ in 0..100_000 {
-            if let Some(t) = f(self) {
-                return t;
-            }
-            self.step();
-        }
-        panic!(
-            "not done at {}: {:?} {:?}",
-            self.now,
-            self.server.stats(),
-            self.server.conns
+        let mut got = None;
+        let run = Stepper::run_until(
+            self,
+            |n| {
+                got = f(n);
+                got.is_some()
+            },
+            Duration::MAX,
+            100_000,
         );
+        match (run, got) {
+            (Ok(_), Some(t)) => t,
+            _ => panic!(
+                "not done at {}: {:?} {:?}",
+                self.now,
+                self.server.stats(),
+                self.server.conns
+            ),
+        }
     }
 
     fn udp_query(&mut self, q: &[u8]) -> Vec<u8> {

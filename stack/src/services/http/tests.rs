@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::device::memory::{End, Wire};
+use crate::device::memory::{exchange, Endpoint, Pace, Served, Stepper, Wire};
 use crate::time::earliest;
 use crate::{Config as IfaceConfig, MacAddr};
 
@@ -37,6 +37,28 @@ struct Net {
     now: Instant,
 }
 
+impl Stepper for Net {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        let mut host = Served {
+            iface: &mut self.host,
+            service: &mut self.server,
+        };
+        exchange(&mut self.wire, now, &mut self.client, &mut host);
+        let next = earliest(
+            earliest(self.client.poll_at(), host.poll_at(now)),
+            self.wire.poll_at(),
+        );
+        // Time moves in steps of at most a tick, so that the client (acting between steps)
+        // is never late by a server timeout.
+        self.now = Pace::ticks(Duration::from_millis(50)).next(now, next);
+    }
+}
+
 impl Net {
     fn new(config: Config) -> Net {
         let mut host = iface(SERVER_IP, 2, 2);
@@ -55,39 +77,12 @@ impl Net {
     /// Delivers what is due, polls both sides (the server before its interface, as `Host`
     /// does), and moves time to the next deadline or by a tick.
     fn step(&mut self) {
-        let now = self.now;
-        let (wire, a, b) = (&mut self.wire, &mut self.client, &mut self.host);
-        while let Some(f) = wire.recv(End::A, now) {
-            a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
-        }
-        while let Some(f) = wire.recv(End::B, now) {
-            b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
-        }
-        self.server.poll(now, b);
-        a.poll(now, &mut |out| wire.send(End::A, now, out));
-        b.poll(now, &mut |out| wire.send(End::B, now, out));
-        let next = earliest(
-            earliest(earliest(a.poll_at(), b.poll_at()), wire.poll_at()),
-            self.server.poll_at(),
-        );
-        // Time moves in steps of at most a tick, so that the client (acting between steps)
-        // is never late by a server timeout.
-        let tick = now + Duration::from_millis(50);
-        self.now = match next {
-            Some(t) if t > now => t.min(tick),
-            Some(_) => now,
-            None => tick,
-        };
+        Stepper::step(self);
     }
 
-    fn run_until(&mut self, mut done: impl FnMut(&mut Net) -> bool, limit: Duration) {
-        let end = self.now + limit;
-        let mut steps = 0u64;
-        while !done(self) {
-            assert!(self.now < end, "not done within {limit:?} of virtual time");
-            steps += 1;
-            assert!(steps < 2_000_000, "livelock");
-            self.step();
+    fn run_until(&mut self, done: impl FnMut(&mut Net) -> bool, limit: Duration) {
+        if let Err(e) = Stepper::run_until(self, done, limit, 1_999_999) {
+            panic!("{e}");
         }
     }
 
