@@ -4,7 +4,9 @@
 #
 #   cargo build --release && sudo captures/record.sh [NAME...]
 #
-# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl, dhcp, ping6 (default: all).
+# NAME is one of arp-ping, udp-echo, tcp-echo, tcp-discard, ping-curl, dhcp, ping6 (default: all),
+# or tun alone: one `tapstack up --tun` session recorded by tcpdump as tun-sll2, tun-sll, tun-raw
+# (needs tcpdump and dig).
 # dhcp runs `tapstack up --dhcp` against dnsmasq on the kernel side (needs dnsmasq); ping6 runs
 # with IPv6 on both sides (the others with IPv6 off). Each run writes
 # captures/NAME.pcapng and captures/NAME.toml (the identity the stack ran with). Afterwards
@@ -102,7 +104,7 @@ record() {
 write_config() {
     case $1 in
     dhcp) identity='dhcp = true
-hostname = "tapstack"
+dhcp_name = "tapstack"
 arp_probes = 1' ;;
     ping6) identity='arp_probes = 0
 ip6 = "fd77::2/64"' ;;
@@ -150,6 +152,115 @@ find_offset() {
     rm -f "$tmp"
     [ -z "$syn" ] || echo "$syn syn-ack"
 }
+
+# The TUN session: `tapstack up --tun` (IP medium) on tun0, seen by tcpdump from the kernel side
+# three ways: tun-sll2 (-i any, LINUX_SLL2), tun-sll (-i any -y LINUX_SLL) and tun-raw (-i tun0,
+# raw IP). tcpdump keeps the kernel's timestamps, so the offset of the stack's clock at the first
+# record (seconds, not microseconds) is worked out from its SYN-ACK's initial sequence number
+# (a 4-microsecond clock) and then searched for around that value.
+record_tun() {
+    ns=tapstack-rec-tun
+    ip netns del "$ns" 2>/dev/null || true
+    ip netns add "$ns"
+    # shellcheck disable=SC2064
+    trap "ip netns del $ns 2>/dev/null || true" EXIT INT TERM
+    X="ip netns exec $ns"
+    $X ip link set lo up
+    $X "$BIN" up -q --tun --seed 1 >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    until $X ip -4 addr show dev tun0 2>/dev/null | grep -q 10.77.0.1; do
+        i=$((i + 1)); [ $i -lt 50 ] || { kill -INT $pid; echo "record.sh: tun0 never came up" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 1
+    # --immediate-mode: without it tcpdump loses the packets still buffered at SIGINT.
+    $X tcpdump -U --immediate-mode -n -i any -w "$DIR/tun-sll2.pcap" not host 127.0.0.1 and not host ::1 2>/dev/null &
+    t1=$!
+    $X tcpdump -U --immediate-mode -n -i any -y LINUX_SLL -w "$DIR/tun-sll.pcap" not host 127.0.0.1 and not host ::1 2>/dev/null &
+    t2=$!
+    $X tcpdump -U --immediate-mode -n -i tun0 -w "$DIR/tun-raw.pcap" 2>/dev/null &
+    t3=$!
+    sleep 2
+    $X sh -c "ping -n -c 2 -i 0.2 $ADDR; ping -6 -n -c 2 -i 0.2 fd77::2;
+        curl -s -o /dev/null http://$ADDR/;
+        dig +short +time=2 +tries=1 @$ADDR tapstack.test;
+        dig +short +time=2 +tries=1 -6 @fd77::2 AAAA tapstack.test" >/dev/null
+    sleep 1
+    kill -INT $t1 $t2 $t3
+    wait $t1 $t2 $t3 || true
+    kill -INT $pid
+    wait $pid || true
+    ip netns del "$ns"
+    trap - EXIT INT TERM
+}
+
+write_tun_config() {
+    feed=
+    [ "$1" = tun-raw ] || feed='# The packet types are the kernel'"'"'s: feed every packet not from the stack.
+feed = "not-ours"'
+    cat > "$DIR/$1.toml" <<TOML
+# The identity tapstack had when $1.pcap was recorded (captures/record.sh): tapstack up --tun.
+medium = "ip"
+ip = "$ADDR/24"
+ip6 = "fd77::2/64"
+seed = 1
+arp_probes = 0
+services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]
+$feed
+# The live stack's clock at the first captured packet. With it, replay sends every packet the
+# live stack sent in the capture (and the router solicitation it sent before the capture began).
+first_frame_at = "$2us"
+TOML
+}
+
+# The capture's packets (dump without number, time and direction), in order, are those of the
+# replay's output less the ones the capture does not have.
+tun_matches() {
+    "$BIN" replay -q "$DIR/$1.pcap" --first-frame-at "$2us" --out "$3" >/dev/null 2>&1 || return 1
+    "$BIN" dump "$DIR/$1.pcap" | awk '{ $1 = $2 = $3 = ""; print }' > "$3.want"
+    "$BIN" dump "$3" | awk '{ $1 = $2 = $3 = ""; print }' | grep -xFf "$3.want" > "$3.got" || true
+    cmp -s "$3.want" "$3.got"
+}
+
+tun_offset() {
+    tmp=$(mktemp --suffix .pcapng)
+    write_tun_config "$1" 0
+    "$BIN" replay -q "$DIR/$1.pcap" --out "$tmp" >/dev/null 2>&1
+    live=$(synacks "$DIR/$1.pcap" | awk '{ print $8 }' | tr -d , | head -n 1)
+    ours=$(synacks "$tmp" | awk '{ print $8 }' | tr -d , | head -n 1)
+    base=$(( ((live - ours + 4294967296) % 4294967296) * 4 - 8 ))
+    us=$base
+    while [ $us -le $((base + 16)) ]; do
+        if tun_matches "$1" "$us" "$tmp"; then
+            rm -f "$tmp" "$tmp.want" "$tmp.got"
+            echo "$us"
+            return
+        fi
+        us=$((us + 1))
+    done
+    rm -f "$tmp" "$tmp.want" "$tmp.got"
+}
+
+if [ "${1:-}" = tun ]; then
+    try=1
+    while :; do
+        record_tun
+        ok=1
+        for name in tun-sll2 tun-sll tun-raw; do
+            us=$(tun_offset "$name")
+            if [ -n "$us" ]; then
+                write_tun_config "$name" "$us"
+                echo "recorded $DIR/$name.pcap (try $try, first_frame_at ${us}us)"
+            else
+                ok=
+            fi
+        done
+        [ -z "$ok" ] || exit 0
+        try=$((try + 1))
+        [ $try -le 5 ] || { echo "record.sh: tun: replay never matched the live run" >&2; exit 1; }
+    done
+fi
 
 for name in ${@:-arp-ping udp-echo tcp-echo tcp-discard ping-curl dhcp ping6}; do
     try=1

@@ -7,13 +7,13 @@
 
 use std::ops::ControlFlow;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use tapstack::device::tap::Tap;
 use tapstack::runtime::{self, RunOptions};
 use tapstack::{Config, Event, Host, Interface, MacAddr};
 
 fn main() -> Result<()> {
-    let kernel_side = "10.79.0.1/24".parse().map_err(|e: String| anyhow!(e))?;
+    let kernel_side: tapstack::Ipv4Cidr = "10.79.0.1/24".parse()?;
     let mut config = Config::new(MacAddr([0x02, 0, 0, 0x79, 0, 2]), None);
     config.dhcp = Some(tapstack::dhcp::Config::default());
     config.hostname = Some("tapstack-example".into());

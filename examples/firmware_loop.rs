@@ -2,7 +2,8 @@
 //!
 //! Nothing here reads a clock or spawns a thread. Time is a counter the loop advances to the next
 //! deadline any side reports (`poll_at`), the way a microcontroller would sleep until its timer.
-//! Memory is bounded by `Limits`, chosen small here as a device with little RAM would.
+//! Memory is bounded by `Limits` and the TCP memory budget, chosen small here as a device with
+//! little RAM would.
 //!
 //! Run: `cargo run -p tapstack-examples --example firmware_loop`
 
@@ -11,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use anyhow::{anyhow, Result};
 use tapstack::config::Limits;
 use tapstack::device::memory::{exchange, Pace, Pair, Wire};
-use tapstack::{Config, Host, Instant, Interface, MacAddr};
+use tapstack::{Config, Host, Instant, Interface, Ipv4Cidr, MacAddr};
 
 fn small_limits() -> Limits {
     Limits {
@@ -30,13 +31,11 @@ fn small_limits() -> Limits {
 fn host(last_octet: u8, echo: bool) -> Result<Host> {
     let mut config = Config::new(
         MacAddr([0x02, 0, 0, 0, 0, last_octet]),
-        Some(
-            format!("192.0.2.{last_octet}/24")
-                .parse()
-                .map_err(|e: String| anyhow!(e))?,
-        ),
+        Some(format!("192.0.2.{last_octet}/24").parse::<Ipv4Cidr>()?),
     );
     config.limits = small_limits();
+    // All TCP buffers together hold at most 256 KiB; they take storage only as data arrives.
+    config.tcp.memory = 256 * 1024;
     config.seed = u64::from(last_octet);
     let iface = Interface::new(config)?;
     Ok(if echo {

@@ -5,14 +5,14 @@
 
 use std::ops::ControlFlow;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use tapstack::device::tap::Tap;
 use tapstack::runtime::{self, RunOptions};
-use tapstack::{Config, Event, Host, Interface, MacAddr};
+use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, MacAddr};
 
 fn main() -> Result<()> {
-    let ours = "10.78.0.2/24".parse().map_err(|e: String| anyhow!(e))?;
-    let kernel_side = "10.78.0.1/24".parse().map_err(|e: String| anyhow!(e))?;
+    let ours: Ipv4Cidr = "10.78.0.2/24".parse()?;
+    let kernel_side: Ipv4Cidr = "10.78.0.1/24".parse()?;
     let iface = Interface::new(Config::new(MacAddr([0x02, 0, 0, 0x78, 0, 2]), Some(ours)))?;
     let mut host = Host::with_standard_services(iface)?;
 

@@ -11,6 +11,9 @@
 //!   to be handled;
 //! - whatever the core emits parses, has valid checksums and fits the MTU.
 //!
+//! The same holds on an IP-only link (a TUN device, `Medium::Ip`): `ip_medium` feeds a
+//! million mutated bare IPv4 and IPv6 packets.
+//!
 //! `cargo test --release --test fuzz -- --nocapture` prints the summary.
 
 use std::collections::BTreeMap;
@@ -404,6 +407,7 @@ fn corpus() -> Vec<Vec<u8>> {
             flags,
             window: 64240,
             options,
+            urgent: 0,
         };
         let mut out = Vec::new();
         tcp_segment::emit(
@@ -1104,7 +1108,7 @@ mod v6 {
     const SEED6: u64 = 0x7a95_7ac4_0006;
     const ETH_IPV6: u16 = 0x86dd;
 
-    fn ours() -> Ipv6Addr {
+    pub(super) fn ours() -> Ipv6Addr {
         "fd77::2".parse().unwrap()
     }
 
@@ -1130,7 +1134,7 @@ mod v6 {
         )
     }
 
-    fn corpus6() -> Vec<Vec<u8>> {
+    pub(super) fn corpus6() -> Vec<Vec<u8>> {
         let mut c = Vec::new();
         let group = frame::solicited_node(ours());
         let all = "ff02::1".parse::<Ipv6Addr>().unwrap();
@@ -1204,7 +1208,7 @@ mod v6 {
 
     /// Repairs the payload length and, for ICMPv6, UDP and TCP right after the fixed header,
     /// the checksum.
-    fn repair(f: &mut [u8]) {
+    pub(super) fn repair(f: &mut [u8]) {
         if f.len() < 14 + 40 || f[12..14] != ETH_IPV6.to_be_bytes() {
             return;
         }
@@ -1234,7 +1238,7 @@ mod v6 {
     }
 
     /// Checks a frame the core sent: within the MTU, parseable, from us, with valid checksums.
-    fn check(f: &[u8], mtu: usize, ipv6_frames: &mut u64) {
+    pub(super) fn check(f: &[u8], mtu: usize, ipv6_frames: &mut u64) {
         assert!(f.len() <= mtu + 14, "emitted frame of {} bytes", f.len());
         assert!(SlicedPacket::from_ethernet(f).is_ok(), "emitted: {f:02x?}");
         assert_eq!(&f[6..12], &OUR_MAC.0);
@@ -1364,5 +1368,241 @@ mod v6 {
         assert!(s.ipv6_reassembled > 0 && s.ndp_adverts_sent > 0 && s.ndp_router_adverts_rx > 0);
         assert!(emitted > 0 && s.tx_frames >= emitted);
         assert_eq!(host.iface().footprint().ipv6_reassembly_datagrams, 0);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The IP-only medium.
+
+mod ip_medium {
+    //! A million mutated bare IPv4 and IPv6 packets (the IPv4 and IPv6 corpora without their
+    //! Ethernet headers, plus garbage) into a host on an IP-only link: no panic, bounds held,
+    //! every packet accounted for, the link-level drops matching an independent classification,
+    //! and whatever leaves is a bare IP packet from us with valid checksums, never ARP or NDP
+    //! resolution.
+
+    use super::*;
+    use tapstack::device::Medium;
+    use tapstack::{Ipv6Cidr, Ipv6Config};
+
+    const PACKETS: u64 = 1_000_000;
+    const SEED_IP: u64 = 0x7a95_7ac4_00ff;
+
+    /// The IP packet inside an Ethernet frame of the corpora (`None` for ARP).
+    fn unframe(f: &[u8]) -> Option<Vec<u8>> {
+        let t = u16::from_be_bytes([*f.get(12)?, *f.get(13)?]);
+        (t == ETH_IPV4 || t == 0x86dd).then(|| f[14..].to_vec())
+    }
+
+    /// The packet in a frame the Ethernet checks and repairs of the other tests understand.
+    fn frame_of(packet: &[u8], src: MacAddr) -> Vec<u8> {
+        let t = match packet.first().map(|b| b >> 4) {
+            Some(6) => 0x86dd,
+            _ => ETH_IPV4,
+        };
+        eth(OUR_MAC, src, t, packet)
+    }
+
+    /// What the link must do with a packet, judged independently of the core.
+    fn link_verdict(p: &[u8], mtu: usize) -> Option<DropReason> {
+        if p.len() > mtu {
+            return Some(DropReason::EthOversize);
+        }
+        match p.first().map(|b| b >> 4) {
+            Some(4) | Some(6) => None,
+            _ => Some(DropReason::EthUnsupportedType),
+        }
+    }
+
+    /// Checks a packet the core sent, through the Ethernet-framed checks of the other tests.
+    fn check(p: &[u8], mtu: usize, seen: &mut Emitted, v6: &mut u64) {
+        match p.first().map(|b| b >> 4) {
+            Some(4) => check_emitted(&frame_of(p, OUR_MAC), mtu, seen),
+            Some(6) => {
+                seen.frames += 1;
+                super::v6::check(&frame_of(p, OUR_MAC), mtu, v6);
+            }
+            _ => panic!("emitted a packet that is not IP: {p:02x?}"),
+        }
+    }
+
+    #[test]
+    fn a_million_mutated_ip_packets() {
+        let started = WallClock::now();
+        let mut limits = limits();
+        limits.ndp_cache_entries = 8;
+        let mut config = Config::new(OUR_MAC, Some(Ipv4Cidr::new(OUR_IP, 24).unwrap()));
+        config.medium = Medium::Ip;
+        config.seed = SEED_IP;
+        config.limits = limits.clone();
+        config.ipv6 = Some(Ipv6Config {
+            addresses: vec![Ipv6Cidr::new(super::v6::ours(), 64).unwrap()],
+            ..Ipv6Config::default()
+        });
+        let mtu = config.mtu;
+        let mut host = Host::with_standard_services(Interface::new(config).unwrap()).unwrap();
+        let sink = host.iface_mut().udp_bind(SINK_PORT).unwrap();
+
+        let corpus: Vec<Vec<u8>> = corpus()
+            .iter()
+            .chain(super::v6::corpus6().iter())
+            .filter_map(|f| unframe(f))
+            .collect();
+        assert!(corpus.len() > 20, "corpus of {}", corpus.len());
+        let mut rng = Rng::new(SEED_IP, "fuzz-ip");
+        let mut now = Instant::from_secs(1);
+        let mut expected: BTreeMap<DropReason, u64> = BTreeMap::new();
+        let mut emitted = Emitted::default();
+        let mut v6_emitted = 0u64;
+        let mut peaks = Peaks::default();
+        let pick = |rng: &mut Rng| corpus[rng.below(corpus.len() as u64) as usize].clone();
+
+        for i in 1..=PACKETS {
+            let mut p = pick(&mut rng);
+            match rng.below(20) {
+                // As it is: valid traffic keeps the services busy.
+                0..3 => {}
+                // Garbage, with a plausible version nibble most of the time.
+                3..5 => {
+                    let len = if rng.chance(0.05) {
+                        mtu + 1 + rng.below(64) as usize
+                    } else {
+                        rng.below(120) as usize
+                    };
+                    p = vec![0; len];
+                    rng.fill(&mut p);
+                    if let Some(b) = p.first_mut() {
+                        let v = [0x40, 0x60, 0x40, 0x60, 0x50, 0x00][rng.below(6) as usize];
+                        *b = v | (*b & 0x0f);
+                    }
+                }
+                // Truncated.
+                5..8 => {
+                    let cut = rng.below(p.len() as u64 + 1) as usize;
+                    p.truncate(cut);
+                }
+                // Spliced with another packet.
+                8..10 => {
+                    let other = pick(&mut rng);
+                    let cut = rng.below(p.len().min(64) as u64 + 1) as usize;
+                    p.truncate(cut);
+                    p.extend_from_slice(other.get(cut..).unwrap_or_default());
+                }
+                // Bit flips and overwrites in the headers, checksums repaired most of the
+                // time so that the change reaches the layer that owns the field.
+                _ => {
+                    for _ in 0..=rng.below(3) {
+                        if p.is_empty() {
+                            break;
+                        }
+                        let at = rng.below(p.len().min(64) as u64) as usize;
+                        if rng.chance(0.5) {
+                            p[at] ^= 1 << rng.below(8);
+                        } else {
+                            p[at] = rng.next_u32() as u8;
+                        }
+                    }
+                    if rng.chance(0.75) {
+                        let mut f = frame_of(&p, PEER_MAC);
+                        repair_checksums(&mut f, true);
+                        super::v6::repair(&mut f);
+                        p = f[14..].to_vec();
+                    }
+                }
+            }
+            if let Some(r) = link_verdict(&p, mtu) {
+                *expected.entry(r).or_default() += 1;
+            }
+            now = now + Duration::from_micros(rng.below(2000));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                host.receive(now, &p, &mut |out| {
+                    check(out, mtu, &mut emitted, &mut v6_emitted)
+                });
+                if i % POLL_EVERY == 0 {
+                    host.poll(now, &mut |out| {
+                        check(out, mtu, &mut emitted, &mut v6_emitted)
+                    });
+                }
+            }));
+            if let Err(e) = outcome {
+                eprintln!("packet {i} at {now}, {} bytes: {p:02x?}", p.len());
+                panic::resume_unwind(e);
+            }
+            while host.iface_mut().poll_event().is_some() {}
+            if i % DRAIN_EVERY == 0 {
+                while host.iface_mut().udp_recv_from(sink).is_some() {}
+            }
+            if i % CHECK_EVERY == 0 {
+                let fp = host.iface().footprint();
+                peaks.check(fp, &limits, i);
+                assert!(fp.ndp_entries <= limits.ndp_cache_entries, "{fp:?}");
+                assert!(
+                    fp.ipv6_reassembly_datagrams <= limits.reassembly_datagrams,
+                    "{fp:?}"
+                );
+                assert_eq!(fp.arp_entries, 0, "nothing to learn without ARP");
+                assert_eq!(
+                    fp.pending_packets + fp.ndp_pending_packets,
+                    0,
+                    "nothing waits"
+                );
+                let s = host.iface().stats();
+                assert_eq!(s.rx_frames, i);
+                assert_eq!(
+                    s.rx_frames,
+                    s.rx_handled + s.total_drops(),
+                    "after packet {i}"
+                );
+            }
+        }
+        for sec in 1..=90 {
+            host.poll(now + Duration::from_secs(sec), &mut |out| {
+                check(out, mtu, &mut emitted, &mut v6_emitted)
+            });
+        }
+        let quiet = host.iface().footprint();
+        let s = host.iface().stats().clone();
+        println!(
+            "fuzz-ip: {PACKETS} packets, seed {SEED_IP:#x}, {:.2?} wall\n{s}",
+            started.elapsed()
+        );
+        println!(
+            "emitted: {emitted:?}, IPv6 {v6_emitted}; after a quiet minute and a half: {quiet:?}"
+        );
+
+        assert_eq!(s.rx_frames, PACKETS);
+        assert_eq!(s.rx_frames, s.rx_handled + s.total_drops());
+        for r in [DropReason::EthOversize, DropReason::EthUnsupportedType] {
+            let want = expected.get(&r).copied().unwrap_or(0);
+            assert_eq!(s.drops(r), want, "{r}: the IP link miscounted");
+            assert!(want > 0, "{r} never generated");
+        }
+        for r in [
+            DropReason::EthTruncated,
+            DropReason::EthNotForUs,
+            DropReason::EthBadSource,
+        ] {
+            assert_eq!(s.drops(r), 0, "{r} on a link without link headers");
+        }
+        let reached = s.nonzero_drops().count();
+        assert!(reached >= 25, "only {reached} drop reasons reached");
+        assert!(s.rx_handled >= PACKETS / 10, "{} handled", s.rx_handled);
+        // Both families answer; nothing is resolved, probed or announced.
+        assert!(s.icmp_echo_replied > 0 && s.icmpv6_echo_replied > 0);
+        assert!(s.ipv4_reassembled > 0 && s.ipv6_reassembled > 0);
+        assert!(s.udp_delivered > 0 && s.udp_sent > 0 && s.tcp_segments_sent > 0);
+        assert_eq!(s.arp_probes_sent + s.arp_replies_sent + s.arp_learned, 0);
+        assert_eq!(s.ndp_solicits_sent + s.ndp_dad_sent, 0);
+        assert_eq!(emitted.arp, 0);
+        assert!(emitted.ipv4 > 0 && v6_emitted > 0);
+        assert_eq!(
+            emitted.frames, s.tx_frames,
+            "every packet sent went through emit"
+        );
+        assert_eq!(
+            (quiet.reassembly_datagrams, quiet.ipv6_reassembly_datagrams),
+            (0, 0),
+            "reassembly buffers freed"
+        );
     }
 }

@@ -94,6 +94,42 @@ fn ping_is_answered_every_time() {
 }
 
 #[test]
+fn impairment_each_way_delays_only_the_way_asked() {
+    let Some(ns) = Netns::create_or_skip(&["ping"]) else {
+        return;
+    };
+    // Received frames wait 40 ms +- 5 ms and go through a 10 Mbit/s link; sent frames go as
+    // they are.
+    let mut stack = ns.start_ready(&[
+        "--impair-in",
+        "delay=40ms,jitter=5ms,rate=10mbit",
+        "--seed",
+        "3",
+    ]);
+    let argv = ["ping", "-n", "-c", "4", "-i", "0.1", "-W", "2", ADDR];
+    let out = ns.run(&argv, b"", Duration::from_secs(30)).stdout_text();
+    assert_eq!(ping_summary(&out).received, 4, "{out}");
+    // rtt min/avg/max/mdev = a/b/c/d ms
+    let rtt: Vec<f64> = out
+        .lines()
+        .find_map(|l| l.split_once(" = "))
+        .map(|(_, v)| v.split(['/', ' ']).filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default();
+    assert!(
+        rtt.len() >= 3 && rtt[0] >= 35.0 && rtt[2] < 500.0,
+        "round trips {rtt:?} with 35-45 ms added one way:\n{out}"
+    );
+    let exit = stack.stop(libc::SIGINT);
+    assert_clean_exit(&exit);
+    let (rx, tx) = (
+        impairment(&exit.stdout, "in"),
+        impairment(&exit.stdout, "out"),
+    );
+    assert!(rx.offered >= 4 && tx.offered >= 4, "in {rx:?}, out {tx:?}");
+    assert_eq!((rx.dropped, tx.dropped), (0, 0));
+}
+
+#[test]
 fn impaired_ping_loses_some_and_counts_the_drops() {
     let Some(ns) = Netns::create_or_skip(&["ping"]) else {
         return;
@@ -293,7 +329,20 @@ fn bad_arguments_fail_with_one_line() {
             }
         };
         let what = format!("tapstack up {}", args.join(" "));
-        let line = assert_one_error_line(&what, out.status.success(), &out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", out.stderr);
+        // Mistakes clap finds are shown whole (message, usage or a tip); ours in one line.
+        let line = if out.stderr.starts_with("error: ") {
+            let first = out.stderr.lines().next().unwrap_or_default().to_owned();
+            assert!(
+                out.stderr.contains("For more information, try '--help'.")
+                    && !out.stderr.contains("panicked"),
+                "{what}: clap's error cut short:\n{}",
+                out.stderr
+            );
+            first
+        } else {
+            assert_one_error_line(&what, out.status.success(), &out.stderr)
+        };
         assert!(
             line.contains(mentions),
             "{what}: '{line}' does not name {mentions}"

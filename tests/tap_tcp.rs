@@ -610,3 +610,48 @@ fn generated_streams_do_not_depend_on_read_sizes() {
     let second: Vec<u8> = (b'!'..=b'h').chain(*b"\r\n").collect();
     assert_eq!((&head[..74], &head[74..]), (&first[..], &second[..]));
 }
+
+/// The kernel sends "abc", then "!" as urgent data (MSG_OOB), then "def", to the echo service;
+/// the stack reads the urgent pointer, the echo service sends the urgent byte back as urgent,
+/// and the kernel hands it over out of band: "!" through MSG_OOB, "abcdef" in line.
+const URGENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7), timeout=5)
+s.sendall(b"abc")
+time.sleep(0.1)
+s.send(b"!", socket.MSG_OOB)
+time.sleep(0.1)
+s.sendall(b"def")
+oob = None
+deadline = time.monotonic() + 5
+while oob is None and time.monotonic() < deadline:
+    try:
+        oob = s.recv(1, socket.MSG_OOB)
+    except (BlockingIOError, OSError):
+        time.sleep(0.05)
+inline = b""
+while len(inline) < 6 and time.monotonic() < deadline:
+    inline += s.recv(64)
+print("oob=%r inline=%r" % (oob, inline))
+"#;
+
+#[test]
+fn urgent_data_round_trips_through_echo_as_urgent() {
+    let Some(ns) = Netns::create_or_skip(&["python3"]) else {
+        return;
+    };
+    let mut stack = ns.start_ready(QUICK);
+    let out = ns.run(
+        &["python3", "-c", URGENT, ADDR],
+        b"",
+        Duration::from_secs(20),
+    );
+    let (exit, _) = stop(&mut stack);
+    assert!(
+        out.status.success(),
+        "{}\nstack: {}",
+        out.stderr.trim(),
+        report_of(&exit)
+    );
+    assert_eq!(out.stdout_text().trim(), "oob=b'!' inline=b'abcdef'");
+}

@@ -63,9 +63,35 @@ impl fmt::Display for Ipv4Cidr {
     }
 }
 
+/// Text that does not parse as the value asked for (an address, a prefix, an impairment
+/// spec, ...); its message names the part that is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(String);
+
+impl ParseError {
+    /// An error with `message` (what is wrong, quoting the input).
+    pub fn new(message: impl Into<String>) -> Self {
+        ParseError(message.into())
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl From<String> for ParseError {
+    fn from(message: String) -> Self {
+        ParseError(message)
+    }
+}
+
 impl FromStr for Ipv4Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         let (a, p) = s.split_once('/').unwrap_or((s, "24"));
         let addr: Ipv4Addr = a
             .parse()
@@ -73,7 +99,8 @@ impl FromStr for Ipv4Cidr {
         let prefix: u8 = p
             .parse()
             .map_err(|_| format!("'{p}' is not a prefix length (0-32)"))?;
-        Ipv4Cidr::new(addr, prefix).ok_or_else(|| format!("prefix length {prefix} is over 32"))
+        Ipv4Cidr::new(addr, prefix)
+            .ok_or_else(|| ParseError(format!("prefix length {prefix} is over 32")))
     }
 }
 
@@ -134,8 +161,8 @@ impl fmt::Display for Ipv6Cidr {
 }
 
 impl FromStr for Ipv6Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         let (a, p) = s.split_once('/').unwrap_or((s, "64"));
         let addr: Ipv6Addr = a
             .parse()
@@ -143,7 +170,8 @@ impl FromStr for Ipv6Cidr {
         let prefix: u8 = p
             .parse()
             .map_err(|_| format!("'{p}' is not a prefix length (0-128)"))?;
-        Ipv6Cidr::new(addr, prefix).ok_or_else(|| format!("prefix length {prefix} is over 128"))
+        Ipv6Cidr::new(addr, prefix)
+            .ok_or_else(|| ParseError(format!("prefix length {prefix} is over 128")))
     }
 }
 
@@ -312,7 +340,9 @@ impl Default for ArpTiming {
 /// Everything the core needs to know about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Our MAC address (unicast).
+    /// What the link carries: Ethernet frames (TAP) or bare IP packets (TUN).
+    pub medium: crate::device::Medium,
+    /// Our MAC address (unicast; not used on an IP-only link, where there is none).
     pub mac: MacAddr,
     /// Our IPv4 address and subnet, if any.
     pub ipv4: Option<Ipv4Cidr>,
@@ -343,6 +373,7 @@ impl Config {
     /// A configuration with defaults for everything but the addresses.
     pub fn new(mac: MacAddr, ipv4: Option<Ipv4Cidr>) -> Self {
         Config {
+            medium: crate::device::Medium::Ethernet,
             mac,
             ipv4,
             gateway: None,
@@ -371,6 +402,9 @@ impl Config {
         }
         if self.ttl == 0 {
             return Err(ConfigError::ZeroTtl);
+        }
+        if self.dhcp.is_some() && self.medium == crate::device::Medium::Ip {
+            return Err(ConfigError::DhcpWithoutBroadcast);
         }
         if self.dhcp.is_some() {
             if let Some(cidr) = self.ipv4 {
@@ -474,6 +508,8 @@ pub enum ConfigError {
     ZeroLimit(&'static str),
     /// DHCP was asked for together with a static address.
     DhcpWithStaticAddress(Ipv4Cidr),
+    /// DHCP was asked for on an IP-only link, which has no broadcast to reach a server with.
+    DhcpWithoutBroadcast,
     /// A static IPv6 address that cannot be one (unspecified, multicast, loopback,
     /// link-local: that one comes from the MAC).
     Ipv6AddressNotUnicast(Ipv6Cidr),
@@ -492,6 +528,9 @@ impl fmt::Display for ConfigError {
                 )
             }
             ConfigError::ZeroTtl => f.write_str("TTL must be at least 1"),
+            ConfigError::DhcpWithoutBroadcast => {
+                f.write_str("DHCP needs a broadcast link: not on an IP-only (TUN) device")
+            }
             ConfigError::DhcpWithStaticAddress(c) => {
                 write!(f, "DHCP and the static address {c} exclude each other")
             }

@@ -5,9 +5,12 @@ use core::str::FromStr;
 
 use crate::config::{Ipv4Cidr, Ipv6Cidr};
 use crate::iface::{Interface, Ipv6Origin};
+#[cfg(feature = "services")]
 use crate::services::dns::zone::{Catalog, HostIdentity, Name};
+use crate::services::echo;
 use crate::services::tcp::{Kind, Server, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
-use crate::services::{dns, echo, http};
+#[cfg(feature = "services")]
+use crate::services::{dns, http, iperf3};
 use crate::time::{earliest, Instant};
 
 /// A standard service a host can run.
@@ -25,10 +28,13 @@ pub enum Service {
     Dns,
     /// The HTTP server on port 80, with the settings in [`Services`].
     Http,
+    /// The iperf3 server on port 5201 (TCP and UDP).
+    Iperf3,
 }
 
 impl Service {
     /// The services of `tapstack up`, in the order it starts them.
+    #[cfg(feature = "services")]
     pub const STANDARD: &'static [Service] = &[
         Service::UdpEcho,
         Service::TcpEcho,
@@ -36,6 +42,16 @@ impl Service {
         Service::TcpChargen,
         Service::Dns,
         Service::Http,
+        Service::Iperf3,
+    ];
+
+    /// The services of this build (without the `services` feature: no DNS, no HTTP).
+    #[cfg(not(feature = "services"))]
+    pub const STANDARD: &'static [Service] = &[
+        Service::UdpEcho,
+        Service::TcpEcho,
+        Service::TcpDiscard,
+        Service::TcpChargen,
     ];
 
     /// The name `tapstack up` prints and the configuration file uses.
@@ -47,6 +63,7 @@ impl Service {
             Service::TcpChargen => "tcp-chargen",
             Service::Dns => "dns",
             Service::Http => "http",
+            Service::Iperf3 => "iperf3",
         }
     }
 }
@@ -97,6 +114,7 @@ pub struct Services {
     /// Extra `NAME=ADDR` records.
     pub dns_records: Vec<String>,
     /// The HTTP server's settings (limits, timeouts, static files).
+    #[cfg(feature = "services")]
     pub http: http::Config,
 }
 
@@ -106,6 +124,7 @@ impl Default for Services {
             hostname: "tapstack.test".into(),
             zone: None,
             dns_records: Vec::new(),
+            #[cfg(feature = "services")]
             http: http::Config::default(),
         }
     }
@@ -116,6 +135,7 @@ impl Services {
     ///
     /// # Errors
     /// [`HostError`] when the host name, the zone text or a record is malformed.
+    #[cfg(feature = "services")]
     pub fn catalog(&self, iface: &Interface) -> Result<Catalog, HostError> {
         let name = Name::from_text(&self.hostname)
             .map_err(|_| HostError::BadHostname(self.hostname.clone()))?;
@@ -183,6 +203,8 @@ pub enum HostError {
     Zone(String),
     /// A `NAME=ADDR` record is malformed.
     Record(String, String),
+    /// The service is not in this build (the DNS and HTTP servers need the `services` feature).
+    NotBuilt(Service),
 }
 
 impl fmt::Display for HostError {
@@ -192,6 +214,7 @@ impl fmt::Display for HostError {
             HostError::BadHostname(h) => write!(f, "'{h}' is not a valid host name"),
             HostError::Zone(e) => write!(f, "zone: {e}"),
             HostError::Record(r, e) => write!(f, "DNS record '{r}': {e}"),
+            HostError::NotBuilt(s) => write!(f, "service {s} is not built in (feature `services`)"),
         }
     }
 }
@@ -219,7 +242,7 @@ impl Host {
 
     /// A host running the standard services with their defaults: UDP echo (7), TCP echo (7),
     /// discard (9) and chargen (19), DNS (53, authoritative for `tapstack.test` and the reverse
-    /// zone of the address) and HTTP (80).
+    /// zone of the address), HTTP (80) and iperf3 (5201).
     ///
     /// # Errors
     /// [`HostError`] when a service cannot start.
@@ -281,6 +304,7 @@ impl Host {
                 let server = tcp(Kind::Chargen, CHARGEN_PORT, &mut self.iface)?;
                 self.add_service(Box::new(server));
             }
+            #[cfg(feature = "services")]
             Service::Dns => {
                 let catalog = services.catalog(&self.iface)?;
                 let recipe = services.clone();
@@ -290,11 +314,23 @@ impl Host {
                         .rebuilt_on_address_change(move |iface| recipe.catalog(iface).ok());
                 self.add_service(Box::new(server));
             }
+            #[cfg(feature = "services")]
             Service::Http => {
                 let server =
                     http::Server::listen(&mut self.iface, http::PORT, services.http.clone())
                         .map_err(|_| HostError::PortInUse(http::PORT))?;
                 self.add_service(Box::new(server));
+            }
+            #[cfg(feature = "services")]
+            Service::Iperf3 => {
+                let server = iperf3::Server::listen(&mut self.iface, iperf3::PORT)
+                    .map_err(|_| HostError::PortInUse(iperf3::PORT))?;
+                self.add_service(Box::new(server));
+            }
+            #[cfg(not(feature = "services"))]
+            Service::Dns | Service::Http | Service::Iperf3 => {
+                let _ = services;
+                return Err(HostError::NotBuilt(service));
             }
         }
         Ok(())

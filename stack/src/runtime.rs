@@ -16,7 +16,7 @@ use tracing::trace;
 use crate::device::capture::{CaptureWriter, Captured};
 use crate::device::impair::{ImpairConfig, ImpairStats, Impaired};
 use crate::device::tap::{Port, TapIo};
-use crate::device::{Device, Direction, Wait};
+use crate::device::{Device, Direction, Medium, Wait};
 use crate::host::Host;
 use crate::iface::Event;
 use crate::time::{earliest, Instant};
@@ -28,6 +28,10 @@ pub struct RunOptions {
     pub capture: Option<CaptureWriter>,
     /// Faults to inject in both directions.
     pub impair: Option<ImpairConfig>,
+    /// Faults to inject in received frames instead of `impair`.
+    pub impair_in: Option<ImpairConfig>,
+    /// Faults to inject in sent frames instead of `impair`.
+    pub impair_out: Option<ImpairConfig>,
     /// Seed of the fault injector.
     pub seed: u64,
 }
@@ -62,14 +66,27 @@ pub enum Ending {
 /// How often the capture is flushed while running.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// With `-vv` (trace level) every frame is logged, decoded like `tapstack dump`.
-fn trace_frame(dir: Direction, frame: &[u8]) {
+/// With `-vv` (trace level) every frame is logged, decoded like `tapstack dump`. A bare IP
+/// packet (a TUN device) is decoded behind an Ethernet header with zero addresses.
+fn trace_frame(dir: Direction, medium: Medium, frame: &[u8]) {
     if tracing::enabled!(tracing::Level::TRACE) {
         let arrow = match dir {
             Direction::In => "in ",
             Direction::Out => "out",
         };
-        trace!("{arrow} {}", crate::decode::summary(frame));
+        match medium {
+            Medium::Ethernet => trace!("{arrow} {}", crate::decode::summary(frame)),
+            Medium::Ip => {
+                let ether_type: u16 = match frame.first().map(|b| b >> 4) {
+                    Some(6) => 0x86dd,
+                    _ => 0x0800,
+                };
+                let mut framed = vec![0u8; 12];
+                framed.extend_from_slice(&ether_type.to_be_bytes());
+                framed.extend_from_slice(frame);
+                trace!("{arrow} {}", crate::decode::summary(&framed));
+            }
+        }
     }
 }
 
@@ -89,7 +106,9 @@ pub fn run(
         .unwrap_or_default();
     let mtu = host.iface().config().mtu;
     let port = Port::new(io, mtu);
-    let impaired = Impaired::new(port, options.impair, options.seed, "tap-in", "tap-out");
+    let rx = options.impair_in.or_else(|| options.impair.clone());
+    let tx = options.impair_out.or(options.impair);
+    let impaired = Impaired::each_way(port, rx, tx, options.seed, "tap-in", "tap-out");
     let mut device = Captured::new(impaired, options.capture, wall_origin);
     let ended = drive(host, &mut device, origin, stop, on_event);
     let impair = device.inner().stats();
@@ -116,6 +135,7 @@ pub fn drive<D: Device>(
         || Instant::from_micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX));
     let mut last_sync = origin;
     let mut ended = Ending::Stopped;
+    let medium = device.capabilities().medium;
 
     'run: loop {
         let now = clock();
@@ -133,14 +153,14 @@ pub fn drive<D: Device>(
         }
         let now = clock();
         device.receive(now, |frame, send| {
-            trace_frame(Direction::In, frame);
+            trace_frame(Direction::In, medium, frame);
             host.receive(now, frame, &mut |f: &[u8]| {
-                trace_frame(Direction::Out, f);
+                trace_frame(Direction::Out, medium, f);
                 send(f);
             });
         });
         host.poll(now, &mut |f: &[u8]| {
-            trace_frame(Direction::Out, f);
+            trace_frame(Direction::Out, medium, f);
             device.transmit(now, f);
         });
         while let Some(e) = host.iface_mut().poll_event() {
@@ -161,7 +181,7 @@ pub fn drive<D: Device>(
         // any impairment. The device threads write it before they end.
         let now = clock();
         host.shutdown(now, &mut |f: &[u8]| {
-            trace_frame(Direction::Out, f);
+            trace_frame(Direction::Out, medium, f);
             device.transmit_unimpaired(now, f);
         });
         device.send_unimpaired(now);

@@ -33,13 +33,14 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Shorter than an Ethernet header.
     EthTruncated => "eth_truncated",
-    /// Longer than the MTU allows.
+    /// Longer than the MTU allows (the link header aside).
     EthOversize => "eth_oversize",
     /// Destination MAC is neither ours, broadcast, nor a group we joined.
     EthNotForUs => "eth_not_for_us",
     /// Source MAC is ours (a looped-back frame) or a group address.
     EthBadSource => "eth_bad_source",
-    /// An EtherType we do not speak (IPv6 before it is enabled, VLAN tags, ...).
+    /// An EtherType we do not speak (IPv6 before it is enabled, VLAN tags, ...); on an IP-only
+    /// link, a packet that is neither IPv4 nor IPv6 by its version nibble (or is empty).
     EthUnsupportedType => "eth_unsupported_type",
     /// ARP packet shorter than its fixed part.
     ArpTruncated => "arp_truncated",
@@ -238,6 +239,8 @@ pub struct Stats {
     pub ipv4_reassembled: u64,
     /// Incomplete datagrams discarded at their timeout.
     pub ipv4_reassembly_timeouts: u64,
+    /// Incomplete datagrams evicted, oldest first, to make room for new ones.
+    pub ipv4_reassembly_evictions: u64,
     /// Fragments we sent (datagrams larger than the MTU).
     pub ipv4_fragments_tx: u64,
     /// Outgoing datagrams dropped: no route, too big, or no address.
@@ -269,6 +272,8 @@ pub struct Stats {
     pub ipv6_reassembled: u64,
     /// Incomplete IPv6 packets discarded at their timeout.
     pub ipv6_reassembly_timeouts: u64,
+    /// Incomplete IPv6 packets evicted, oldest first, to make room for new ones.
+    pub ipv6_reassembly_evictions: u64,
     /// IPv6 fragments we sent (packets larger than the MTU).
     pub ipv6_fragments_tx: u64,
     /// Outgoing IPv6 packets dropped: no route, no source address, too big.
@@ -342,7 +347,7 @@ impl Stats {
     }
 
     /// The named counters, in a fixed order, for printing.
-    pub fn counters(&self) -> [(&'static str, u64); 50] {
+    pub fn counters(&self) -> [(&'static str, u64); 52] {
         [
             ("rx_frames", self.rx_frames),
             ("rx_bytes", self.rx_bytes),
@@ -363,6 +368,7 @@ impl Stats {
             ("ipv4_fragments_rx", self.ipv4_fragments_rx),
             ("ipv4_reassembled", self.ipv4_reassembled),
             ("ipv4_reassembly_timeouts", self.ipv4_reassembly_timeouts),
+            ("ipv4_reassembly_evictions", self.ipv4_reassembly_evictions),
             ("ipv4_fragments_tx", self.ipv4_fragments_tx),
             ("ipv4_tx_dropped", self.ipv4_tx_dropped),
             ("icmp_echo_replied", self.icmp_echo_replied),
@@ -377,6 +383,7 @@ impl Stats {
             ("ipv6_fragments_rx", self.ipv6_fragments_rx),
             ("ipv6_reassembled", self.ipv6_reassembled),
             ("ipv6_reassembly_timeouts", self.ipv6_reassembly_timeouts),
+            ("ipv6_reassembly_evictions", self.ipv6_reassembly_evictions),
             ("ipv6_fragments_tx", self.ipv6_fragments_tx),
             ("ipv6_tx_dropped", self.ipv6_tx_dropped),
             ("icmpv6_echo_replied", self.icmpv6_echo_replied),

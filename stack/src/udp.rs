@@ -432,6 +432,14 @@ impl Sockets {
         self.len() == 0
     }
 
+    /// The open sockets: port, bytes queued to be read, bytes queued to be sent.
+    pub fn sockets(&self) -> impl Iterator<Item = (u16, usize, usize)> + '_ {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| (s.port, s.rx.bytes, s.tx.bytes))
+    }
+
     /// Bytes queued over all sockets.
     pub fn queued_bytes(&self) -> usize {
         self.slots

@@ -5,6 +5,7 @@
 //! - [`netns`]: network namespaces with everything in them cleaned up on drop;
 //! - [`testing`]: the same with panics instead of errors, and skipping, for tests;
 //! - [`capture`]: the `tshark` gate every capture a test writes goes through;
+//! - [`linktype`]: Ethernet captures rewritten as other link types (cooked, raw IP, loopback);
 //! - [`frame`]: frame builders (Ethernet, ARP, IPv4, IPv6, ICMP, ICMPv6, UDP, TCP) with
 //!   correct checksums, computed here independently of the stack.
 //!
@@ -13,6 +14,7 @@
 
 pub mod capture;
 pub mod frame;
+pub mod linktype;
 pub mod netns;
 pub mod process;
 pub mod testing;

@@ -7,7 +7,8 @@
 //! - heap per idle connection and connections held within the default budget ([`scale`]);
 //! - with the kernel as the peer, in namespaces the bench makes and deletes: TCP throughput over
 //!   TAP (tapstack, and smoltcp for comparison) and over veth (kernel to kernel, the ceiling),
-//!   ping round trips, and HTTP load with `wrk` ([`tap`], [`smoltcp_tap`]).
+//!   ping round trips, and HTTP load with `wrk` ([`tap`], [`smoltcp_tap`]); iperf3 against
+//!   the stack's iperf3 server ([`iperf3`]).
 //!
 //! Each scenario runs `--runs` times; the table shows min, median and max, and the target beside
 //! each figure it applies to, judged by the median. Scenarios that cannot run here (not root, a
@@ -18,6 +19,7 @@
 )]
 
 mod inmem;
+mod iperf3;
 mod plot;
 mod replay_speed;
 mod report;
@@ -53,10 +55,19 @@ pub struct BenchArgs {
     /// Leave out the scenarios that need network namespaces (TAP, veth, ping, wrk).
     #[arg(long)]
     no_netns: bool,
+    /// Run only these scenarios (comma-separated): inmem, replay, scale, tap, tun, veth, ping,
+    /// http, iperf3.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS))]
+    only: Vec<String>,
     /// Serve discard and chargen with smoltcp on this TAP device (the bench starts this itself,
     /// inside a namespace).
     #[arg(long, value_name = "TAP", hide = true)]
     smoltcp_tap_peer: Option<String>,
+    /// The same on this TUN device, with smoltcp's `Medium::Ip`.
+    #[arg(long, value_name = "TUN", hide = true)]
+    smoltcp_tun_peer: Option<String>,
+    #[command(flatten)]
+    pub log: crate::log::Verbosity,
 }
 
 /// Payload of one full-size segment at MTU 1500 with TCP timestamps (1500 - 20 - 20 - 12): the
@@ -152,8 +163,13 @@ fn step(what: &str, f: impl FnOnce()) {
     eprintln!("{:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// A scenario that needs namespaces: its name, and what adds its figures.
-type NetnsScenario<'a> = (&'a str, &'a dyn Fn(&mut Vec<Figure>));
+/// The scenario keys `--only` takes.
+const SCENARIOS: [&str; 9] = [
+    "inmem", "replay", "scale", "tap", "tun", "veth", "ping", "http", "iperf3",
+];
+
+/// A scenario that needs namespaces: its `--only` key, its name, and what adds its figures.
+type NetnsScenario<'a> = (&'a str, &'a str, &'a dyn Fn(&mut Vec<Figure>));
 
 /// Rows for a scenario left out on purpose.
 fn left_out(figures: &mut Vec<Figure>, scenario: &str, why: &str) {
@@ -169,6 +185,9 @@ fn left_out(figures: &mut Vec<Figure>, scenario: &str, why: &str) {
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if let Some(tap) = &args.smoltcp_tap_peer {
         return smoltcp_tap::serve(tap);
+    }
+    if let Some(tun) = &args.smoltcp_tun_peer {
+        return smoltcp_tap::serve_on(tun, smoltcp::phy::Medium::Ip);
     }
     let plan = Plan::new(args.quick, args.runs);
     // Ctrl-C ends the bench early but still tears down what it made and prints what it has.
@@ -188,34 +207,53 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     println!();
 
+    let chosen = |key: &str| args.only.is_empty() || args.only.iter().any(|k| k == key);
     let mut figures = Vec::new();
-    step("TCP bulk in memory", || {
-        if let Err(e) = inmem::bench(&plan, &mut figures) {
-            left_out(&mut figures, "TCP bulk in memory", &format!("{e:#}"));
-        }
-    });
-    step("replay", || replay_speed::bench(&plan, &mut figures));
-    step("scale", || scale::bench(&plan, &mut figures));
-    let netns_scenarios: [NetnsScenario<'_>; 7] = [
-        ("TCP over TAP: tapstack", &|f| {
+    if chosen("inmem") {
+        step("TCP bulk in memory", || {
+            if let Err(e) = inmem::bench(&plan, &mut figures) {
+                left_out(&mut figures, "TCP bulk in memory", &format!("{e:#}"));
+            }
+        });
+    }
+    if chosen("replay") {
+        step("replay", || replay_speed::bench(&plan, &mut figures));
+    }
+    if chosen("scale") {
+        step("scale", || scale::bench(&plan, &mut figures));
+    }
+    let netns_scenarios: [NetnsScenario<'_>; 10] = [
+        ("tap", "TCP over TAP: tapstack", &|f| {
             tap::throughput(&plan, tap::Peer::Tapstack, f)
         }),
-        ("TCP over TAP: smoltcp", &|f| {
+        ("tap", "TCP over TAP: smoltcp", &|f| {
             tap::throughput(&plan, tap::Peer::Smoltcp, f)
         }),
-        ("TCP over veth: kernel", &|f| tap::veth(&plan, f)),
-        ("ping over TAP: tapstack", &|f| {
+        ("tun", "TCP over TUN: tapstack", &|f| {
+            tap::throughput_tun(&plan, tap::Peer::Tapstack, f)
+        }),
+        ("tun", "TCP over TUN: smoltcp", &|f| {
+            tap::throughput_tun(&plan, tap::Peer::Smoltcp, f)
+        }),
+        ("veth", "TCP over veth: kernel", &|f| tap::veth(&plan, f)),
+        ("ping", "ping over TAP: tapstack", &|f| {
             tap::latency(&plan, tap::PingTarget::Tap(tap::Peer::Tapstack), f)
         }),
-        ("ping over TAP: smoltcp", &|f| {
+        ("ping", "ping over TAP: smoltcp", &|f| {
             tap::latency(&plan, tap::PingTarget::Tap(tap::Peer::Smoltcp), f)
         }),
-        ("ping over veth: kernel", &|f| {
+        ("ping", "ping over veth: kernel", &|f| {
             tap::latency(&plan, tap::PingTarget::Veth, f)
         }),
-        ("HTTP with wrk: tapstack", &|f| tap::http(&plan, f)),
+        ("http", "HTTP with wrk: tapstack", &|f| tap::http(&plan, f)),
+        ("iperf3", "iperf3 over TAP: tapstack", &|f| {
+            iperf3::bench(&plan, f)
+        }),
     ];
-    for (name, scenario) in netns_scenarios {
+    for (key, name, scenario) in netns_scenarios {
+        if !chosen(key) {
+            continue;
+        }
         if args.no_netns {
             left_out(&mut figures, name, "--no-netns given");
         } else {

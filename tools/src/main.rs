@@ -1,11 +1,20 @@
 //! `tapstack`: the command line of the tapstack userspace TCP/IP stack.
 
+#[cfg(feature = "bench")]
 mod alloc;
+#[cfg(feature = "bench")]
 mod bench;
+mod docs;
 mod dump;
+mod filter;
+mod json;
+mod live;
+mod log;
+mod plot;
 mod replay;
 mod up;
 
+#[cfg(feature = "bench")]
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
 
@@ -24,59 +33,82 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Bring up the virtual host on a TAP device and run until Ctrl-C.
+    #[command(after_help = UP_EXIT)]
     Up(up::UpArgs),
+    #[cfg(feature = "bench")]
     /// Measure TCP throughput against smoltcp in memory, and idle connection memory.
+    #[command(after_help = BENCH_EXIT)]
     Bench(bench::BenchArgs),
     /// Replay a capture through the stack under virtual time; write and compare its output.
     Replay(replay::ReplayArgs),
     /// Print a capture one line per frame (like tcpdump), or every header field with -v.
     Dump(dump::DumpArgs),
+    /// Draw a time-sequence graph (SVG) of each TCP connection in a capture.
+    Plot(plot::PlotArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = DOCS_EXIT)]
+    Completions(docs::CompletionsArgs),
+    /// Print the man page, or write one page per subcommand into a directory.
+    #[command(after_help = DOCS_EXIT)]
+    Man(docs::ManArgs),
+}
+
+const DOCS_EXIT: &str = "\
+Exit status: 0 when written; 2 on an error (bad arguments, a directory that cannot be written).";
+
+const UP_EXIT: &str = "\
+Exit status: 0 after Ctrl-C or SIGTERM; 2 on an error (bad arguments, no TAP device, the
+address already in use, the device gone).";
+
+#[cfg(feature = "bench")]
+const BENCH_EXIT: &str = "\
+Exit status: 0 when every figure was measured; 1 when some figure failed (see the table);
+2 on an error (bad arguments); 130 when interrupted.";
+
+/// The exit status of an error, whatever the subcommand (like diff and cmp, which keep 1 for
+/// \"different\").
+const ERROR: u8 = 2;
+
+impl Command {
+    fn verbosity(&self) -> log::Verbosity {
+        match self {
+            Command::Up(a) => a.log,
+            #[cfg(feature = "bench")]
+            Command::Bench(a) => a.log,
+            Command::Replay(a) => a.log,
+            Command::Dump(a) => a.log,
+            Command::Plot(a) => a.log,
+            Command::Completions(_) | Command::Man(_) => log::Verbosity::default(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            {
-                let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::SUCCESS
-                };
-            }
-            // One line, not clap's usage block: the message up to the first blank line
-            // (a list such as missing arguments is joined onto it).
-            let text = e.render().to_string();
-            let message: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.is_empty())
-                .collect();
-            let line = message.join(" ");
-            let line = if line.is_empty() {
-                "error: bad arguments"
-            } else {
-                &line
-            };
-            eprintln!("tapstack: {}", line.strip_prefix("error: ").unwrap_or(line));
-            return ExitCode::from(2);
+            // clap's own output, whole: the message, the usage line and any tip. Help and
+            // version go to stdout with status 0, mistakes to stderr with status 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(ERROR));
         }
     };
+    log::init(cli.command.verbosity());
     let result = match cli.command {
         Command::Up(args) => up::run(args),
+        #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Dump(args) => dump::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tapstack: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(ERROR)
         }
     }
 }

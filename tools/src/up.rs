@@ -1,4 +1,4 @@
-//! `tapstack up`: the virtual host on a TAP device.
+//! `tapstack up`: the virtual host on a TAP device, or with `--tun` on a TUN device.
 
 use std::net::Ipv4Addr;
 use std::ops::ControlFlow;
@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use tracing_subscriber::EnvFilter;
 
 use tapstack::device::capture::{CaptureWriter, Format};
 use tapstack::device::impair::ImpairConfig;
 use tapstack::device::tap::Tap;
+use tapstack::device::Medium;
 use tapstack::host::Services;
 use tapstack::runtime::{self, Ending, RunOptions};
 use tapstack::tcp::congestion::Algorithm;
@@ -19,7 +19,7 @@ use tapstack::{Config, Event, Host, Interface, Ipv4Cidr, Ipv6Cidr, Ipv6Config, M
 
 /// TCP congestion control, as the command line names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Congestion {
+pub(crate) enum Congestion {
     /// NewReno (RFC 5681, RFC 6582).
     Newreno,
     /// CUBIC (RFC 9438).
@@ -29,9 +29,14 @@ enum Congestion {
 /// Options of `tapstack up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// TAP device to create (or attach to, if it exists).
-    #[arg(long, default_value = "tap0")]
-    tap: String,
+    /// Device to create (or attach to, if it exists): a TAP device, or a TUN device with --tun
+    /// (default tap0, or tun0 with --tun). `--tap NAME` is the same flag.
+    #[arg(long = "dev", visible_alias = "tap", value_name = "NAME")]
+    tap: Option<String>,
+    /// Run on a TUN device instead of TAP: bare IP packets, a point-to-point link with no ARP
+    /// or neighbour discovery (the kernel side gets --host-ip with the stack as its peer).
+    #[arg(long)]
+    tun: bool,
     /// The stack's own IPv4 address and prefix.
     #[arg(long, default_value = "10.77.0.2/24", conflicts_with = "dhcp")]
     ip: Ipv4Cidr,
@@ -67,24 +72,53 @@ pub struct UpArgs {
     /// IP MTU of the link.
     #[arg(long, default_value_t = 1500)]
     mtu: usize,
-    /// Write every frame in and out to this file (.pcapng marks direction; anything else is pcap).
+    /// Write every frame in and out to this file (.pcapng marks direction; anything else is
+    /// pcap); "-" writes pcapng to standard output, flushed after every batch of frames, for a
+    /// live view (`tapstack up --pcap - | wireshark -k -i -`); all other output then goes to
+    /// standard error.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
-    /// Seed for every random choice (default: a fresh one, printed at start).
+    /// Seed for every random choice (default: a fresh one from the OS random source, printed at
+    /// start).
     #[arg(long)]
     seed: Option<u64>,
-    /// Inject faults in both directions, e.g. loss=5%,reorder=10%,dup=1%,delay=5ms,corrupt=0.1%.
+    /// Inject faults in both directions, e.g. loss=5%,reorder=10%,dup=1%,delay=5ms,corrupt=0.1%,
+    /// jitter=1ms,rate=10mbit,gemodel=1%/30%[/100%[/0%]] (netem's loss gemodel p r 1-h 1-k).
     #[arg(long, value_name = "SPEC")]
     impair: Option<ImpairConfig>,
+    /// Faults for the frames the stack receives only (instead of --impair's).
+    #[arg(long, value_name = "SPEC", value_parser = boxed_impair)]
+    impair_in: Option<Box<ImpairConfig>>,
+    /// Faults for the frames the stack sends only (instead of --impair's).
+    #[arg(long, value_name = "SPEC", value_parser = boxed_impair)]
+    impair_out: Option<Box<ImpairConfig>>,
     /// ARP probes before using the address (RFC 5227); 0 skips conflict detection at start.
     #[arg(long, default_value_t = 2)]
     arp_probes: u32,
     /// TCP congestion control of new connections.
     #[arg(long, value_enum, default_value_t = Congestion::Newreno)]
     congestion: Congestion,
-    /// The host's DNS name: the zone the DNS server answers for.
-    #[arg(long, default_value = "tapstack.test")]
+    /// Seconds a TCP connection the services have closed may wait in FIN-WAIT-2 for the peer's
+    /// FIN before it is dropped (Linux's tcp_fin_timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    tcp_fin_timeout: u64,
+    /// Memory all TCP connections' send and receive buffers may hold together, in bytes with an
+    /// optional K, M or G suffix (powers of 1024), e.g. 64M. Under pressure windows shrink and
+    /// out-of-order data is dropped first; /stats shows the use.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    tcp_memory: usize,
+    /// The host's DNS name: the zone the DNS server answers for (--hostname is another name
+    /// for it).
+    #[arg(
+        long = "dns-name",
+        alias = "hostname",
+        value_name = "NAME",
+        default_value = "tapstack.test"
+    )]
     hostname: String,
+    /// The host name sent to a DHCP server [default: the first label of --dns-name].
+    #[arg(long, value_name = "NAME")]
+    dhcp_name: Option<String>,
     /// More DNS records from a zone file (a subset of the RFC 1035 master-file format).
     #[arg(long, value_name = "FILE")]
     zone: Option<PathBuf>,
@@ -94,32 +128,37 @@ pub struct UpArgs {
     /// Serve the files under DIR over HTTP (besides /, /stats, /bytes/N and /upload).
     #[arg(long, value_name = "DIR")]
     www: Option<PathBuf>,
-    /// More log output: -v for protocol events in plain words, -vv for every frame.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Less output: warnings and errors only.
-    #[arg(short, long, conflicts_with = "verbose")]
-    quiet: bool,
+    #[command(flatten)]
+    pub log: crate::log::Verbosity,
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+/// A size in bytes: digits with an optional K, M or G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .compact()
-        .try_init();
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (digits with an optional K, M or G)"))?;
+    n.checked_mul(1usize << shift)
+        .filter(|&b| b >= 64 * 1024)
+        .ok_or_else(|| format!("'{s}' is out of range (64K or more)"))
 }
 
+/// A fresh seed from the kernel's random source (getrandom(2)); the time and process id only if
+/// that fails (a kernel older than 3.17), so a live stack's ISNs and cookie secret are not
+/// guessable from when it started.
 fn fresh_seed() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: `buf` is valid for writes of its length for the duration of the call.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if usize::try_from(n).ok() == Some(buf.len()) {
+        return u64::from_ne_bytes(buf);
+    }
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -165,14 +204,26 @@ fn check_addresses(args: &UpArgs) -> Result<()> {
 }
 
 pub fn run(args: UpArgs) -> Result<ExitCode> {
-    init_logging(args.verbose, args.quiet);
+    if args.tun && args.dhcp {
+        bail!("--dhcp does not work with --tun: a TUN device has no broadcast link to find a DHCP server on (give --ip instead)");
+    }
     check_addresses(&args)?;
+    let medium = if args.tun {
+        Medium::Ip
+    } else {
+        Medium::Ethernet
+    };
+    let dev_name = args
+        .tap
+        .clone()
+        .unwrap_or_else(|| if args.tun { "tun0" } else { "tap0" }.to_owned());
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let o = args.ip.addr().octets();
     let mac = args
         .mac
         .unwrap_or(MacAddr([0x02, 0x00, o[0], o[1], o[2], o[3]]));
     let mut config = Config::new(mac, (!args.dhcp).then_some(args.ip));
+    config.medium = medium;
     config.gateway = args.gateway;
     if args.dhcp {
         if let Some(gw) = args.gateway {
@@ -183,12 +234,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             ..Default::default()
         });
     }
-    config.hostname = args
-        .hostname
-        .split('.')
-        .next()
-        .filter(|h| !h.is_empty())
-        .map(str::to_owned);
+    config.hostname = crate::replay::dhcp_name(args.dhcp_name.as_deref(), &args.hostname);
     config.mtu = args.mtu;
     config.seed = seed;
     config.arp.probe_count = args.arp_probes;
@@ -202,6 +248,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         Congestion::Newreno => Algorithm::NewReno,
         Congestion::Cubic => Algorithm::Cubic,
     };
+    config.tcp.fin_timeout = std::time::Duration::from_secs(args.tcp_fin_timeout);
+    config.tcp.memory = args.tcp_memory;
     let iface = Interface::new(config).context("bad configuration")?;
     let zone = match &args.zone {
         Some(path) => Some(
@@ -226,12 +274,25 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     };
     let mut host = Host::with_services(iface, &services).context("starting services")?;
 
-    let tap = Tap::open(&args.tap)?;
+    let tap = match medium {
+        Medium::Ethernet => Tap::open(&dev_name)?,
+        Medium::Ip => tapstack::device::tun::open(&dev_name)?,
+    };
     let tap_name = tap.name().to_owned();
     // Why the kernel side has no IPv6 address, if it has none.
     let mut host6_missing = None;
     if !args.no_host_config {
-        tap.configure_host(Some(args.host_ip), args.mtu)?;
+        tap.configure_host(Some(args.host_ip), args.mtu)
+            .with_context(|| {
+                format!(
+                    "configuring the kernel side of {tap_name} (without root or CAP_NET_ADMIN: \
+                     configure it yourself with `ip` and pass --no-host-config)"
+                )
+            })?;
+        if args.tun {
+            // Point-to-point: the stack is the kernel side's peer (`ip addr add A peer B`).
+            tap.configure_peer(args.ip.addr())?;
+        }
         if !args.no_ip6 {
             // IPv6 may be disabled on the kernel side (net.ipv6.conf.*.disable_ipv6, "permission
             // denied"): the stack still speaks it, the kernel just has no address there.
@@ -241,8 +302,11 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         }
     }
     let capture = match &args.pcap {
+        Some(path) if crate::live::is_stdout(path) => {
+            Some(crate::live::capture(&tap_name, medium)?)
+        }
         Some(path) => Some(
-            CaptureWriter::create(path, &tap_name)
+            CaptureWriter::create_for(path, &tap_name, medium)
                 .with_context(|| format!("cannot write capture {}", path.display()))?,
         ),
         None => None,
@@ -256,15 +320,32 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     .context("installing the Ctrl-C handler")?;
 
     let addr = args.ip.addr();
-    println!("tapstack: virtual host on {tap_name}");
-    if args.dhcp {
+    if args.tun {
+        println!("tapstack: virtual host on TUN device {tap_name} (IP packets, point-to-point)");
+        println!("  stack address  {} (MTU {})", args.ip, args.mtu);
+    } else if args.dhcp {
+        println!("tapstack: virtual host on {tap_name}");
         println!("  stack address  from DHCP (MAC {mac}, MTU {})", args.mtu);
     } else {
+        println!("tapstack: virtual host on {tap_name}");
         println!("  stack address  {} (MAC {mac}, MTU {})", args.ip, args.mtu);
     }
     let link_local = tapstack::ipv6::link_local_from_mac(mac);
     if args.no_ip6 {
         println!("  IPv6           off");
+    } else if args.tun {
+        let link_local = host
+            .iface()
+            .ipv6_addresses()
+            .iter()
+            .find(|a| a.origin == tapstack::iface::Ipv6Origin::LinkLocal)
+            .map(|a| a.cidr.addr());
+        if let Some(ll) = link_local {
+            println!(
+                "  IPv6 address   {} and {ll}%{tap_name} (no duplicate address detection on a point-to-point link)",
+                args.ip6
+            );
+        }
     } else {
         println!(
             "  IPv6 address   {} and {link_local}%{tap_name} (after duplicate address detection)",
@@ -273,6 +354,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     }
     if args.no_host_config {
         println!("  kernel side    left as configured");
+    } else if args.tun {
+        let v6 = match &host6_missing {
+            _ if args.no_ip6 => String::new(),
+            Some(why) => format!(" (no IPv6 address there: {why})"),
+            None => format!(" and {}", args.host_ip6),
+        };
+        println!(
+            "  kernel side    {} peer {}{v6} on {tap_name}",
+            args.host_ip.addr(),
+            args.ip.addr()
+        );
     } else if args.no_ip6 {
         println!("  kernel side    {} on {tap_name}", args.host_ip);
     } else if let Some(why) = &host6_missing {
@@ -291,14 +383,25 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     println!("                 (echo: UDP and TCP 7, discard: TCP 9, chargen: TCP 19, DNS: 53, HTTP: 80)");
     println!("  DNS name       {}", args.hostname);
     if let Some(path) = &args.pcap {
-        let kind = match Format::from_path(path) {
-            Format::PcapNg => "pcapng, direction marked",
-            Format::Pcap => "pcap",
+        let kind = match (Format::from_path(path), medium) {
+            _ if crate::live::is_stdout(path) => "pcapng on standard output, live",
+            (Format::PcapNg, Medium::Ethernet) => "pcapng, direction marked",
+            (Format::Pcap, Medium::Ethernet) => "pcap",
+            (Format::PcapNg, Medium::Ip) => "pcapng, raw IP, direction marked",
+            (Format::Pcap, Medium::Ip) => "pcap, raw IP",
         };
         println!("  capture        {} ({kind})", path.display());
     }
-    if let Some(imp) = &args.impair {
-        println!("  impairment     {imp} (both directions)");
+    match (&args.impair_in, &args.impair_out, &args.impair) {
+        (None, None, Some(imp)) => println!("  impairment     {imp} (both directions)"),
+        (rx, tx, both) => {
+            if let Some(imp) = rx.as_deref().or(both.as_ref()) {
+                println!("  impairment in  {imp}");
+            }
+            if let Some(imp) = tx.as_deref().or(both.as_ref()) {
+                println!("  impairment out {imp}");
+            }
+        }
     }
     println!("  seed           {seed}");
     let try_line = |addr: Ipv4Addr| {
@@ -324,6 +427,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let options = RunOptions {
         capture,
         impair: args.impair,
+        impair_in: args.impair_in.map(|b| *b),
+        impair_out: args.impair_out.map(|b| *b),
         seed,
     };
     let report = runtime::run(&mut host, &io, options, &stop_rx, |event| match *event {
@@ -346,14 +451,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             println!("tapstack: {a} is no longer ours");
             ControlFlow::Continue(())
         }
-        Event::LeaseDeclined(a) => {
-            eprintln!("tapstack: warning: another host has {a}; declined it and asking again");
-            ControlFlow::Continue(())
-        }
-        Event::AddressConflict { addr, mac } => {
-            eprintln!("tapstack: warning: {mac} also claims {addr}; defending it");
-            ControlFlow::Continue(())
-        }
+        // The stack warns of these itself (once, see `log`): not said again here.
+        Event::LeaseDeclined(_) | Event::AddressConflict { .. } => ControlFlow::Continue(()),
         Event::AddressRejected { mac, .. } => {
             rejected = Some(mac);
             ControlFlow::Break(())
@@ -365,12 +464,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             println!("tapstack: IPv6 address {a} is ready");
             ControlFlow::Continue(())
         }
-        Event::Ipv6AddressDuplicate { addr, mac } => {
-            eprintln!("tapstack: warning: {mac} already uses {addr}; that address is not used");
-            ControlFlow::Continue(())
-        }
-        Event::Ipv6AddressConflict { addr, mac } => {
-            eprintln!("tapstack: warning: {mac} also claims {addr}");
+        Event::Ipv6AddressDuplicate { .. } | Event::Ipv6AddressConflict { .. } => {
             ControlFlow::Continue(())
         }
         Event::Ipv6AddressExpired(a) => {
@@ -409,7 +503,44 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         bail!("address {addr} is already in use by {mac}");
     }
     if report.ended == Ending::DeviceClosed {
-        bail!("TAP device {tap_name} went away");
+        let kind = if args.tun { "TUN" } else { "TAP" };
+        bail!("{kind} device {tap_name} went away");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An impairment spec, boxed (three of them would make the arguments large).
+fn boxed_impair(s: &str) -> Result<Box<ImpairConfig>, tapstack::ParseError> {
+    s.parse().map(Box::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_k_m_g_suffixes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("128k"), Ok(128 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12K").is_err(), "below 64K");
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("5T").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    use super::fresh_seed;
+
+    #[test]
+    fn fresh_seeds_come_from_the_random_source_not_the_clock() {
+        // Two seeds taken back to back: a clock-and-pid seed shares its high half (the
+        // nanosecond count's high bits change every 4.3 s); random ones share nothing.
+        let seeds: Vec<u64> = (0..4).map(|_| fresh_seed()).collect();
+        let same_high = seeds
+            .windows(2)
+            .filter(|w| w[0] >> 32 == w[1] >> 32)
+            .count();
+        assert_eq!(same_high, 0, "seeds {seeds:x?}");
+    }
 }

@@ -40,6 +40,7 @@ pub(super) fn write_dhcp_summary(f: &mut fmt::Formatter<'_>, body: &[u8]) -> fmt
 
 /// `DNS 0x1234 A? name` for a query, `DNS 0x1234 NOERROR 2/0/1 A? name` for a response
 /// (answers/authority/additional); nothing when the message does not parse.
+#[cfg(feature = "services")]
 pub(super) fn write_dns_summary(f: &mut fmt::Formatter<'_>, body: &[u8]) -> fmt::Result {
     let Ok(p) = simple_dns::Packet::parse(body) else {
         return Ok(());
@@ -62,4 +63,10 @@ pub(super) fn write_dns_summary(f: &mut fmt::Formatter<'_>, body: &[u8]) -> fmt:
         }
     }
     f.write_str(", ")
+}
+
+/// Without the `services` feature there is no DNS parser: DNS messages get no summary of their own.
+#[cfg(not(feature = "services"))]
+pub(super) fn write_dns_summary(_f: &mut fmt::Formatter<'_>, _body: &[u8]) -> fmt::Result {
+    Ok(())
 }

@@ -17,6 +17,7 @@
 
 mod app;
 mod check;
+mod link;
 mod net;
 #[cfg(test)]
 mod tests;
@@ -27,50 +28,79 @@ use core::net::Ipv4Addr;
 
 use etherparse::{EtherType, IpNumber};
 
+use crate::device::link::LinkType;
 use crate::ethernet::MacAddr;
 use net::{collect_fields, write_summary};
 
 /// The one-line summary of `frame`, e.g.
 /// `IP 10.77.0.1.43736 > 10.77.0.2.9: Flags [S], seq 1, win 64240, options [mss 1460], length 0`.
 pub fn summary(frame: &[u8]) -> Summary<'_> {
-    Summary { frame }
+    summary_of(LinkType::Ethernet, frame)
+}
+
+/// The one-line summary of `data` captured with link type `link` (see [`summary`]): the same
+/// line from the network layer up; a cooked or loopback header is shown in the verbose form.
+pub fn summary_of(link: LinkType, data: &[u8]) -> Summary<'_> {
+    Summary { frame: data, link }
 }
 
 /// A frame's one-line summary; see [`summary`].
 #[derive(Clone, Copy, Debug)]
 pub struct Summary<'a> {
     frame: &'a [u8],
+    link: LinkType,
 }
 
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_summary(f, self.frame)
+        match self.link {
+            LinkType::Ethernet => write_summary(f, self.frame),
+            other => link::write_summary(f, other, self.frame),
+        }
     }
 }
 
 /// Every header field of `frame`, in wire order, layer by layer.
 pub fn fields(frame: &[u8]) -> Vec<Field<'_>> {
+    fields_of(LinkType::Ethernet, frame)
+}
+
+/// Every header field of `data` captured with link type `link`.
+pub fn fields_of(link: LinkType, data: &[u8]) -> Vec<Field<'_>> {
     let mut out = Fields(Vec::with_capacity(32));
-    collect_fields(&mut out, frame);
+    match link {
+        LinkType::Ethernet => collect_fields(&mut out, data),
+        other => link::collect_fields(&mut out, other, data),
+    }
     out.0
 }
 
 /// The verbose form of `frame`: one line per layer, `layer: name=value ...`, each line indented
 /// by `indent` spaces and ended by a newline.
 pub fn verbose(frame: &[u8], indent: usize) -> Verbose<'_> {
-    Verbose { frame, indent }
+    verbose_of(LinkType::Ethernet, frame, indent)
+}
+
+/// The verbose form of `data` captured with link type `link`; see [`verbose`].
+pub fn verbose_of(link: LinkType, data: &[u8], indent: usize) -> Verbose<'_> {
+    Verbose {
+        frame: data,
+        link,
+        indent,
+    }
 }
 
 /// A frame's verbose form; see [`verbose`].
 #[derive(Clone, Copy, Debug)]
 pub struct Verbose<'a> {
     frame: &'a [u8],
+    link: LinkType,
     indent: usize,
 }
 
 impl fmt::Display for Verbose<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields = fields(self.frame);
+        let fields = fields_of(self.link, self.frame);
         let mut layer = "";
         for field in &fields {
             if field.layer() != layer {
@@ -270,6 +300,12 @@ pub const FIELD_NAMES: &[&str] = &[
     "eth.src",
     "eth.type",
     "eth.padding",
+    "sll.ifindex",
+    "sll.pkttype",
+    "sll.hatype",
+    "sll.addr",
+    "sll.protocol",
+    "loop.family",
     "vlan.pcp",
     "vlan.dei",
     "vlan.id",

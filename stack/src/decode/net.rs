@@ -24,6 +24,24 @@ pub(super) fn write_summary(f: &mut fmt::Formatter<'_>, frame: &[u8]) -> fmt::Re
     let Some(LinkSlice::Ethernet2(eth)) = &p.link else {
         return write!(f, "not an Ethernet frame, length {}", frame.len());
     };
+    write_packet(
+        f,
+        &p,
+        Some((mac(eth.source()), mac(eth.destination()))),
+        eth.ether_type(),
+        frame.len(),
+    )
+}
+
+/// The summary of a packet sliced from a frame of `len` bytes: its network and transport
+/// layers, or for anything else the link addresses (when the link has them) and EtherType.
+pub(super) fn write_packet(
+    f: &mut fmt::Formatter<'_>,
+    p: &LaxSlicedPacket<'_>,
+    addresses: Option<(MacAddr, MacAddr)>,
+    ether_type: EtherType,
+    len: usize,
+) -> fmt::Result {
     let mut bad: Vec<&'static str> = Vec::new();
     for ext in &p.link_exts {
         match ext {
@@ -120,21 +138,19 @@ pub(super) fn write_summary(f: &mut fmt::Formatter<'_>, frame: &[u8]) -> fmt::Re
             }
         }
         None => {
-            let t = p.link_exts.last().map_or(eth.ether_type(), |x| match x {
+            let t = p.link_exts.last().map_or(ether_type, |x| match x {
                 LaxLinkExtSlice::Vlan(v) => v.ether_type(),
                 LaxLinkExtSlice::Macsec(_) => EtherType::MACSEC,
             });
-            write!(
-                f,
-                "{} > {}, ethertype ",
-                mac(eth.source()),
-                mac(eth.destination())
-            )?;
+            if let Some((src, dst)) = addresses {
+                write!(f, "{src} > {dst}, ")?;
+            }
+            f.write_str("ethertype ")?;
             match ether_type_name(t) {
                 Some(n) => write!(f, "{n} (0x{:04x})", t.0)?,
                 None => write!(f, "0x{:04x}", t.0)?,
             }
-            write!(f, ", length {}", frame.len())?;
+            write!(f, ", length {len}")?;
         }
     }
     if let Some((err, layer)) = &p.stop_err {
@@ -260,6 +276,17 @@ pub(super) fn collect_fields<'a>(out: &mut Fields<'a>, frame: &'a [u8]) {
             }
         }
     }
+    collect_net(out, &p, frame, used);
+}
+
+/// The fields of the network layer and up of `p`, sliced from `frame` whose first `used`
+/// bytes are link headers; bytes past the packet are padding.
+pub(super) fn collect_net<'a>(
+    out: &mut Fields<'a>,
+    p: &LaxSlicedPacket<'a>,
+    frame: &'a [u8],
+    mut used: usize,
+) {
     match &p.net {
         Some(LaxNetSlice::Arp(a)) => {
             arp_fields(out, a);
@@ -382,30 +409,40 @@ pub(super) fn arp_fields<'a>(out: &mut Fields<'a>, a: &ArpPacketSlice<'a>) {
         _ => None,
     };
     out.noted("arp.op", op.0, name);
-    match (
-        mac_of(a.sender_hw_addr()),
-        ipv4_of(a.sender_protocol_addr()),
-    ) {
+    arp_addresses(
+        out,
+        a,
+        0,
+        ["arp.sender_mac", "arp.sender_ip"],
+        ["arp.sender_hw", "arp.sender_proto"],
+    );
+    arp_addresses(
+        out,
+        a,
+        2,
+        ["arp.target_mac", "arp.target_ip"],
+        ["arp.target_hw", "arp.target_proto"],
+    );
+}
+
+/// The sender's (`first` 0) or the target's (`first` 2) two addresses: as a MAC and an IPv4
+/// address under `named` when they are those, else as bytes under `raw`.
+fn arp_addresses<'a>(
+    out: &mut Fields<'a>,
+    a: &ArpPacketSlice<'a>,
+    first: usize,
+    named: [&'static str; 2],
+    raw: [&'static str; 2],
+) {
+    let (hw, proto) = (arp_part(a, first), arp_part(a, first + 1));
+    match (mac_of(hw), ipv4_of(proto)) {
         (Some(m), Some(i)) => {
-            out.text("arp.sender_mac", m);
-            out.text("arp.sender_ip", i);
+            out.text(named[0], m);
+            out.text(named[1], i);
         }
         _ => {
-            out.bytes("arp.sender_hw", arp_part(a, 0));
-            out.bytes("arp.sender_proto", arp_part(a, 1));
-        }
-    }
-    match (
-        mac_of(a.target_hw_addr()),
-        ipv4_of(a.target_protocol_addr()),
-    ) {
-        (Some(m), Some(i)) => {
-            out.text("arp.target_mac", m);
-            out.text("arp.target_ip", i);
-        }
-        _ => {
-            out.bytes("arp.target_hw", arp_part(a, 2));
-            out.bytes("arp.target_proto", arp_part(a, 3));
+            out.bytes(raw[0], hw);
+            out.bytes(raw[1], proto);
         }
     }
 }

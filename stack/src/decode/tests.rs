@@ -84,27 +84,31 @@ fn dhcp_and_dns_lines() {
         )
     );
 
-    let mut q = simple_dns::Packet::new_query(0x0abc);
-    q.questions.push(simple_dns::Question::new(
-        simple_dns::Name::new_unchecked("tapstack.test"),
-        simple_dns::TYPE::A.into(),
-        simple_dns::CLASS::IN.into(),
-        false,
-    ));
-    let query = q.build_bytes_vec().unwrap();
-    let mut g = Vec::new();
-    PacketBuilder::ethernet2(A, B)
-        .ipv4([10, 77, 0, 1], [10, 77, 0, 2], 64)
-        .udp(5353, 53)
-        .write(&mut g, &query)
-        .unwrap();
-    assert_eq!(
-        summary(&g).to_string(),
-        format!(
-            "IP 10.77.0.1.5353 > 10.77.0.2.53: DNS 0x0abc A? tapstack.test, UDP, length {}",
-            query.len()
-        )
-    );
+    // The DNS summary needs the DNS parser of the `services` feature.
+    #[cfg(feature = "services")]
+    {
+        let mut q = simple_dns::Packet::new_query(0x0abc);
+        q.questions.push(simple_dns::Question::new(
+            simple_dns::Name::new_unchecked("tapstack.test"),
+            simple_dns::TYPE::A.into(),
+            simple_dns::CLASS::IN.into(),
+            false,
+        ));
+        let query = q.build_bytes_vec().unwrap();
+        let mut g = Vec::new();
+        PacketBuilder::ethernet2(A, B)
+            .ipv4([10, 77, 0, 1], [10, 77, 0, 2], 64)
+            .udp(5353, 53)
+            .write(&mut g, &query)
+            .unwrap();
+        assert_eq!(
+            summary(&g).to_string(),
+            format!(
+                "IP 10.77.0.1.5353 > 10.77.0.2.53: DNS 0x0abc A? tapstack.test, UDP, length {}",
+                query.len()
+            )
+        );
+    }
 }
 
 #[test]
@@ -297,4 +301,58 @@ fn first_fragment_shows_ports_and_later_ones_do_not() {
     let s = summary(&f).to_string();
     assert!(s.ends_with("@1480)") || s.contains("@1480)"), "{s}");
     assert!(!s.contains("5000"), "{s}");
+}
+
+/// `frame` (Ethernet) as a Linux cooked v1 frame of packet type `kind`.
+fn cooked(frame: &[u8], kind: u16) -> Vec<u8> {
+    let mut f = kind.to_be_bytes().to_vec();
+    f.extend_from_slice(&[0, 1, 0, 6]);
+    f.extend_from_slice(&frame[6..12]);
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+#[test]
+fn other_link_types_decode_like_ethernet_from_the_network_layer_up() {
+    let eth = tcp_frame();
+    let line = summary(&eth).to_string();
+    let sll = cooked(&eth, 4);
+    assert_eq!(summary_of(LinkType::LinuxSll, &sll).to_string(), line);
+    assert_eq!(summary_of(LinkType::Raw, &eth[14..]).to_string(), line);
+    let mut null = 2u32.to_le_bytes().to_vec();
+    null.extend_from_slice(&eth[14..]);
+    assert_eq!(summary_of(LinkType::Null, &null).to_string(), line);
+    let v = verbose_of(LinkType::LinuxSll, &sll, 0).to_string();
+    assert!(
+        v.starts_with(
+            "sll: pkttype=4 (Out) hatype=1 addr=02:00:00:00:00:01 protocol=0x0800 (IPv4)\n"
+        ),
+        "{v}"
+    );
+    let v = verbose_of(LinkType::Null, &null, 0).to_string();
+    assert!(v.starts_with("loop: family=2 (AF_INET)\nipv4: "), "{v}");
+    for (link, data) in [(LinkType::LinuxSll, &sll), (LinkType::Null, &null)] {
+        for f in fields_of(link, data) {
+            assert!(FIELD_NAMES.contains(&f.name), "{}", f.name);
+        }
+    }
+    // Non-IP payloads name their EtherType; bad link headers say what is wrong.
+    let mut lldp = cooked(&eth, 0);
+    lldp[14..16].copy_from_slice(&[0x88, 0xcc]);
+    let line = summary_of(LinkType::LinuxSll, &lldp).to_string();
+    assert_eq!(line, "ethertype LLDP (0x88cc), length 76");
+    assert_eq!(
+        summary_of(LinkType::Loop, &[0, 0, 0, 7, 0x45]).to_string(),
+        "LOOP frame of unknown address family 7"
+    );
+    assert_eq!(
+        summary_of(LinkType::LinuxSll2, &[0; 5]).to_string(),
+        "truncated LINUX_SLL2 frame (5 bytes, header needs 20)"
+    );
+    let v = verbose_of(LinkType::Raw, &[0x55], 0).to_string();
+    assert!(
+        v.contains("error: at=link: RAW frame is not IP (version 5)"),
+        "{v}"
+    );
 }

@@ -1,5 +1,10 @@
 //! Capture files: the tee that writes every frame in and out, and the reader replay uses.
 //!
+//! The reader takes every link type in [`link::LinkType`]: Ethernet (with an FCS when the
+//! pcap link-type field or the pcapng interface says so: it is stripped, and kept in
+//! [`Record::fcs`] to be checked), Linux cooked v1 and v2, raw IP, IPv4, IPv6, NULL and LOOP;
+//! a pcapng file may mix them, one per interface, and each record carries its own.
+//!
 //! pcapng marks each frame's direction (EPB flags, inbound/outbound) and carries nanosecond
 //! timestamps; classic pcap has neither direction nor names but opens everywhere.
 //! Writes are buffered; [`CaptureWriter::flush`] (called periodically by the runtime, and on exit,
@@ -25,8 +30,12 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use crossbeam_channel::Receiver;
 use tracing::warn;
 
-use super::{Capabilities, Device, Direction, Wait};
+use super::{Capabilities, Device, Direction, Medium, Wait};
 use crate::time::Instant;
+
+pub use super::link;
+
+pub use link::LinkType;
 
 /// File format of a capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +63,7 @@ pub enum CaptureError {
     Io(io::Error),
     /// Not a pcap or pcapng file (the first bytes are shown).
     NotACapture([u8; 4]),
-    /// The capture's link type is not Ethernet.
+    /// The capture's link type is not one [`LinkType`] has (its name and number).
     UnsupportedLinkType(String),
     /// The file is damaged at or after the given record.
     Damaged {
@@ -73,7 +82,11 @@ impl fmt::Display for CaptureError {
                 write!(f, "not a pcap or pcapng file (starts with {m:02x?})")
             }
             CaptureError::UnsupportedLinkType(l) => {
-                write!(f, "link type {l} is not supported (only Ethernet)")
+                write!(
+                    f,
+                    "link type {l} is not supported (only ETHERNET, LINUX_SLL, LINUX_SLL2, RAW, \
+                     IPV4, IPV6, NULL and LOOP)"
+                )
             }
             CaptureError::Damaged { records, detail } => {
                 write!(f, "capture damaged after record {records}: {detail}")
@@ -108,6 +121,7 @@ enum Sink<W: Write> {
 pub struct CaptureWriter<W: Write = BufWriter<File>> {
     sink: Sink<W>,
     frames: u64,
+    per_batch: bool,
 }
 
 impl fmt::Debug for CaptureWriter<BufWriter<File>> {
@@ -124,11 +138,21 @@ impl CaptureWriter<BufWriter<File>> {
     /// # Errors
     /// [`CaptureError::Io`] when the file cannot be created.
     pub fn create(path: &Path, interface: &str) -> Result<Self, CaptureError> {
+        CaptureWriter::create_for(path, interface, Medium::Ethernet)
+    }
+
+    /// Like [`CaptureWriter::create`], for frames of `medium`: Ethernet (link type 1) or bare
+    /// IP packets (link type RAW, 101, what tcpdump writes for a TUN device).
+    ///
+    /// # Errors
+    /// [`CaptureError::Io`] when the file cannot be created.
+    pub fn create_for(path: &Path, interface: &str, medium: Medium) -> Result<Self, CaptureError> {
         let file = File::create(path)?;
-        CaptureWriter::new(
+        CaptureWriter::new_for(
             BufWriter::with_capacity(256 * 1024, file),
             Format::from_path(path),
             interface,
+            medium,
         )
     }
 }
@@ -139,11 +163,28 @@ impl<W: Write> CaptureWriter<W> {
     /// # Errors
     /// [`CaptureError::Io`] when the header cannot be written.
     pub fn new(out: W, format: Format, interface: &str) -> Result<Self, CaptureError> {
+        CaptureWriter::new_for(out, format, interface, Medium::Ethernet)
+    }
+
+    /// Like [`CaptureWriter::new`], for frames of `medium` (Ethernet, or RAW for bare IP).
+    ///
+    /// # Errors
+    /// [`CaptureError::Io`] when the header cannot be written.
+    pub fn new_for(
+        out: W,
+        format: Format,
+        interface: &str,
+        medium: Medium,
+    ) -> Result<Self, CaptureError> {
+        let link = match medium {
+            Medium::Ethernet => DataLink::ETHERNET,
+            Medium::Ip => DataLink::RAW,
+        };
         let sink = match format {
             Format::Pcap => {
                 let header = PcapHeader {
                     snaplen: 65_535,
-                    datalink: DataLink::ETHERNET,
+                    datalink: link,
                     ts_resolution: TsResolution::NanoSecond,
                     endianness: Endianness::Little,
                     ..Default::default()
@@ -156,7 +197,7 @@ impl<W: Write> CaptureWriter<W> {
                 let mut w =
                     PcapNgWriter::with_endianness(out, Endianness::Little).map_err(pcap_error)?;
                 let idb = InterfaceDescriptionBlock {
-                    linktype: DataLink::ETHERNET,
+                    linktype: link,
                     snaplen: 0,
                     options: vec![
                         InterfaceDescriptionOption::IfName(Cow::Owned(interface.to_owned())),
@@ -169,7 +210,19 @@ impl<W: Write> CaptureWriter<W> {
                 Sink::PcapNg(w)
             }
         };
-        Ok(CaptureWriter { sink, frames: 0 })
+        Ok(CaptureWriter {
+            sink,
+            frames: 0,
+            per_batch: false,
+        })
+    }
+
+    /// The same writer, flushed by [`Captured`] after every batch of frames instead of
+    /// periodically: for a reader at the other end of a pipe (a live view in Wireshark).
+    #[must_use]
+    pub fn flushed_per_batch(mut self) -> Self {
+        self.per_batch = true;
+        self
     }
 
     /// Appends one frame with its timestamp and direction.
@@ -347,6 +400,9 @@ impl<D: Device> Device for Captured<D> {
 
     fn send(&mut self, now: Instant) {
         self.inner.send(now);
+        if self.tee.writer.as_ref().is_some_and(|w| w.per_batch) {
+            self.tee.flush();
+        }
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -379,15 +435,71 @@ pub struct Record {
     pub orig_len: u32,
     /// Direction, when the capture records it (pcapng EPB flags).
     pub direction: Option<Direction>,
+    /// What `data` starts with.
+    pub link: LinkType,
+    /// The 4-byte FCS taken off the end of `data` (its bytes read little-endian, as the CRC
+    /// goes on the wire), when the capture carried one.
+    pub fcs: Option<u32>,
+}
+
+impl Record {
+    /// An Ethernet frame without FCS.
+    pub fn ethernet(timestamp: Duration, data: Vec<u8>, direction: Option<Direction>) -> Self {
+        Record {
+            timestamp,
+            orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            data,
+            direction,
+            link: LinkType::Ethernet,
+            fcs: None,
+        }
+    }
+
+    /// Whether the FCS taken off the frame matches it (`None`: there was none).
+    pub fn fcs_ok(&self) -> Option<bool> {
+        self.fcs.map(|f| link::crc32(&self.data) == f)
+    }
+
+    /// The frame's link header, read.
+    ///
+    /// # Errors
+    /// [`link::LinkError`] when it is cut short or names no IP.
+    pub fn frame(&self) -> Result<link::Frame<'_>, link::LinkError> {
+        link::parse(self.link, &self.data)
+    }
+
+    /// The direction the capture gives: its own mark (pcapng), else the link's (a cooked
+    /// capture's packet type).
+    pub fn marked_direction(&self) -> Option<Direction> {
+        self.direction
+            .or_else(|| self.frame().ok().and_then(|f| f.direction()))
+    }
+
+    /// Takes `fcs_len` bytes of FCS off the end, unless the snaplen cut the frame (then the
+    /// FCS is not there). A 4-byte FCS is kept in [`Record::fcs`].
+    fn strip_fcs(&mut self, fcs_len: u8) {
+        let n = usize::from(fcs_len);
+        let whole = u32::try_from(self.data.len()).is_ok_and(|l| l >= self.orig_len);
+        if n == 0 || !whole || self.data.len() < n {
+            return;
+        }
+        let at = self.data.len() - n;
+        if let Some(&[a, b, c, d]) = self.data.get(at..) {
+            self.fcs = Some(u32::from_le_bytes([a, b, c, d]));
+        }
+        self.data.truncate(at);
+        self.orig_len = self.orig_len.saturating_sub(u32::from(fcs_len));
+    }
 }
 
 enum Source<R: Read> {
-    /// Classic pcap, read through its header with the snaplen raised (see [`SNAPLEN_FLOOR`]).
-    Pcap(PcapReader<io::Chain<io::Cursor<Vec<u8>>, R>>),
+    /// Classic pcap, read through its header with the snaplen raised (see [`SNAPLEN_FLOOR`]),
+    /// with the file's link type and FCS length.
+    Pcap(PcapReader<io::Chain<io::Cursor<Vec<u8>>, R>>, LinkType, u8),
     PcapNg(PcapNgReader<R>),
 }
 
-/// Reads Ethernet frames from a pcap or pcapng stream.
+/// Reads frames of any [`LinkType`] from a pcap or pcapng stream.
 pub struct CaptureReader<R: Read = BufReader<File>> {
     source: Source<R>,
     records: u64,
@@ -398,7 +510,7 @@ impl CaptureReader<BufReader<File>> {
     /// Opens `path`, telling pcap from pcapng by the magic number.
     ///
     /// # Errors
-    /// [`CaptureError`] when the file is missing, not a capture, or not Ethernet.
+    /// [`CaptureError`] when the file is missing, not a capture, or of a link type not read.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         CaptureReader::new(BufReader::new(File::open(path)?))
     }
@@ -408,7 +520,8 @@ impl<R: BufRead> CaptureReader<R> {
     /// Starts reading from `input`.
     ///
     /// # Errors
-    /// [`CaptureError`] when the stream is not a capture or not Ethernet.
+    /// [`CaptureError`] when the stream is not a capture or of a link type not read (pcapng:
+    /// that comes with the first record of such an interface).
     pub fn new(mut input: R) -> Result<Self, CaptureError> {
         let head = input.fill_buf()?;
         let mut magic = [0u8; 4];
@@ -429,11 +542,13 @@ impl<R: BufRead> CaptureReader<R> {
                 raise_snaplen(&mut head, big);
                 let chained = io::Cursor::new(head).chain(input);
                 let r = PcapReader::new(chained).map_err(|e| damaged(0, e))?;
-                let link = r.header().datalink;
-                if link != DataLink::ETHERNET {
-                    return Err(CaptureError::UnsupportedLinkType(format!("{link:?}")));
-                }
-                Source::Pcap(r)
+                let field = link::LinkField::from_pcap(u32::from(r.header().datalink));
+                let Some(link) = LinkType::from_number(field.link) else {
+                    return Err(CaptureError::UnsupportedLinkType(link::describe(
+                        field.link,
+                    )));
+                };
+                Source::Pcap(r, link, field.fcs_len)
             }
             other => return Err(CaptureError::NotACapture(other)),
         };
@@ -511,13 +626,19 @@ impl<R: Read> Iterator for CaptureReader<R> {
         }
         let records = self.records;
         let item = match &mut self.source {
-            Source::Pcap(r) => match r.next_packet()? {
-                Ok(p) => Ok(Record {
-                    timestamp: p.timestamp,
-                    orig_len: p.orig_len,
-                    data: p.data.into_owned(),
-                    direction: None,
-                }),
+            Source::Pcap(r, link, fcs_len) => match r.next_packet()? {
+                Ok(p) => {
+                    let mut record = Record {
+                        timestamp: p.timestamp,
+                        orig_len: p.orig_len,
+                        data: p.data.into_owned(),
+                        direction: None,
+                        link: *link,
+                        fcs: None,
+                    };
+                    record.strip_fcs(*fcs_len);
+                    Ok(record)
+                }
                 Err(e) => Err(damaged(records, e)),
             },
             Source::PcapNg(r) => loop {
@@ -533,15 +654,27 @@ impl<R: Read> Iterator for CaptureReader<R> {
                                 ),
                             });
                         };
-                        if idb.linktype != DataLink::ETHERNET {
-                            break Err(CaptureError::UnsupportedLinkType(format!(
-                                "{:?}",
-                                idb.linktype
-                            )));
-                        }
+                        let number = u32::from(idb.linktype);
+                        let Some(link) = LinkType::from_number(number) else {
+                            break Err(CaptureError::UnsupportedLinkType(link::describe(number)));
+                        };
                         let tsresol = idb.options.iter().find_map(|o| match o {
                             InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
                             _ => None,
+                        });
+                        // pcapng: the EPB flags' bits 5-8 give the FCS length of this packet,
+                        // if_fcslen that of every packet on the interface.
+                        let per_packet = epb.options.iter().find_map(|o| match o {
+                            EnhancedPacketOption::Flags(f) => {
+                                Some(((f >> 5) & 0xf) as u8).filter(|n| *n != 0)
+                            }
+                            _ => None,
+                        });
+                        let fcs_len = per_packet.or_else(|| {
+                            idb.options.iter().find_map(|o| match o {
+                                InterfaceDescriptionOption::IfFcsLen(n) => Some(*n),
+                                _ => None,
+                            })
                         });
                         let direction = epb.options.iter().find_map(|o| match o {
                             EnhancedPacketOption::Flags(f) => match f & 0b11 {
@@ -551,19 +684,35 @@ impl<R: Read> Iterator for CaptureReader<R> {
                             },
                             _ => None,
                         });
-                        break Ok(Record {
+                        let mut record = Record {
                             timestamp: scale_timestamp(epb.timestamp, tsresol),
                             orig_len: epb.original_len,
                             data: epb.data.into_owned(),
                             direction,
-                        });
+                            link,
+                            fcs: None,
+                        };
+                        record.strip_fcs(fcs_len.unwrap_or(0));
+                        break Ok(record);
                     }
                     Ok(Block::SimplePacket(spb)) => {
+                        // A simple packet is on the first interface (pcapng 4.4).
+                        let link = r
+                            .interfaces()
+                            .first()
+                            .map(|idb| u32::from(idb.linktype))
+                            .map_or(Some(LinkType::Ethernet), LinkType::from_number);
+                        let Some(link) = link else {
+                            let n = r.interfaces().first().map_or(1, |i| u32::from(i.linktype));
+                            break Err(CaptureError::UnsupportedLinkType(link::describe(n)));
+                        };
                         break Ok(Record {
                             timestamp: Duration::ZERO,
                             orig_len: spb.original_len,
                             data: spb.data.into_owned(),
                             direction: None,
+                            link,
+                            fcs: None,
                         });
                     }
                     Ok(_) => continue,
@@ -678,6 +827,61 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].data.len(), got[0].orig_len), (64, 100));
         assert_eq!(got[0].timestamp, Duration::from_micros(1_000_002));
+    }
+
+    /// A classic pcap (little-endian, microseconds) with link-type field `field` and the
+    /// given records.
+    fn pcap_with(field: u32, records: &[&[u8]]) -> Vec<u8> {
+        let mut b = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        b.extend_from_slice(&65_535u32.to_le_bytes());
+        b.extend_from_slice(&field.to_le_bytes());
+        for (i, r) in records.iter().enumerate() {
+            let len = r.len() as u32;
+            for v in [1u32, i as u32, len, len] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(r);
+        }
+        b
+    }
+
+    #[test]
+    fn ethernet_with_fcs_in_the_link_field_is_stripped_and_checked() {
+        let frame = vec![0x5a; 60];
+        let mut good = frame.clone();
+        good.extend_from_slice(&link::crc32(&frame).to_le_bytes());
+        let mut bad = good.clone();
+        bad[3] ^= 1;
+        // F bit set, 2 words of FCS, Ethernet.
+        let bytes = pcap_with(0x2400_0001, &[&good, &bad]);
+        let got: Vec<Record> = CaptureReader::new(Cursor::new(bytes))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got[0].data, frame);
+        assert_eq!((got[0].orig_len, got[0].link), (60, LinkType::Ethernet));
+        assert_eq!(got[0].fcs_ok(), Some(true));
+        assert_eq!(got[1].fcs_ok(), Some(false));
+        // Without the F bit nothing is taken off.
+        let bytes = pcap_with(1, &[&good]);
+        let r = CaptureReader::new(Cursor::new(bytes)).unwrap().next();
+        let r = r.unwrap().unwrap();
+        assert_eq!((r.data.len(), r.fcs_ok()), (64, None));
+    }
+
+    #[test]
+    fn every_supported_link_type_opens_and_others_are_named() {
+        for l in LinkType::ALL {
+            let bytes = pcap_with(l.number(), &[&[0x45; 20]]);
+            let r = CaptureReader::new(Cursor::new(bytes)).unwrap().next();
+            assert_eq!(r.unwrap().unwrap().link, l);
+        }
+        let Err(e) = CaptureReader::new(Cursor::new(pcap_with(105, &[]))) else {
+            panic!("802.11 is not read");
+        };
+        assert!(e
+            .to_string()
+            .starts_with("link type IEEE802_11 (105) is not supported"));
     }
 
     #[test]

@@ -211,6 +211,18 @@ impl Endpoint for Host {
     }
 }
 
+impl<T: Endpoint + ?Sized> Endpoint for Box<T> {
+    fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        (**self).receive(now, frame, emit);
+    }
+    fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
+        (**self).poll(now, emit);
+    }
+    fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        (**self).poll_at(now)
+    }
+}
+
 impl<T: Endpoint + ?Sized> Endpoint for &mut T {
     fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
         (**self).receive(now, frame, emit);
@@ -276,12 +288,22 @@ pub fn turn(carrier: &mut impl Carrier, now: Instant, end: End, endpoint: &mut i
 /// One turn at `now`: `a` takes every frame that has arrived for it, then `b` does, then `a`
 /// and `b` run their timers. What they send goes on the wire at `now`.
 pub fn exchange(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut impl Endpoint) {
+    deliver(wire, now, a, b);
+    poll_both(wire, now, a, b);
+}
+
+/// The first half of [`exchange`]: `a`, then `b`, takes every frame that has arrived for it.
+fn deliver(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut impl Endpoint) {
     while let Some(f) = wire.recv(End::A, now) {
         a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
     }
     while let Some(f) = wire.recv(End::B, now) {
         b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
     }
+}
+
+/// The second half of [`exchange`]: `a`, then `b`, runs its timers and sends what it has.
+fn poll_both(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut impl Endpoint) {
     a.poll(now, &mut |out| wire.send(End::A, now, out));
     b.poll(now, &mut |out| wire.send(End::B, now, out));
 }
@@ -430,6 +452,19 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         }
     }
 
+    /// One step with `between` run after the frames due are delivered and before the endpoints
+    /// poll: where an application reads what arrived and writes what it has, as [`Host`] runs
+    /// its services between receiving and polling. [`Stepper::step`] is this with nothing
+    /// between.
+    pub fn step_with(&mut self, between: impl FnOnce(&mut A, &mut B)) {
+        let now = self.now;
+        deliver(&mut self.wire, now, &mut self.a, &mut self.b);
+        between(&mut self.a, &mut self.b);
+        poll_both(&mut self.wire, now, &mut self.a, &mut self.b);
+        let next = self.poll_at();
+        self.now = self.pace.next(now, next);
+    }
+
     /// The earliest deadline of both endpoints and the wire, asked at [`Pair::now`].
     pub fn poll_at(&mut self) -> Option<Instant> {
         let now = self.now;
@@ -447,10 +482,7 @@ impl<A: Endpoint, B: Endpoint> Stepper for Pair<A, B> {
 
     /// Delivers what is due, polls both sides, and moves time as [`Pair::pace`] says.
     fn step(&mut self) {
-        let now = self.now;
-        exchange(&mut self.wire, now, &mut self.a, &mut self.b);
-        let next = self.poll_at();
-        self.now = self.pace.next(now, next);
+        self.step_with(|_, _| {});
     }
 }
 

@@ -1,6 +1,7 @@
 //! Devices: the only places frames cross into or out of the process.
 //!
 //! - [`tap`]: a Linux TAP interface, with reader and writer threads.
+//! - [`tun`]: a Linux TUN interface (bare IP packets), on the same threads.
 //! - [`capture`]: pcap/pcapng writing (the tee of every frame) and reading (replay input).
 //! - [`memory`]: an in-memory wire between two stacks, under virtual time.
 //! - [`impair`]: seeded loss, duplication, reordering, delay and corruption, for any of them.
@@ -12,10 +13,15 @@
 //! `PcapWriter<D>` and `FaultInjector<D>`. The wrappers are generic, not boxed; a wrapper made
 //! with nothing to do (no capture file, no faults) passes frames straight through.
 
+#[cfg(feature = "capture")]
 pub mod capture;
 pub mod impair;
+pub mod link;
 pub mod memory;
+#[cfg(feature = "device")]
 pub mod tap;
+#[cfg(feature = "device")]
+pub mod tun;
 
 use core::time::Duration;
 
@@ -50,6 +56,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// An IP-only device (TUN) with IP MTU `mtu` and no offloads.
+    pub fn ip(mtu: usize) -> Self {
+        Capabilities {
+            medium: Medium::Ip,
+            mtu,
+            offloads: Offloads::default(),
+        }
+    }
+
     /// An Ethernet device with IP MTU `mtu` and no offloads.
     pub fn ethernet(mtu: usize) -> Self {
         Capabilities {

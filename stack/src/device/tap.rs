@@ -18,7 +18,7 @@ use core::net::Ipv4Addr;
 use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::config::{Ipv4Cidr, Ipv6Cidr};
-use crate::device::{Capabilities, Device, Wait};
+use crate::device::{Capabilities, Device, Medium, Offloads, Wait};
 use crate::time::Instant;
 
 /// A batch of frames moved across a channel at once.
@@ -57,10 +57,11 @@ impl fmt::Display for TapError {
 
 impl std::error::Error for TapError {}
 
-/// An open TAP device.
+/// An open TAP device (or TUN device, see [`super::tun`]: the same threads move its packets).
 #[derive(Debug)]
 pub struct Tap {
-    iface: Arc<tun_tap::Iface>,
+    pub(super) iface: Arc<tun_tap::Iface>,
+    medium: Medium,
 }
 
 /// Counters of the device threads.
@@ -88,6 +89,7 @@ pub struct TapIo {
     device: Arc<tun_tap::Iface>,
     /// Frames handed to the writer thread and not written yet.
     queued: Arc<AtomicUsize>,
+    medium: Medium,
 }
 
 /// Batches up to this many frames are written by the caller of [`TapIo::send`] itself when the
@@ -119,6 +121,11 @@ impl TapIo {
                 false
             }
         }
+    }
+
+    /// What the device's frames carry: Ethernet (TAP) or bare IP packets (TUN).
+    pub fn medium(&self) -> Medium {
+        self.medium
     }
 
     /// Stops the device threads and waits for them.
@@ -163,7 +170,11 @@ impl<'a> Port<'a> {
 
 impl Device for Port<'_> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ethernet(self.mtu)
+        Capabilities {
+            medium: self.io.medium,
+            mtu: self.mtu,
+            offloads: Offloads::default(),
+        }
     }
 
     fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
@@ -238,6 +249,12 @@ impl Tap {
     /// # Errors
     /// [`TapError`] naming what stopped it.
     pub fn open(name: &str) -> Result<Tap, TapError> {
+        Tap::create(name, Medium::Ethernet)
+    }
+
+    /// Creates (or attaches to) the TAP (`Medium::Ethernet`) or TUN (`Medium::Ip`) device
+    /// `name`, without packet information (IFF_NO_PI).
+    pub(super) fn create(name: &str, medium: Medium) -> Result<Tap, TapError> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', ' ']) {
             return Err(TapError::Other(
                 "bad interface name",
@@ -250,18 +267,45 @@ impl Tap {
         if !std::path::Path::new("/dev/net/tun").exists() {
             return Err(TapError::NoTunDevice);
         }
-        let iface = tun_tap::Iface::without_packet_info(name, tun_tap::Mode::Tap).map_err(|e| {
-            match e.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::EACCES) => {
+        let mode = match medium {
+            Medium::Ethernet => tun_tap::Mode::Tap,
+            Medium::Ip => tun_tap::Mode::Tun,
+        };
+        let iface = tun_tap::Iface::without_packet_info(name, mode).map_err(|e| {
+            match (e.raw_os_error(), medium) {
+                (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ethernet) => {
                     TapError::PermissionDenied(name.to_owned())
                 }
-                Some(libc::EBUSY) | Some(libc::EINVAL) => TapError::Busy(name.to_owned()),
-                _ => TapError::Other("opening TAP device", e),
+                (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ethernet) => {
+                    TapError::Busy(name.to_owned())
+                }
+                (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ip) => TapError::Other(
+                    "opening TUN device",
+                    io::Error::new(
+                        e.kind(),
+                        format!("not allowed to create TUN device {name}: run as root (or with CAP_NET_ADMIN)"),
+                    ),
+                ),
+                (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ip) => TapError::Other(
+                    "opening TUN device",
+                    io::Error::new(
+                        e.kind(),
+                        format!("TUN device {name} is busy or is not a TUN device"),
+                    ),
+                ),
+                (_, Medium::Ethernet) => TapError::Other("opening TAP device", e),
+                (_, Medium::Ip) => TapError::Other("opening TUN device", e),
             }
         })?;
         Ok(Tap {
             iface: Arc::new(iface),
+            medium,
         })
+    }
+
+    /// What the device's frames carry.
+    pub fn medium(&self) -> Medium {
+        self.medium
     }
 
     /// The interface name the kernel gave the device.
@@ -347,7 +391,7 @@ impl Tap {
             let stop = Arc::clone(&stop);
             let counters = Arc::clone(&counters);
             std::thread::Builder::new()
-                .name("tap-rx".into())
+                .name(thread_name(self.medium, "rx"))
                 .spawn(move || read_loop(&iface, &rx_send, &stop, &counters))
                 .map_err(|e| TapError::Other("starting the reader thread", e))?
         };
@@ -357,7 +401,7 @@ impl Tap {
             let counters = Arc::clone(&counters);
             let queued = Arc::clone(&queued);
             std::thread::Builder::new()
-                .name("tap-tx".into())
+                .name(thread_name(self.medium, "tx"))
                 .spawn(move || write_loop(&iface, &tx_recv, &counters, &queued))
                 .map_err(|e| TapError::Other("starting the writer thread", e))?
         };
@@ -369,7 +413,15 @@ impl Tap {
             threads: vec![reader, writer],
             device: Arc::clone(&self.iface),
             queued,
+            medium: self.medium,
         })
+    }
+}
+
+fn thread_name(medium: Medium, dir: &str) -> String {
+    match medium {
+        Medium::Ethernet => format!("tap-{dir}"),
+        Medium::Ip => format!("tun-{dir}"),
     }
 }
 
@@ -436,14 +488,14 @@ fn write_frame(iface: &tun_tap::Iface, frame: &[u8], counters: &TapCounters) {
     };
 }
 
-struct Socket(libc::c_int);
+pub(super) struct Socket(libc::c_int);
 
 impl Socket {
-    fn inet() -> Result<Socket, TapError> {
+    pub(super) fn inet() -> Result<Socket, TapError> {
         Socket::open(libc::AF_INET)
     }
 
-    fn open(family: libc::c_int) -> Result<Socket, TapError> {
+    pub(super) fn open(family: libc::c_int) -> Result<Socket, TapError> {
         // SAFETY: plain socket(2) call; the descriptor is owned by the returned value.
         let fd = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -455,7 +507,7 @@ impl Socket {
         Ok(Socket(fd))
     }
 
-    fn ioctl(
+    pub(super) fn ioctl(
         &self,
         request: libc::Ioctl,
         req: &mut libc::ifreq,
@@ -484,7 +536,7 @@ impl Drop for Socket {
     }
 }
 
-fn ifreq(name: &str) -> libc::ifreq {
+pub(super) fn ifreq(name: &str) -> libc::ifreq {
     // SAFETY: ifreq is plain data; all zeros is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req
@@ -497,7 +549,7 @@ fn ifreq(name: &str) -> libc::ifreq {
     req
 }
 
-fn sockaddr(ip: Ipv4Addr) -> libc::sockaddr {
+pub(super) fn sockaddr(ip: Ipv4Addr) -> libc::sockaddr {
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,

@@ -192,8 +192,14 @@ impl Interface {
             info!(addr = %c, "IPv4: {c} is ours");
             self.push_event(Event::AddressReady(c.addr()));
         }
+        // Nothing to announce on a link without ARP.
+        let announcements = if self.link.point_to_point() {
+            0
+        } else {
+            self.config.arp.announce_count
+        };
         AddressState::Ready {
-            announcements: self.config.arp.announce_count,
+            announcements,
             next: now,
         }
     }

@@ -109,13 +109,16 @@ impl State {
         if dst.is_multicast() {
             return Some(MacAddr::for_ipv4_multicast(dst));
         }
+        // A point-to-point link takes everything that is not ours, without a route.
+        if let Some(mac) = link.without_resolution() {
+            return Some(mac);
+        }
         let hop = if cidr.contains(dst) {
             dst
         } else {
             self.gateway?
         };
-        link.without_resolution()
-            .or_else(|| self.arp.lookup(hop, now))
+        self.arp.lookup(hop, now)
     }
 }
 
@@ -173,11 +176,17 @@ impl Interface {
             protocol: u8::from(ip.protocol),
             ident: ip.ident,
         };
-        match self
+        let evicted = self.v4.reassembly.evictions();
+        let outcome = self
             .v4
             .reassembly
-            .add(now, key, ip.frag_offset, ip.more_fragments, payload)
-        {
+            .add(now, key, ip.frag_offset, ip.more_fragments, payload);
+        let evicted = self.v4.reassembly.evictions() - evicted;
+        if evicted > 0 {
+            self.stats.ipv4_reassembly_evictions += evicted;
+            debug!(src = %ip.src, "IPv4: reassembly table full, evicted the oldest datagram");
+        }
+        match outcome {
             reassembly::Outcome::Held => Ok(()),
             reassembly::Outcome::Dropped(reason) => Err(reason),
             reassembly::Outcome::Complete(datagram) => {
@@ -319,6 +328,11 @@ impl Interface {
             self.emit_ipv4(mac, dst, protocol, payload, emit);
             return;
         }
+        // A point-to-point link takes everything that is not ours, without a route.
+        if let Some(mac) = self.link.without_resolution() {
+            self.emit_ipv4(mac, dst, protocol, payload, emit);
+            return;
+        }
         let next_hop = if cidr.contains(dst) {
             dst
         } else if let Some(gw) = self.v4.gateway {
@@ -328,8 +342,7 @@ impl Interface {
             self.stats.ipv4_tx_dropped += 1;
             return;
         };
-        let known = self.link.without_resolution();
-        if let Some(mac) = known.or_else(|| self.v4.arp.lookup(next_hop, now)) {
+        if let Some(mac) = self.v4.arp.lookup(next_hop, now) {
             self.emit_ipv4(mac, dst, protocol, payload, emit);
             return;
         }

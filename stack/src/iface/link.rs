@@ -1,25 +1,25 @@
-//! The link layer under IP: framing (Ethernet II, RFC 894) and the receive filter.
+//! The link layer under IP: framing (Ethernet II, RFC 894, or none on an IP-only link such as
+//! a TUN device) and the receive filter.
 //!
 //! The IP layers meet the link through three questions only: "which IP packet does this
 //! frame hand up, from which hardware address" ([`State::receive`]), "does the next hop need
 //! resolving" ([`State::without_resolution`]; ARP and NDP answer when it does) and "put this
 //! IP packet on the wire toward this next hop" ([`Interface::transmit_pieces`], or
-//! [`State::begin`] for a frame written in place). A medium without link headers or
-//! resolution (an IP-only device) is a new [`Medium`] arm here, with nothing to change in the
-//! IP or transport layers.
+//! [`State::begin`] for a frame written in place).
+//!
+//! On [`Medium::Ip`] (a TUN device, like smoltcp's `Medium::Ip`) a frame is a bare IPv4 or
+//! IPv6 packet, told apart by its version nibble; there is no link header, no hardware address
+//! and nothing to resolve: the link is point-to-point, so every packet that is not for us
+//! goes out of the one link, whatever the routing table of an Ethernet link would say. The
+//! layers above ask [`State::point_to_point`] where that matters (no ARP probes or
+//! announcements, no Duplicate Address Detection, no link-layer address options in NDP).
 
 use etherparse::{EtherType, Ethernet2Header};
 
 use super::Interface;
+use crate::device::Medium;
 use crate::ethernet::{self, MacAddr};
 use crate::stats::DropReason;
-
-/// What kind of link the interface sits on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Medium {
-    /// Ethernet II frames with 48-bit hardware addresses.
-    Ethernet,
-}
 
 /// What a received frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +33,11 @@ pub(super) enum Payload {
 /// A frame the filter let through.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Received<'a> {
-    /// The link destination (ours, broadcast or a group).
+    /// The link destination (ours, broadcast or a group). On an IP-only link, what Ethernet
+    /// would have carried: the group of an IP multicast destination, broadcast for
+    /// 255.255.255.255, otherwise ours.
     pub(super) dst: MacAddr,
-    /// The sender's hardware address.
+    /// The sender's hardware address ([`MacAddr::ZERO`] on an IP-only link: it has none).
     pub(super) src: MacAddr,
     pub(super) kind: Payload,
     pub(super) payload: &'a [u8],
@@ -52,9 +54,9 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn new(mac: MacAddr, mtu: usize) -> Self {
+    pub(super) fn new(medium: Medium, mac: MacAddr, mtu: usize) -> Self {
         State {
-            medium: Medium::Ethernet,
+            medium,
             mac,
             mtu,
             frame: Vec::with_capacity(mtu + ethernet::HEADER_LEN),
@@ -66,11 +68,28 @@ impl State {
         self.mac
     }
 
+    /// Our link-layer address for NDP's source/target link-layer address options: none on
+    /// an IP-only link (Linux leaves the option out when the device has no address,
+    /// `dev->addr_len == 0`, in net/ipv6/ndisc.c).
+    pub(super) fn ndp_address(&self) -> Option<MacAddr> {
+        match self.medium {
+            Medium::Ethernet => Some(self.mac),
+            Medium::Ip => None,
+        }
+    }
+
     /// Bytes of link header in front of every packet.
     pub(super) fn header_len(&self) -> usize {
         match self.medium {
             Medium::Ethernet => ethernet::HEADER_LEN,
+            Medium::Ip => 0,
         }
+    }
+
+    /// True on a point-to-point link without hardware addresses (IFF_POINTOPOINT | IFF_NOARP
+    /// in Linux terms): nothing is resolved, probed or announced on it.
+    pub(super) fn point_to_point(&self) -> bool {
+        self.medium == Medium::Ip
     }
 
     /// The link address for a unicast next hop when the medium resolves none: an IP-only
@@ -79,6 +98,7 @@ impl State {
     pub(super) fn without_resolution(&self) -> Option<MacAddr> {
         match self.medium {
             Medium::Ethernet => None,
+            Medium::Ip => Some(MacAddr::ZERO),
         }
     }
 
@@ -118,6 +138,48 @@ impl State {
                     payload,
                 })
             }
+            Medium::Ip => {
+                if frame.len() > self.mtu {
+                    return Err(DropReason::EthOversize);
+                }
+                let (kind, dst) = match frame.first().map(|b| b >> 4) {
+                    Some(4) => {
+                        // The destination address sits at bytes 16..20 of the IPv4 header;
+                        // a shorter packet is the IPv4 layer's to drop as truncated.
+                        let dst = frame
+                            .get(16..20)
+                            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+                            .map(core::net::Ipv4Addr::from)
+                            .map_or(self.mac, |ip| {
+                                if ip.is_broadcast() {
+                                    MacAddr::BROADCAST
+                                } else if ip.is_multicast() {
+                                    MacAddr::for_ipv4_multicast(ip)
+                                } else {
+                                    self.mac
+                                }
+                            });
+                        (Payload::Ipv4, dst)
+                    }
+                    Some(6) => {
+                        let dst = frame
+                            .get(24..40)
+                            .and_then(|d| <[u8; 16]>::try_from(d).ok())
+                            .map(core::net::Ipv6Addr::from)
+                            .filter(core::net::Ipv6Addr::is_multicast)
+                            .map_or(self.mac, crate::ipv6::multicast_mac);
+                        (Payload::Ipv6, dst)
+                    }
+                    // Neither IPv4 nor IPv6 (or an empty packet): nothing we speak.
+                    _ => (Payload::Other, self.mac),
+                };
+                Ok(Received {
+                    dst,
+                    src: MacAddr::ZERO,
+                    kind,
+                    payload: frame,
+                })
+            }
         }
     }
 
@@ -138,6 +200,7 @@ impl State {
                 };
                 out.extend_from_slice(&h.to_bytes());
             }
+            Medium::Ip => {}
         }
     }
 }

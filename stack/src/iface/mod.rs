@@ -136,8 +136,10 @@ pub struct Footprint {
     pub ndp_pending_bytes: usize,
     /// IPv6 packets in reassembly.
     pub ipv6_reassembly_datagrams: usize,
-    /// Bytes held in TCP send and receive buffers.
+    /// Bytes of storage held by TCP send and receive buffers (out-of-order data included).
     pub tcp_buffer_bytes: usize,
+    /// The bound on `tcp_buffer_bytes`: the TCP memory budget (`tcp::Config::memory`).
+    pub tcp_buffer_budget: usize,
 }
 
 mod arp;
@@ -191,7 +193,7 @@ impl Interface {
             .map(|c| dhcp::Client::new(config.mac, config.hostname.clone(), config.seed, c));
         Ok(Interface {
             stats: Stats::default(),
-            link: link::State::new(config.mac, config.mtu),
+            link: link::State::new(config.medium, config.mac, config.mtu),
             v4: ipv4::State::new(&config),
             dhcp,
             dhcp_server_mac: None,
@@ -209,6 +211,7 @@ impl Interface {
             ip6: config.ipv6.clone().map(|c| {
                 Box::new(ipv6::State::new(
                     c,
+                    config.medium,
                     config.mac,
                     config.mtu,
                     config.seed,
@@ -278,6 +281,7 @@ impl Interface {
             events: self.events.len(),
             tcp_connections: self.tcp.len(),
             tcp_buffer_bytes: self.tcp.buffer_memory(),
+            tcp_buffer_budget: self.tcp.memory().budget,
             ndp_entries: self.ip6.as_ref().map_or(0, |v| v.neighbors().len()),
             ndp_pending_packets: self.ip6.as_ref().map_or(0, |v| v.pending().len()),
             ndp_pending_bytes: self.ip6.as_ref().map_or(0, |v| v.pending().bytes()),
@@ -389,6 +393,13 @@ impl Interface {
         let Some(local) = local else {
             return Err(tcp::ConnectError::NoAddress);
         };
+        // RFC 1122 4.2.3.10 (MUST-46): not to our subnet's broadcast address either (the table
+        // refuses the limited broadcast and multicast).
+        if let (IpAddr::V4(dst), Some(cidr)) = (remote.ip(), self.ipv4()) {
+            if cidr.broadcast() == Some(dst) {
+                return Err(tcp::ConnectError::NotUnicast);
+            }
+        }
         self.tcp.connect(now, local, remote)
     }
 
@@ -398,6 +409,24 @@ impl Interface {
     /// [`tcp::SocketError`] when the connection is gone, failed or shut down.
     pub fn tcp_send(&mut self, h: tcp::Handle, data: &[u8]) -> Result<usize, tcp::SocketError> {
         self.tcp.send(h, data)
+    }
+
+    /// Queues urgent data on a connection (RFC 9293 3.8.5); returns how much fit.
+    ///
+    /// # Errors
+    /// [`tcp::SocketError`] when the connection is gone, failed or shut down.
+    pub fn tcp_send_urgent(
+        &mut self,
+        h: tcp::Handle,
+        data: &[u8],
+    ) -> Result<usize, tcp::SocketError> {
+        self.tcp.send_urgent(h, data)
+    }
+
+    /// While urgent data is pending on a connection, how many bytes remain to be read up to
+    /// the end of it (the urgent mark); `None` otherwise.
+    pub fn tcp_urgent_mark(&self, h: tcp::Handle) -> Option<usize> {
+        self.tcp.urgent_mark(h)
     }
 
     /// Reads received data; `Ok(0)` means nothing yet.
@@ -433,6 +462,18 @@ impl Interface {
         self.tcp.set_nodelay(h, nodelay);
     }
 
+    /// Sets a connection's user timeout (RFC 5482): unacknowledged data older than this ends
+    /// it; `None` leaves it to the retransmission count.
+    pub fn tcp_set_user_timeout(&mut self, h: tcp::Handle, timeout: Option<core::time::Duration>) {
+        self.tcp.set_user_timeout(h, timeout);
+    }
+
+    /// Reads and clears the latest soft error of a connection (an ICMP unreachable, unanswered
+    /// retransmissions: RFC 9293 MUST-47).
+    pub fn tcp_take_soft_error(&mut self, h: tcp::Handle) -> Option<tcp::SoftError> {
+        self.tcp.take_soft_error(h)
+    }
+
     /// A connection's state, counters, RTT and windows.
     pub fn tcp_connection(&self, h: tcp::Handle) -> Option<&tcp::Connection> {
         self.tcp.get(h)
@@ -443,7 +484,13 @@ impl Interface {
         &self.tcp
     }
 
-    /// Handles one received Ethernet frame; replies go to `emit`.
+    /// The UDP socket table.
+    pub fn udp(&self) -> &udp::Sockets {
+        &self.udp
+    }
+
+    /// Handles one received frame (Ethernet, or a bare IP packet on an IP-only link); replies
+    /// go to `emit`.
     pub fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
         self.start(now);
         self.stats.rx_frames += 1;
@@ -538,7 +585,9 @@ impl Interface {
         }
         self.ipv6_start(now);
         if self.v4.addr.is_some() {
-            self.v4.address = if self.config.arp.probe_count == 0 {
+            // RFC 5227 works through ARP, which a point-to-point IP-only link does not have
+            // (Linux runs no conflict detection on IFF_NOARP devices either).
+            self.v4.address = if self.config.arp.probe_count == 0 || self.link.point_to_point() {
                 self.claimed(now)
             } else {
                 AddressState::Probing { sent: 0, next: now }
@@ -583,3 +632,6 @@ mod tests;
 
 #[cfg(test)]
 mod dhcp_tests;
+
+#[cfg(test)]
+mod ip_tests;

@@ -119,6 +119,7 @@ impl Footprint {
             w.key("udp_bytes").number(self.udp_bytes);
             w.key("tcp_connections").number(self.tcp_connections);
             w.key("tcp_buffer_bytes").number(self.tcp_buffer_bytes);
+            w.key("tcp_buffer_budget").number(self.tcp_buffer_budget);
         });
     }
 }

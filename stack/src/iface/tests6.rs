@@ -798,6 +798,7 @@ fn tcp_mss_and_packet_too_big() {
             mss: Some(1440),
             ..Options::default()
         },
+        urgent: 0,
     };
     let mut t = Vec::new();
     segment::emit(&mut t, &syn, peer_ip, our_ip, [&[], &[]]);
@@ -828,23 +829,32 @@ fn tcp_mss_and_packet_too_big() {
     );
     let h = net.iface.tcp_accept(l).expect("established");
     assert_eq!(net.iface.tcp_connection(h).unwrap().mss(), 1440);
+    // Our data is in flight from SND.UNA = ISS + 1.
+    assert_eq!(net.iface.tcp_send(h, &[7; 100]), Ok(100));
+    assert_eq!(net.poll(25).len(), 1, "the data segment");
     // A router on the path has an MTU of 1280: it quotes our segment (port 80 -> 40000).
-    let mut quoted_tcp = vec![0, 80, 0x9c, 0x40];
-    quoted_tcp.extend_from_slice(&[0; 16]);
-    let quoted = ip6(ours(), peer6(), 6, 64, &quoted_tcp);
-    let mut ptb = Vec::new();
-    icmp6::write_error(
-        &mut ptb,
-        peer6(),
-        ours(),
-        icmp6::Error::PacketTooBig(1280),
-        &quoted,
-    );
-    assert_eq!(
-        net.rx(30, &icmp_frame(OUR_MAC, peer6(), ours(), 64, &ptb)),
-        NONE
-    );
-    assert_eq!(net.stats().icmpv6_errors_rx, 1);
+    let ptb_quoting = |seq: Seq| {
+        let mut quoted_tcp = vec![0, 80, 0x9c, 0x40];
+        quoted_tcp.extend_from_slice(&seq.0.to_be_bytes());
+        quoted_tcp.extend_from_slice(&[0; 12]);
+        let quoted = ip6(ours(), peer6(), 6, 64, &quoted_tcp);
+        let mut ptb = Vec::new();
+        icmp6::write_error(
+            &mut ptb,
+            peer6(),
+            ours(),
+            icmp6::Error::PacketTooBig(1280),
+            &quoted,
+        );
+        icmp_frame(OUR_MAC, peer6(), ours(), 64, &ptb)
+    };
+    // RFC 5927: a quote of a sequence number not in flight (a blind guess) changes nothing.
+    for forged in [Seq(0), syn_ack.seq, syn_ack.seq + 101] {
+        assert_eq!(net.rx(28, &ptb_quoting(forged)), NONE);
+        assert_eq!(net.iface.tcp_connection(h).unwrap().mss(), 1440);
+    }
+    assert_eq!(net.rx(30, &ptb_quoting(syn_ack.seq + 1)), NONE);
+    assert_eq!(net.stats().icmpv6_errors_rx, 4);
     assert_eq!(
         net.iface.tcp_connection(h).unwrap().mss(),
         1220,

@@ -229,17 +229,22 @@ impl Interface {
         let Some((addrs, protocol, upper)) = quoted else {
             return;
         };
-        let Some(ports) = original.get(upper..upper + 4) else {
+        // The quote holds at least the first 8 bytes of the segment (RFC 792, RFC 4443):
+        // ports and sequence number.
+        let Some(head) = original.get(upper..upper + 8) else {
             return;
         };
         if protocol != 6 {
             return;
         }
-        let local = SocketAddr::new(addrs.src(), u16::from_be_bytes([ports[0], ports[1]]));
-        let remote = SocketAddr::new(addrs.dst(), u16::from_be_bytes([ports[2], ports[3]]));
+        let local = SocketAddr::new(addrs.src(), u16::from_be_bytes([head[0], head[1]]));
+        let remote = SocketAddr::new(addrs.dst(), u16::from_be_bytes([head[2], head[3]]));
+        // RFC 5927 4.1: the connection takes the error only if this sequence number is in
+        // flight (SND.UNA =< SEG.SEQ < SND.NXT); a blind attacker must guess it.
+        let seq = tcp::Seq(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
         match error {
-            TransportError::Unreachable => self.tcp.on_icmp_unreachable(local, remote),
-            TransportError::PathMtu(mtu) => self.tcp.on_path_mtu(local, remote, mtu),
+            TransportError::Unreachable => self.tcp.on_icmp_unreachable(local, remote, seq),
+            TransportError::PathMtu(mtu) => self.tcp.on_path_mtu(local, remote, mtu, seq),
         }
     }
 

@@ -12,7 +12,7 @@
 //! its value is used). It travels through the shared table as an extra 8-byte block in front of
 //! the fragmentable part, so the table needs no per-datagram side data.
 
-use core::net::Ipv6Addr;
+use core::net::{IpAddr, Ipv6Addr};
 use core::time::Duration;
 
 pub use super::Bounds;
@@ -37,6 +37,12 @@ pub struct Key {
     pub dst: Ipv6Addr,
     /// Identification from the Fragment header.
     pub ident: u32,
+}
+
+impl shared::Source for Key {
+    fn source(&self) -> IpAddr {
+        IpAddr::V6(self.src)
+    }
 }
 
 /// What happened to a fragment.
@@ -152,6 +158,11 @@ impl Reassembler {
         self.table.len()
     }
 
+    /// Incomplete packets evicted so far to make room for newer ones.
+    pub fn evictions(&self) -> u64 {
+        self.table.evictions()
+    }
+
     /// True when nothing is in progress.
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
@@ -216,6 +227,33 @@ mod tests {
             }
         );
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn full_table_evicts_oldest() {
+        // Four incomplete trains fill the table; a fifth packet still reassembles.
+        let mut r = table();
+        for i in 0..4u32 {
+            let t = T + core::time::Duration::from_millis(u64::from(i));
+            assert_eq!(
+                r.add(t, a(1), a(2), &frag(8, true, i), &[0; 8]),
+                Outcome::Held
+            );
+        }
+        let p = udp(100);
+        let t = T + core::time::Duration::from_millis(10);
+        assert_eq!(
+            r.add(t, a(1), a(2), &frag(0, true, 99), &p[..48]),
+            Outcome::Held
+        );
+        assert_eq!((r.len(), r.evictions()), (4, 1));
+        assert_eq!(
+            r.add(t, a(1), a(2), &frag(48, false, 99), &p[48..]),
+            Outcome::Complete {
+                next_header: NextHeader::Udp,
+                payload: p
+            }
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! offset-zero fragment, the data kept for Time Exceeded).
 //!
 //! Bounded three ways: datagrams at once, bytes over all buffers, and size of one datagram.
+//! When the table is full, a new datagram still gets in: the oldest incomplete one is evicted
+//! (RFC 8200 4.5 and RFC 791 leave the policy open; Linux evicts the oldest too), taken from the
+//! new datagram's own source once that source holds its share ([`share`] of the table), so a
+//! flood of incomplete trains from one source cannot keep others' datagrams out.
 //! Overlapping fragments are treated as RFC 5722 treats them for IPv6: the whole datagram is
 //! discarded, since overlap is how fragment attacks rewrite headers after filtering.
 //! An exact duplicate of a fragment already held is ignored.
@@ -16,6 +20,7 @@ pub mod ipv6;
 
 use std::collections::BTreeMap;
 
+use core::net::IpAddr;
 use core::time::Duration;
 
 use crate::stats::DropReason;
@@ -46,6 +51,18 @@ struct Datagram {
     deadline: Instant,
 }
 
+/// A reassembly key names the source its fragments came from (for the per-source share).
+pub trait Source {
+    /// The source address of the datagram.
+    fn source(&self) -> IpAddr;
+}
+
+/// Datagrams one source may hold before its own oldest is evicted for its next one, when the
+/// table is full: a quarter of the table, at least one.
+pub fn share(datagrams: usize) -> usize {
+    (datagrams / 4).max(1)
+}
+
 /// What happened to a fragment.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -59,19 +76,59 @@ pub enum Outcome {
 
 /// The reassembly table, keyed by `K` ([`ipv4::Key`] or [`ipv6::Key`]).
 #[derive(Debug)]
-pub struct Reassembler<K: Ord + Copy> {
+pub struct Reassembler<K: Ord + Copy + Source> {
     table: BTreeMap<K, Datagram>,
     bytes: usize,
     bounds: Bounds,
+    evictions: u64,
 }
 
-impl<K: Ord + Copy> Reassembler<K> {
+impl<K: Ord + Copy + Source> Reassembler<K> {
     /// An empty table with the given bounds.
     pub fn new(bounds: Bounds) -> Self {
         Reassembler {
             table: BTreeMap::new(),
             bytes: 0,
             bounds,
+            evictions: 0,
+        }
+    }
+
+    /// Incomplete datagrams evicted so far to make room for newer ones.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// The oldest datagram other than `except`, from `source` only when given.
+    fn oldest(&self, source: Option<IpAddr>, except: &K) -> Option<K> {
+        self.table
+            .iter()
+            .filter(|(k, _)| *k != except && source.is_none_or(|s| k.source() == s))
+            .min_by_key(|(_, d)| d.deadline)
+            .map(|(k, _)| *k)
+    }
+
+    /// Makes room for a new datagram `key` in a full table: evicts the oldest datagram of the
+    /// same source once that source holds its share, else the oldest of all.
+    fn evict_for(&mut self, key: &K) -> bool {
+        let src = key.source();
+        let held = self
+            .table
+            .keys()
+            .filter(|k| *k != key && k.source() == src)
+            .count();
+        let victim = if held >= share(self.bounds.datagrams) {
+            self.oldest(Some(src), key)
+        } else {
+            self.oldest(None, key)
+        };
+        match victim {
+            Some(v) => {
+                self.discard(&v);
+                self.evictions += 1;
+                true
+            }
+            None => false,
         }
     }
 
@@ -88,8 +145,10 @@ impl<K: Ord + Copy> Reassembler<K> {
         }
         if !self.table.contains_key(&key) {
             self.expire(now);
-            if self.table.len() >= self.bounds.datagrams {
-                return Outcome::Dropped(DropReason::ReassemblyFull);
+            while self.table.len() >= self.bounds.datagrams {
+                if !self.evict_for(&key) {
+                    return Outcome::Dropped(DropReason::ReassemblyFull);
+                }
             }
             let d = Datagram {
                 buf: Vec::new(),
@@ -132,9 +191,15 @@ impl<K: Ord + Copy> Reassembler<K> {
             return Outcome::Dropped(DropReason::ReassemblyFull);
         }
         let grow = end.saturating_sub(d.buf.len());
-        if self.bytes + grow > self.bounds.bytes {
-            return Outcome::Dropped(DropReason::ReassemblyFull);
+        // Over the byte budget: older datagrams make room, as for a full table.
+        while self.bytes + grow > self.bounds.bytes {
+            if grow > self.bounds.bytes || !self.evict_for(&key) {
+                return Outcome::Dropped(DropReason::ReassemblyFull);
+            }
         }
+        let Some(d) = self.table.get_mut(&key) else {
+            return Outcome::Dropped(DropReason::ReassemblyFull);
+        };
         if grow > 0 {
             d.buf.reserve_exact(grow);
             d.buf.resize(end, 0);
@@ -354,14 +419,12 @@ mod tests {
             r.add(T, key(1), 65_512, false, &[0; 8]),
             Outcome::Dropped(DropReason::FragmentTooBig)
         );
-        // Over the datagram count.
+        // Over the datagram count: the oldest makes room (see `full_table_evicts_oldest`).
         for i in 0..4 {
             assert_eq!(r.add(T, key(i), 0, true, &[0; 8]), Outcome::Held);
         }
-        assert_eq!(
-            r.add(T, key(9), 0, true, &[0; 8]),
-            Outcome::Dropped(DropReason::ReassemblyFull)
-        );
+        assert_eq!(r.add(T, key(9), 0, true, &[0; 8]), Outcome::Held);
+        assert_eq!((r.len(), r.evictions()), (4, 1));
         // Over the byte budget: a fragment far out would need 30 kB.
         assert_eq!(
             r.add(T, key(0), 30_000, true, &[0; 8]),
@@ -395,6 +458,69 @@ mod tests {
             Outcome::Dropped(DropReason::ReassemblyFull)
         );
         assert!(r.is_empty());
+    }
+
+    fn key_from(src: u8, ident: u16) -> Key {
+        Key {
+            src: Ipv4Addr::new(10, 0, 0, src),
+            ..key(ident)
+        }
+    }
+
+    #[test]
+    fn full_table_evicts_oldest() {
+        // A full table of incomplete trains (a flood) no longer keeps a new datagram out: the
+        // oldest train is evicted for it, and the new one completes.
+        let mut r = Reassembler::<Key>::new(bounds());
+        for i in 0..4u16 {
+            let t = T + Duration::from_millis(u64::from(i));
+            assert_eq!(r.add(t, key(i), 0, true, &[0; 8]), Outcome::Held);
+        }
+        let p = payload(24);
+        let t = T + Duration::from_millis(10);
+        assert_eq!(r.add(t, key(100), 0, true, &p[..16]), Outcome::Held);
+        assert_eq!(r.evictions(), 1);
+        assert_eq!(
+            r.add(t, key(100), 16, false, &p[16..]),
+            Outcome::Complete(p)
+        );
+        // The evicted one was the oldest (ident 0): its tail starts afresh; 1..3 are still held.
+        assert_eq!(
+            r.add(t, key(1), 8, false, &[0; 8]),
+            Outcome::Complete(vec![0; 16])
+        );
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn a_flooding_source_evicts_its_own_first() {
+        let mut b = bounds();
+        b.datagrams = 8;
+        let mut r = Reassembler::<Key>::new(b);
+        // Source 2 starts a datagram first; then source 1 fills the table, and goes on flooding.
+        assert_eq!(r.add(T, key_from(2, 7), 0, true, &[2; 8]), Outcome::Held);
+        for i in 0..100u16 {
+            let t = T + Duration::from_millis(1 + u64::from(i));
+            assert_eq!(r.add(t, key_from(1, i), 0, true, &[1; 8]), Outcome::Held);
+        }
+        assert_eq!(r.len(), 8);
+        assert_eq!(r.evictions(), 93);
+        // Source 2's older datagram was not taken: source 1 was past its share (2 of 8).
+        assert_eq!(
+            r.add(T, key_from(2, 7), 8, false, &[2; 8]),
+            Outcome::Complete(vec![2; 16])
+        );
+        // Byte pressure evicts too: a datagram that needs most of the budget gets it.
+        let mut r = Reassembler::<Key>::new(bounds());
+        assert_eq!(r.add(T, key_from(1, 1), 0, true, &[0; 8000]), Outcome::Held);
+        assert_eq!(r.add(T, key_from(1, 2), 0, true, &[0; 8000]), Outcome::Held);
+        let t = T + Duration::from_millis(1);
+        assert_eq!(
+            r.add(t, key_from(3, 3), 0, true, &[0; 12_000]),
+            Outcome::Held
+        );
+        assert!(r.bytes() <= bounds().bytes);
+        assert_eq!(r.evictions(), 1);
     }
 
     #[test]

@@ -282,8 +282,8 @@ pub fn first_difference(
     if mask.is_empty() && expected.data == got.data {
         return None;
     }
-    let ef = decode::fields(&expected.data);
-    let gf = decode::fields(&got.data);
+    let ef = decode::fields_of(expected.link, &expected.data);
+    let gf = decode::fields_of(got.link, &got.data);
     let keep = |f: &&Field<'_>| !mask.skips(f.name);
     let mut e_iter = ef.iter().filter(keep);
     let mut g_iter = gf.iter().filter(keep);

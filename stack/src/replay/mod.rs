@@ -11,10 +11,24 @@
 //! [`Config`]. So the same records, configuration and seed give the same output, byte for byte.
 //!
 //! Which frames are fed ([`Feed`]): a frame the capture marks inbound (pcapng written by
-//! tapstack) is fed, one marked outbound is skipped because the stack produces its own answers
-//! again, and an unmarked frame is fed unless it was sent from the stack's own MAC address.
-//! Frames cut short by the capture's snaplen are counted and skipped: the stack would see a
-//! different frame than the wire carried.
+//! tapstack, or a Linux cooked capture's packet type) is fed, one marked outbound is skipped
+//! because the stack produces its own answers again, and an unmarked frame is fed unless it
+//! was sent from the stack's own MAC address (or, when the link names no sender, from one of
+//! its IP addresses, or is a duplicate address detection probe for one of them). Frames cut short by the capture's snaplen are counted and skipped: the
+//! stack would see a different frame than the wire carried.
+//!
+//! Link types ([`LinkType`]): a stack on the Ethernet medium takes Ethernet frames as they
+//! are (an FCS already taken off by the reader; frames whose FCS is wrong are skipped when
+//! [`Options::check_fcs`] asks) and cooked and raw frames behind a made-up Ethernet header
+//! (see [`crate::device::link`] for its addresses). When the link names no sender
+//! (raw IP, loopback, a cooked capture of a TUN), no ARP or NDP exchange is in the capture to
+//! teach the stack the sender's MAC, so before the first packet from each such sender the
+//! replay gives the stack what a real link would have carried: an ARP request (IPv4) or a
+//! neighbour solicitation (IPv6) from that address and [`PEER_MAC`] for the packet's
+//! destination. The stack learns the sender from it (RFC 826; RFC 4861 7.2.3) and answers, so
+//! its IP answers go out at once as they did live. These frames are written to the output as
+//! received and counted in [`Report::primed`]. A stack on the IP medium takes the IP packet of
+//! every frame and skips the rest (ARP, other EtherTypes).
 //!
 //! Frames that arrive at the same virtual instant are received one after the other and then the
 //! host is polled once, as the live runtime does with a burst read from the device.
@@ -29,8 +43,11 @@ use core::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::config::{Config, ConfigError};
-use crate::device::capture::Record;
-use crate::device::{Capabilities, Device, Direction, Wait};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::device::capture::{LinkType, Record};
+use crate::device::link::{self, PEER_MAC};
+use crate::device::{Capabilities, Device, Direction, Medium, Wait};
 use crate::ethernet::MacAddr;
 use crate::host::{Host, Services};
 pub use crate::host::{Service, UnknownService};
@@ -86,12 +103,12 @@ pub enum Feed {
 }
 
 impl FromStr for Feed {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::config::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(Feed::Auto),
             "not-ours" => Ok(Feed::NotOurs),
-            other => Err(format!("'{other}' is not a feed rule (auto or not-ours)")),
+            other => Err(format!("'{other}' is not a feed rule (auto or not-ours)").into()),
         }
     }
 }
@@ -108,6 +125,10 @@ pub struct Options {
     /// difference puts every frame at the instant the live stack saw it, which matters where
     /// the stack reads its clock at fine grain (TCP initial sequence numbers tick every 4 µs).
     pub first_frame_at: Duration,
+    /// The stack's medium: Ethernet frames, or bare IP packets.
+    pub medium: Medium,
+    /// Skip (and count) Ethernet frames whose FCS, kept by the capture, is wrong.
+    pub check_fcs: bool,
 }
 
 /// What a replay did: frames read, fed, sent, and skipped by reason.
@@ -125,6 +146,16 @@ pub struct Report {
     pub skipped_own_mac: u64,
     /// Skipped: cut short by the capture's snaplen.
     pub skipped_truncated: u64,
+    /// Skipped: the FCS the capture kept is wrong (only with [`Options::check_fcs`]).
+    pub skipped_bad_fcs: u64,
+    /// Skipped: the link header is cut short or carries no IP where IP was needed (a raw
+    /// frame of another version, a loopback header of another family).
+    pub skipped_bad_link: u64,
+    /// Skipped: not an IP packet, for a stack on the IP medium (ARP, other EtherTypes).
+    pub skipped_not_ip: u64,
+    /// ARP requests and neighbour solicitations given to the stack for senders the capture
+    /// names no MAC for (see the module's documentation).
+    pub primed: u64,
     /// Records stamped earlier than the record before them; they were fed at the later time.
     pub time_went_back: u64,
     /// Polls run for timers between frames (and after the last).
@@ -147,12 +178,20 @@ impl Report {
 
     /// Records skipped for any reason.
     pub fn skipped(&self) -> u64 {
-        self.skipped_outbound + self.skipped_own_mac + self.skipped_truncated
+        self.skipped_outbound
+            + self.skipped_own_mac
+            + self.skipped_truncated
+            + self.skipped_bad_fcs
+            + self.skipped_bad_link
+            + self.skipped_not_ip
     }
 }
 
 /// Polls allowed at one instant before time moves on (a deadline that stays in the past).
 const POLLS_PER_INSTANT: u32 = 64;
+
+/// Senders remembered as primed (beyond this, no more priming: the table is bounded).
+const PRIMED_MAX: usize = 256;
 
 /// Output timestamps: capture time of the first record plus virtual time since it, never
 /// going backwards.
@@ -181,16 +220,18 @@ struct Recorded<'a, 'o> {
     stamp: Stamp,
     out: &'a mut Sink<'o>,
     mtu: usize,
+    medium: Medium,
     /// The record to feed, with its capture timestamp.
     fed: Option<(&'a [u8], Duration)>,
 }
 
 impl<'a, 'o> Recorded<'a, 'o> {
-    fn new(stamp: Stamp, out: &'a mut Sink<'o>, mtu: usize) -> Self {
+    fn new(stamp: Stamp, out: &'a mut Sink<'o>, mtu: usize, medium: Medium) -> Self {
         Recorded {
             stamp,
             out,
             mtu,
+            medium,
             fed: None,
         }
     }
@@ -198,7 +239,10 @@ impl<'a, 'o> Recorded<'a, 'o> {
 
 impl Device for Recorded<'_, '_> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ethernet(self.mtu)
+        Capabilities {
+            medium: self.medium,
+            ..Capabilities::ethernet(self.mtu)
+        }
     }
 
     fn wait(&mut self, _timeout: Duration, _stop: &Receiver<()>) -> Wait {
@@ -260,6 +304,14 @@ pub struct Driver {
     /// Frames were received at `now` and the host has not been polled since.
     poll_due: bool,
     report: Report,
+    /// The frame being fed, when it is not the record's bytes as they are.
+    buf: Vec<u8>,
+    /// A priming frame.
+    prime_buf: Vec<u8>,
+    /// Senders already primed.
+    primed: Vec<IpAddr>,
+    /// The TCP trace, when asked for ([`Driver::trace`]).
+    tracer: Option<trace::Tracer>,
 }
 
 /// Where replayed frames go: `(timestamp, direction, frame)`.
@@ -280,12 +332,44 @@ impl Driver {
             end: Instant::ZERO,
             poll_due: false,
             report: Report::default(),
+            buf: Vec::new(),
+            prime_buf: Vec::new(),
+            primed: Vec::new(),
+            tracer: None,
         }
     }
 
     /// The host being driven (its counters, its sockets).
     pub fn host(&self) -> &Host {
         &self.host
+    }
+
+    /// Records the stack's view of its TCP connections from now on: after every frame fed and
+    /// every timer poll, a [`trace::Sample`] for each connection that changed. Take them with
+    /// [`Driver::trace_samples`].
+    pub fn trace(&mut self) {
+        self.tracer.get_or_insert_with(trace::Tracer::new);
+    }
+
+    /// The trace samples recorded since the last call, oldest first (none without
+    /// [`Driver::trace`]).
+    pub fn trace_samples(&mut self) -> Vec<trace::Sample> {
+        self.tracer
+            .as_mut()
+            .map_or_else(Vec::new, |t| t.take().collect())
+    }
+
+    /// The tracer, for its counts of what did not fit.
+    pub fn tracer(&self) -> Option<&trace::Tracer> {
+        self.tracer.as_ref()
+    }
+
+    /// Samples the TCP connections at `at` when tracing; times count from the first record.
+    fn sample(&mut self, at: Instant) {
+        if let Some(t) = &mut self.tracer {
+            let origin = Instant::ZERO + self.options.first_frame_at;
+            t.sample(trace::micros_after(at, origin), self.host.iface().tcp());
+        }
     }
 
     /// What happened so far.
@@ -313,8 +397,30 @@ impl Driver {
             self.report.skipped_truncated += 1;
             return;
         }
-        let own = record.data.get(6..12) == Some(&self.mac.0[..]);
-        let feed = match (self.options.feed, record.direction) {
+        if self.options.check_fcs && record.fcs_ok() == Some(false) {
+            self.report.skipped_bad_fcs += 1;
+            return;
+        }
+        // An Ethernet frame is fed as it is, even malformed: the stack counts what it drops.
+        let frame = match record.frame() {
+            Ok(f) => Some(f),
+            Err(_) if record.link == LinkType::Ethernet => None,
+            Err(_) => {
+                self.report.skipped_bad_link += 1;
+                return;
+            }
+        };
+        let own = match frame.as_ref() {
+            None => record.data.get(6..12) == Some(&self.mac.0[..]),
+            Some(f) => match f.source {
+                Some(mac) => mac == self.mac,
+                None => f.ip_source().is_some_and(|a| self.is_ours(a)) || self.own_dad(f),
+            },
+        };
+        let marked = record
+            .direction
+            .or_else(|| frame.as_ref().and_then(link::Frame::direction));
+        let feed = match (self.options.feed, marked) {
             (Feed::Auto, Some(Direction::In)) => true,
             (Feed::Auto, Some(Direction::Out)) => {
                 self.report.skipped_outbound += 1;
@@ -326,20 +432,152 @@ impl Driver {
             self.report.skipped_own_mac += 1;
             return;
         }
+        // What the stack is given: the record as it is, or rewritten for the medium.
+        let mut prime = false;
+        // Whether the record's bytes go as they are (else what is written in `buf`).
+        let as_is = match (self.options.medium, frame) {
+            (Medium::Ethernet, None) => true,
+            (Medium::Ethernet, Some(f)) if f.link == LinkType::Ethernet => true,
+            (Medium::Ethernet, Some(f)) => {
+                link::write_ethernet(&f, self.mac, &mut self.buf);
+                prime = f.source.is_none() && self.prime_for(&f);
+                false
+            }
+            (Medium::Ip, f) => match f.as_ref().and_then(link::Frame::ip_packet) {
+                Some(p) => {
+                    self.buf.clear();
+                    self.buf.extend_from_slice(p);
+                    false
+                }
+                None => {
+                    self.report.skipped_not_ip += 1;
+                    return;
+                }
+            },
+        };
         // A frame at the instant of the one before belongs to the same burst: both are
         // received before the host is polled.
         if !(self.poll_due && t == self.now) {
             self.advance(t, out);
         }
-        let mut device = Recorded::new(self.stamp(), out, self.mtu);
-        device.fed = Some((&record.data, record.timestamp));
-        let host = &mut self.host;
-        device.receive(t, |f, send| host.receive(t, f, send));
-        let stamp = device.stamp;
-        self.put_stamp(stamp);
+        if prime {
+            let stamp = self.stamp();
+            Self::receive_one(
+                &mut self.host,
+                self.options.medium,
+                self.mtu,
+                stamp,
+                &self.prime_buf,
+                record.timestamp,
+                t,
+                out,
+                &mut self.last_out,
+                &mut self.report,
+            );
+            self.report.primed += 1;
+        }
+        let data = if as_is { &record.data } else { &self.buf };
+        let stamp = self.stamp();
+        Self::receive_one(
+            &mut self.host,
+            self.options.medium,
+            self.mtu,
+            stamp,
+            data,
+            record.timestamp,
+            t,
+            out,
+            &mut self.last_out,
+            &mut self.report,
+        );
         self.report.fed += 1;
         self.poll_due = true;
         self.now = t;
+        self.sample(t);
+    }
+
+    /// Gives the host one frame at `t` through the replay's device.
+    #[allow(clippy::too_many_arguments)]
+    fn receive_one(
+        host: &mut Host,
+        medium: Medium,
+        mtu: usize,
+        stamp: Stamp,
+        data: &[u8],
+        timestamp: Duration,
+        t: Instant,
+        out: &mut Sink<'_>,
+        last_out: &mut Duration,
+        report: &mut Report,
+    ) {
+        let mut device = Recorded::new(stamp, out, mtu, medium);
+        device.fed = Some((data, timestamp));
+        device.receive(t, |f, send| host.receive(t, f, send));
+        *last_out = device.stamp.last;
+        report.sent += device.stamp.sent;
+    }
+
+    /// True when `a` is one of the stack's addresses.
+    fn is_ours(&self, a: IpAddr) -> bool {
+        let iface = self.host.iface();
+        match a {
+            IpAddr::V4(a) => iface.ipv4_assigned().is_some_and(|c| c.addr() == a),
+            IpAddr::V6(a) => {
+                iface.ipv6_addresses().iter().any(|x| x.cidr.addr() == a)
+                    || a == crate::ipv6::link_local_from_mac(self.mac)
+            }
+        }
+    }
+
+    /// True for a duplicate address detection probe (a neighbour solicitation from the
+    /// unspecified address, RFC 4862 5.4.2) for one of the stack's addresses: with no MAC and
+    /// no direction to tell, it is taken for the stack's own, since the stack, fed it, would
+    /// give up the address it probes for.
+    fn own_dad(&self, f: &link::Frame<'_>) -> bool {
+        let p = f.payload;
+        let probe = f.protocol == link::ETHERTYPE_IPV6
+            && f.ip_source() == Some(Ipv6Addr::UNSPECIFIED.into())
+            && p.get(6) == Some(&58)
+            && p.get(40) == Some(&135);
+        let target = p
+            .get(48..64)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(Ipv6Addr::from);
+        probe && target.is_some_and(|t| self.is_ours(t.into()))
+    }
+
+    /// Writes into `prime_buf` the ARP request or neighbour solicitation that teaches the
+    /// stack the MAC of `f`'s sender, if that sender is new and unicast and the packet goes
+    /// to a unicast address; says whether it did.
+    fn prime_for(&mut self, f: &link::Frame<'_>) -> bool {
+        let (Some(src), Some(dst)) = (f.ip_source(), f.ip_destination()) else {
+            return false;
+        };
+        if self.primed.contains(&src) || self.primed.len() >= PRIMED_MAX {
+            return false;
+        }
+        let out = &mut self.prime_buf;
+        out.clear();
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                if !usable_v4(s) || !usable_v4(d) {
+                    return false;
+                }
+                out.extend_from_slice(&MacAddr::BROADCAST.0);
+                out.extend_from_slice(&PEER_MAC.0);
+                out.extend_from_slice(&link::ETHERTYPE_ARP.to_be_bytes());
+                out.extend_from_slice(&crate::arp::Repr::request(PEER_MAC, s, d).to_bytes());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                if !usable_v6(s) || !usable_v6(d) {
+                    return false;
+                }
+                write_solicitation(out, self.mac, s, d);
+            }
+            _ => return false,
+        }
+        self.primed.push(src);
+        true
     }
 
     /// Runs the timers up to the capture's last record plus [`Options::linger`], stops the
@@ -349,7 +587,7 @@ impl Driver {
         if self.origin.is_some() {
             let end = self.end + self.options.linger;
             self.advance(end, out);
-            let mut device = Recorded::new(self.stamp(), out, self.mtu);
+            let mut device = Recorded::new(self.stamp(), out, self.mtu, self.options.medium);
             self.host
                 .shutdown(end, &mut |f: &[u8]| device.transmit(end, f));
             let stamp = device.stamp;
@@ -376,13 +614,14 @@ impl Driver {
     /// Polls for frames received at `now`, then fires every deadline up to `t`, in order, each
     /// at its own instant.
     fn advance(&mut self, t: Instant, out: &mut Sink<'_>) {
-        let mut device = Recorded::new(self.stamp(), out, self.mtu);
+        let mut device = Recorded::new(self.stamp(), out, self.mtu, self.options.medium);
         let emit_at = |at: Instant, host: &mut Host, device: &mut Recorded<'_, '_>| {
             host.poll(at, &mut |f: &[u8]| device.transmit(at, f));
         };
         if self.poll_due {
             emit_at(self.now, &mut self.host, &mut device);
             self.poll_due = false;
+            self.sample(self.now);
         }
         let mut last = None;
         let mut repeats = 0;
@@ -404,6 +643,7 @@ impl Driver {
             self.now = at;
             emit_at(at, &mut self.host, &mut device);
             self.report.timer_polls += 1;
+            self.sample(at);
         }
         self.now = self.now.max(t);
         let stamp = device.stamp;
@@ -422,9 +662,42 @@ impl Driver {
     }
 }
 
+fn usable_v4(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+}
+
+fn usable_v6(a: Ipv6Addr) -> bool {
+    !(a.is_unspecified() || a.is_multicast())
+}
+
+/// A neighbour solicitation (RFC 4861 4.3) from `src`, with [`PEER_MAC`] as its source
+/// link-layer address, for `target`, sent straight to the stack's MAC and to `target`
+/// (a unicast solicitation, as for a reachability check).
+fn write_solicitation(out: &mut Vec<u8>, ours: MacAddr, src: Ipv6Addr, target: Ipv6Addr) {
+    // type 135, code 0, checksum, reserved; target; option 1 (source link-layer address).
+    let mut icmp = [0u8; 32];
+    icmp[0] = 135;
+    icmp[8..24].copy_from_slice(&target.octets());
+    icmp[24] = 1;
+    icmp[25] = 1;
+    icmp[26..32].copy_from_slice(&PEER_MAC.0);
+    let sum = crate::checksum::upper_layer(src.into(), target.into(), 58, &icmp);
+    // upper_layer gives the sum in native byte order.
+    icmp[2..4].copy_from_slice(&sum.to_ne_bytes());
+    out.extend_from_slice(&ours.0);
+    out.extend_from_slice(&PEER_MAC.0);
+    out.extend_from_slice(&link::ETHERTYPE_IPV6.to_be_bytes());
+    // version 6, payload 32 bytes, next header ICMPv6, hop limit 255 (RFC 4861 7.1.1).
+    out.extend_from_slice(&[0x60, 0, 0, 0, 0, 32, 58, 255]);
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&target.octets());
+    out.extend_from_slice(&icmp);
+}
+
 mod compare;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 pub use compare::{
     compare, direction_name, first_difference, seconds, Comparison, Difference, FieldDiff, Mask,

@@ -18,12 +18,11 @@ fn host(seed: u64) -> Host {
 }
 
 fn rec(ms: u64, data: Vec<u8>, direction: Option<Direction>) -> Record {
-    Record {
-        timestamp: Duration::from_secs(1_700_000_000) + Duration::from_millis(ms),
-        orig_len: data.len() as u32,
+    Record::ethernet(
+        Duration::from_secs(1_700_000_000) + Duration::from_millis(ms),
         data,
         direction,
-    }
+    )
 }
 
 fn arp_request() -> Vec<u8> {
@@ -250,12 +249,7 @@ fn empty_replay_sends_nothing() {
 
 fn as_records(out: &Out) -> Vec<Record> {
     out.iter()
-        .map(|(t, d, f)| Record {
-            timestamp: *t,
-            orig_len: f.len() as u32,
-            data: f.clone(),
-            direction: Some(*d),
-        })
+        .map(|(t, d, f)| Record::ethernet(*t, f.clone(), Some(*d)))
         .collect()
 }
 
@@ -338,4 +332,287 @@ fn build_host_with_a_subset_of_services() {
         build_host(c, &[Service::UdpEcho, Service::UdpEcho]).err(),
         Some(BuildError::Service(Service::UdpEcho))
     );
+}
+
+/// `frame` (an Ethernet frame) with its link header replaced by `link`'s.
+fn relink(link: LinkType, frame: &[u8], packet_type: u16) -> Vec<u8> {
+    let (ethertype, ip) = (&frame[12..14], &frame[14..]);
+    let mut f = Vec::new();
+    match link {
+        LinkType::LinuxSll => {
+            f.extend_from_slice(&packet_type.to_be_bytes());
+            f.extend_from_slice(&[0, 1, 0, 6]);
+            f.extend_from_slice(&frame[6..12]);
+            f.extend_from_slice(&[0, 0]);
+            f.extend_from_slice(ethertype);
+        }
+        LinkType::Null => f.extend_from_slice(&2u32.to_le_bytes()),
+        LinkType::Raw => {}
+        other => panic!("{other} not made here"),
+    }
+    // Ethernet padding is not part of the packet.
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    f.extend_from_slice(if ethertype == [8, 0] {
+        &ip[..total]
+    } else {
+        ip
+    });
+    f
+}
+
+fn rec_link(ms: u64, link: LinkType, data: Vec<u8>) -> Record {
+    Record {
+        link,
+        ..rec(ms, data, None)
+    }
+}
+
+fn echo_replies(out: &Out) -> Vec<Vec<u8>> {
+    out.iter()
+        .filter(|(_, d, f)| {
+            *d == Direction::Out && decode::summary(f).to_string().contains("echo reply")
+        })
+        // The IP packet: what the stack answered, whatever the link.
+        .map(|(_, _, f)| f[14..].to_vec())
+        .collect()
+}
+
+#[test]
+fn raw_and_null_frames_get_a_header_and_the_sender_is_primed() {
+    let (want, _) = run(
+        &[rec(0, arp_request(), None), rec(1, ping(1), None)],
+        1,
+        Options::default(),
+    );
+    let want = echo_replies(&want);
+    assert_eq!(want.len(), 1);
+    for link in [LinkType::Raw, LinkType::Null] {
+        let records = vec![
+            rec_link(1, link, relink(link, &ping(1), 0)),
+            rec_link(2, link, relink(link, &ping(2), 0)),
+        ];
+        let (out, report) = run(&records, 1, Options::default());
+        // One ARP request from the made-up peer, before the first ping only.
+        assert_eq!((report.primed, report.fed), (1, 2), "{link}");
+        let primed = &out[1].2;
+        assert_eq!(out[1].1, Direction::In);
+        assert!(decode::summary(primed)
+            .to_string()
+            .contains("ARP, Request who-has 10.77.0.2 tell 10.77.0.1"));
+        assert_eq!(&primed[6..12], &PEER_MAC.0);
+        let got = echo_replies(&out);
+        assert_eq!(got.len(), 2, "{link}: {out:?}");
+        assert_eq!(got[0], want[0], "{link}: the same answer");
+        // The answer goes to the made-up peer.
+        let reply = out.iter().rev().find(|o| o.1 == Direction::Out).unwrap();
+        assert_eq!(&reply.2[0..6], &PEER_MAC.0);
+    }
+}
+
+#[test]
+fn cooked_frames_keep_the_senders_mac_and_their_direction_decides() {
+    let records = vec![
+        rec_link(
+            0,
+            LinkType::LinuxSll,
+            relink(LinkType::LinuxSll, &arp_request(), 1),
+        ),
+        rec_link(
+            1,
+            LinkType::LinuxSll,
+            relink(LinkType::LinuxSll, &ping(1), 0),
+        ),
+        // Marked outgoing: sent by the capturing host, whose place the stack takes.
+        rec_link(
+            2,
+            LinkType::LinuxSll,
+            relink(LinkType::LinuxSll, &ping(2), 4),
+        ),
+    ];
+    let (out, report) = run(&records, 1, Options::default());
+    assert_eq!(
+        (report.fed, report.skipped_outbound, report.primed),
+        (2, 1, 0)
+    );
+    let got = echo_replies(&out);
+    assert_eq!(got.len(), 1);
+    let reply = out.iter().rev().find(|o| o.1 == Direction::Out).unwrap();
+    assert_eq!(
+        &reply.2[0..6],
+        &PEER,
+        "answered to the cooked header's address"
+    );
+}
+
+#[test]
+fn frames_from_our_own_address_are_not_fed_when_no_mac_says_so() {
+    // A raw echo reply from the stack's own address, unmarked: its own frame.
+    let mut reply = Vec::new();
+    PacketBuilder::ethernet2(OURS.0, PEER)
+        .ipv4([10, 77, 0, 2], [10, 77, 0, 1], 64)
+        .icmpv4_echo_reply(7, 1)
+        .write(&mut reply, &[0x61; 56])
+        .unwrap();
+    let records = vec![rec_link(0, LinkType::Raw, relink(LinkType::Raw, &reply, 0))];
+    let (_, report) = run(&records, 1, Options::default());
+    assert_eq!((report.fed, report.skipped_own_mac), (0, 1));
+}
+
+#[test]
+fn bad_fcs_is_skipped_when_checked_and_bad_links_are_counted() {
+    let mut r = rec(1, ping(1), None);
+    r.fcs = Some(link::crc32(&r.data) ^ 1);
+    let checked = Options {
+        check_fcs: true,
+        ..Options::default()
+    };
+    let (_, report) = run(std::slice::from_ref(&r), 1, checked);
+    assert_eq!((report.fed, report.skipped_bad_fcs), (0, 1));
+    let (_, report) = run(&[r], 1, Options::default());
+    assert_eq!(report.fed, 1, "not checked unless asked");
+    let bad = rec_link(1, LinkType::Null, vec![9, 0, 0, 0, 0x45]);
+    let (_, report) = run(&[bad], 1, Options::default());
+    assert_eq!((report.fed, report.skipped_bad_link), (0, 1));
+}
+
+#[test]
+fn an_ip_medium_takes_the_ip_packet_only() {
+    // The stack itself cannot run on the IP medium here; what the driver hands it can be
+    // seen through the output, which records every frame fed.
+    let ip = Options {
+        medium: Medium::Ip,
+        ..Options::default()
+    };
+    let records = vec![
+        rec(0, arp_request(), None),
+        rec_link(
+            1,
+            LinkType::LinuxSll,
+            relink(LinkType::LinuxSll, &ping(1), 0),
+        ),
+    ];
+    let mut out: Out = Vec::new();
+    let mut sink = |t: Duration, d: Direction, f: &[u8]| out.push((t, d, f.to_vec()));
+    let mut r = Driver::new(host(1), ip);
+    for rec in &records {
+        r.push(rec, &mut sink);
+    }
+    assert_eq!((r.report().fed, r.report().skipped_not_ip), (1, 1));
+    let fed: Vec<&Vec<u8>> = out
+        .iter()
+        .filter(|o| o.1 == Direction::In)
+        .map(|o| &o.2)
+        .collect();
+    assert_eq!(fed.len(), 1);
+    assert_eq!(fed[0][0] >> 4, 4, "an IPv4 packet, no link header");
+    assert_eq!(fed[0][..], ping(1)[14..]);
+}
+
+#[test]
+fn random_records_of_every_link_type_are_fed_or_counted() {
+    let mut rng = crate::rng::Rng::new(5, "replay-fuzz");
+    let records: Vec<Record> = (0..5_000u64)
+        .map(|i| {
+            let mut data = vec![0u8; rng.below(120) as usize];
+            rng.fill(&mut data);
+            if let Some(b) = data.first_mut() {
+                *b = if i % 2 == 0 { 0x45 } else { 0x60 };
+            }
+            Record {
+                link: LinkType::ALL[(i % 8) as usize],
+                fcs: (i % 5 == 0).then_some(7),
+                ..rec(i, data, None)
+            }
+        })
+        .collect();
+    let checked = Options {
+        check_fcs: true,
+        ..Options::default()
+    };
+    let (_, report) = run(&records, 1, checked);
+    assert_eq!(report.records, 5_000);
+    assert_eq!(report.fed + report.skipped(), report.records);
+    assert!(
+        report.skipped_bad_fcs > 0 && report.skipped_bad_link > 0,
+        "{report:?}"
+    );
+}
+
+#[test]
+fn an_ipv6_sender_is_primed_with_a_well_formed_solicitation() {
+    let mut c = Config::new(OURS, Some("10.77.0.2/24".parse::<Ipv4Cidr>().unwrap()));
+    c.arp.probe_count = 0;
+    c.ipv6 = Some(crate::Ipv6Config {
+        addresses: vec!["fd77::2/64".parse().unwrap()],
+        ..Default::default()
+    });
+    let host = build_host(c, Service::STANDARD).unwrap();
+    let mut echo = Vec::new();
+    PacketBuilder::ipv6(
+        "fd77::1".parse::<Ipv6Addr>().unwrap().octets(),
+        "fd77::2".parse::<Ipv6Addr>().unwrap().octets(),
+        64,
+    )
+    .icmpv6_echo_request(9, 1)
+    .write(&mut echo, b"raw six")
+    .unwrap();
+    // Late enough after the first record for duplicate address detection to be over.
+    let records = vec![
+        rec(0, arp_request(), None),
+        rec_link(5_000, LinkType::Raw, echo),
+    ];
+    let mut out: Out = Vec::new();
+    let mut sink = |t: Duration, d: Direction, f: &[u8]| out.push((t, d, f.to_vec()));
+    let mut r = Driver::new(host, Options::default());
+    for rec in &records {
+        r.push(rec, &mut sink);
+    }
+    let report = r.finish(&mut sink);
+    assert_eq!((report.primed, report.fed), (1, 2));
+    let lines: Vec<String> = out
+        .iter()
+        .map(|(_, d, f)| format!("{d:?} {}", decode::summary(f)))
+        .collect();
+    let ns = lines
+        .iter()
+        .find(|l| l.starts_with("In ") && l.contains("neighbor solicitation"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(!ns.contains("[bad"), "{ns}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Out ") && l.contains("echo reply")),
+        "{lines:#?}"
+    );
+    assert_eq!(r.host().iface().stats().total_drops(), 0);
+}
+
+#[test]
+fn the_trace_samples_after_frames_and_after_timers() {
+    let mut out: Out = Vec::new();
+    let mut sink = |t: Duration, d: Direction, f: &[u8]| out.push((t, d, f.to_vec()));
+    let options = Options {
+        linger: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let mut r = Driver::new(host(1), options);
+    r.trace();
+    r.push(&rec(0, arp_request(), None), &mut sink);
+    r.push(&rec(10, syn(), None), &mut sink);
+    r.finish(&mut sink);
+    let samples = r.trace_samples();
+    // The SYN makes a connection, sampled at its frame's time (since the first record).
+    let first = samples.first().unwrap();
+    assert_eq!((first.time_us, first.conn), (10_000, 1));
+    assert!(first.json().contains("\"state\":\"SYN-RECEIVED\""));
+    // No ACK comes: the SYN-ACK is sent again when its timer fires, with no frame then.
+    let timeout = samples
+        .iter()
+        .find(|s| s.events.contains(&trace::CongestionEvent::Timeout))
+        .unwrap();
+    assert_eq!(timeout.time_us, 10_000 + 1_000_000);
+    assert!(timeout.json().contains("\"events\":[\"timeout\"]"));
+    // Taken once.
+    assert!(r.trace_samples().is_empty());
+    assert_eq!(r.tracer().unwrap().samples_dropped, 0);
 }

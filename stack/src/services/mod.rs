@@ -1,8 +1,12 @@
 //! Services: ordinary users of the socket API, run in the stack loop by [`crate::Host`].
 
+#[cfg(feature = "services")]
 pub mod dns;
 pub mod echo;
+#[cfg(feature = "services")]
 pub mod http;
+#[cfg(feature = "services")]
+pub mod iperf3;
 pub mod tcp;
 
 use crate::iface::Interface;

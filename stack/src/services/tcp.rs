@@ -29,6 +29,9 @@ struct Conn {
     handle: tcp::Handle,
     /// Chargen: position in the pattern.
     offset: usize,
+    /// Echo: bytes read that the send buffer did not take (the TCP memory budget may grant
+    /// less than the room it showed); they go out before anything more is read.
+    unsent: Vec<u8>,
 }
 
 /// A TCP server of one [`Kind`].
@@ -97,17 +100,51 @@ impl Server {
         let h = c.handle;
         match self.kind {
             Kind::Echo => loop {
+                if !c.unsent.is_empty() {
+                    match iface.tcp_send(h, &c.unsent) {
+                        Ok(n) => {
+                            c.unsent.drain(..n.min(c.unsent.len()));
+                        }
+                        Err(_) => {
+                            iface.tcp_close(h);
+                            return false;
+                        }
+                    }
+                    if !c.unsent.is_empty() {
+                        return true;
+                    }
+                    c.unsent = Vec::new();
+                }
                 let room = iface
                     .tcp_connection(h)
                     .map_or(0, tcp::Connection::send_capacity);
-                let want = room.min(self.buf.len());
+                // Urgent data comes back urgent: read up to the urgent mark, and send what
+                // reaches it with the urgent pointer (RFC 9293 3.8.5).
+                let mark = iface.tcp_urgent_mark(h);
+                let want = room.min(self.buf.len()).min(mark.unwrap_or(usize::MAX));
                 if want == 0 {
                     return true;
                 }
                 match iface.tcp_recv(h, self.buf.get_mut(..want).unwrap_or_default()) {
                     Ok(0) => return true,
                     Ok(n) => {
-                        let _ = iface.tcp_send(h, self.buf.get(..n).unwrap_or_default());
+                        let data = self.buf.get(..n).unwrap_or_default();
+                        let sent = if mark == Some(n) {
+                            iface.tcp_send_urgent(h, data)
+                        } else {
+                            iface.tcp_send(h, data)
+                        };
+                        let sent = match sent {
+                            Ok(sent) => sent,
+                            Err(_) => {
+                                iface.tcp_close(h);
+                                return false;
+                            }
+                        };
+                        if let Some(rest) = data.get(sent..).filter(|r| !r.is_empty()) {
+                            c.unsent.extend_from_slice(rest);
+                            return true;
+                        }
                     }
                     Err(SocketError::Closed) => {
                         iface.tcp_close(h);
@@ -174,7 +211,11 @@ impl Service for Server {
                 break;
             };
             self.served += 1;
-            self.conns.push(Conn { handle, offset: 0 });
+            self.conns.push(Conn {
+                handle,
+                offset: 0,
+                unsent: Vec::new(),
+            });
         }
         let mut i = 0;
         while i < self.conns.len() {

@@ -2,34 +2,53 @@
 //! out-of-order data of the receive side (which yields the SACK blocks of RFC 2018) and, on the
 //! send side, the ranges the peer has SACKed (the scoreboard of RFC 6675).
 //!
-//! Storage is allocated when the first byte arrives and can be given back once the ring is empty,
-//! so an idle connection holds no buffer memory.
+//! Storage grows on demand: a ring starts with none, takes [`FIRST_STORAGE`] bytes with its first
+//! byte and doubles as data needs room, up to its capacity and to the limit the TCP memory
+//! budget sets (see [`super::memory`]). It can be given back once the ring is empty, so an idle
+//! connection holds no buffer memory.
 
 use super::seq::Seq;
 
-/// A byte ring with a fixed capacity.
+/// Storage a ring takes with its first byte; it doubles from there as data needs room.
+pub const FIRST_STORAGE: usize = 4096;
+
+/// A byte ring with a fixed capacity and storage that grows on demand.
+///
+/// Sizes are kept as `u32` (a ring holds at most 4 GiB; a TCP window is at most 1 GiB) and the
+/// storage as a boxed slice, so that an idle ring costs 32 bytes.
 #[derive(Debug, Default)]
 pub struct Ring {
-    buf: Vec<u8>,
-    head: usize,
-    len: usize,
-    cap: usize,
+    /// The storage: its length is the ring's modulus, at most `cap`.
+    buf: Box<[u8]>,
+    head: u32,
+    len: u32,
+    cap: u32,
+    /// Most storage the ring may take now (the memory budget's word); storage already taken
+    /// is kept even when the limit falls below it.
+    limit: u32,
+}
+
+/// `n` as a ring size (saturating at 4 GiB).
+fn size32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Ring {
     /// An empty ring that will hold at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
+        let cap = size32(cap.max(1));
         Ring {
-            buf: Vec::new(),
+            buf: Box::default(),
             head: 0,
             len: 0,
-            cap: cap.max(1),
+            cap,
+            limit: cap,
         }
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// True when nothing is held.
@@ -37,26 +56,68 @@ impl Ring {
         self.len == 0
     }
 
-    /// Room left.
+    /// Room left: up to the capacity, or to the storage the limit allows if that is less.
     pub fn free(&self) -> usize {
-        self.cap - self.len
+        self.room().saturating_sub(self.len())
     }
 
     /// Capacity.
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.cap as usize
     }
 
     /// Bytes of storage allocated now.
     pub fn allocated(&self) -> usize {
-        self.buf.capacity()
+        self.buf.len()
     }
 
-    fn storage(&mut self) {
-        if self.buf.is_empty() {
-            self.buf = vec![0; self.cap];
-            self.head = 0;
+    /// Sets the most storage the ring may take from now on.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = size32(limit);
+    }
+
+    fn head(&self) -> usize {
+        self.head as usize
+    }
+
+    /// Bytes the ring may hold now: its capacity, cut to its storage limit (but never below
+    /// the storage it has).
+    fn room(&self) -> usize {
+        self.capacity()
+            .min((self.limit as usize).max(self.buf.len()))
+    }
+
+    /// Makes the storage at least `need` bytes (doubling, within the room); returns its size.
+    /// The bytes keep their offsets from the head.
+    fn grow(&mut self, need: usize) -> usize {
+        let size = self.buf.len();
+        if need <= size {
+            return size;
         }
+        let target = need
+            .max(size.saturating_mul(2))
+            .max(FIRST_STORAGE)
+            .min(self.room());
+        if target <= size {
+            return size;
+        }
+        self.relocate(target, size);
+        target
+    }
+
+    /// Moves the first `keep` bytes from the head (in ring order) into new storage of `size`
+    /// bytes, with the head at 0.
+    fn relocate(&mut self, size: usize, keep: usize) {
+        let mut new = Vec::with_capacity(size);
+        if !self.buf.is_empty() {
+            let (front, back) = self.buf.split_at(self.head().min(self.buf.len()));
+            let from_back = back.len().min(keep);
+            new.extend_from_slice(back.get(..from_back).unwrap_or_default());
+            new.extend_from_slice(front.get(..keep - from_back).unwrap_or_default());
+        }
+        new.resize(size, 0);
+        self.buf = new.into_boxed_slice();
+        self.head = 0;
     }
 
     /// Appends as much of `data` as fits; returns how much.
@@ -65,25 +126,30 @@ impl Ring {
         if n == 0 {
             return 0;
         }
-        let at = self.len;
-        self.write_at(at, data.get(..n).unwrap_or_default());
-        self.len += n;
+        let at = self.len();
+        let n = self.write_at(at, data.get(..n).unwrap_or_default());
+        self.len = size32(self.len() + n);
         n
     }
 
     /// Writes `data` at `offset` bytes past the head without changing the length (for
-    /// out-of-order data); what would pass the capacity is cut. Returns bytes written.
+    /// out-of-order data); what would pass the room is cut. Returns bytes written.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
-        if offset >= self.cap {
+        let room = self.room();
+        if offset >= room {
             return 0;
         }
-        let n = data.len().min(self.cap - offset);
+        let n = data.len().min(room - offset);
         if n == 0 {
             return 0;
         }
-        self.storage();
-        let start = (self.head + offset) % self.cap;
-        let first = n.min(self.cap - start);
+        let size = self.grow(offset + n);
+        let n = n.min(size.saturating_sub(offset));
+        if n == 0 {
+            return 0;
+        }
+        let start = (self.head() + offset) % size;
+        let first = n.min(size - start);
         if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + first), data.get(..first))
         {
             dst.copy_from_slice(src);
@@ -96,17 +162,18 @@ impl Ring {
 
     /// Counts `n` more bytes as held (after `write_at` filled them).
     pub fn commit(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.cap);
+        self.len = size32((self.len() + n).min(self.buf.len()));
     }
 
     /// The bytes at `offset..offset + len` (clamped to what is held), in at most two pieces.
     pub fn peek(&self, offset: usize, len: usize) -> [&[u8]; 2] {
-        if offset >= self.len || self.buf.is_empty() {
+        let size = self.buf.len();
+        if offset >= self.len() || size == 0 {
             return [&[], &[]];
         }
-        let len = len.min(self.len - offset);
-        let start = (self.head + offset) % self.cap;
-        let first = len.min(self.cap - start);
+        let len = len.min(self.len() - offset);
+        let start = (self.head() + offset) % size;
+        let first = len.min(size - start);
         [
             self.buf.get(start..start + first).unwrap_or_default(),
             self.buf.get(..len - first).unwrap_or_default(),
@@ -115,18 +182,40 @@ impl Ring {
 
     /// Drops `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
-        self.head = (self.head + n) % self.cap;
-        self.len -= n;
+        let n = n.min(self.len());
+        if n == 0 {
+            return;
+        }
+        self.head = size32((self.head() + n) % self.buf.len().max(1));
+        self.len = size32(self.len() - n);
     }
 
     /// Gives the storage back when nothing is held. The caller knows whether data written
     /// ahead with `write_at` is still wanted; this does not.
     pub fn shrink_if_empty(&mut self) {
         if self.len == 0 {
-            self.buf = Vec::new();
+            self.buf = Box::default();
             self.head = 0;
         }
+    }
+
+    /// Gives back the storage beyond what the held bytes need (data written ahead with
+    /// `write_at` is lost). Returns the bytes of storage given back.
+    pub fn shrink_to_held(&mut self) -> usize {
+        let before = self.allocated();
+        if self.len == 0 {
+            self.shrink_if_empty();
+        } else {
+            let size = self
+                .len()
+                .next_power_of_two()
+                .max(FIRST_STORAGE)
+                .min(self.capacity());
+            if size < self.buf.len() {
+                self.relocate(size, self.len());
+            }
+        }
+        before.saturating_sub(self.allocated())
     }
 
     /// Copies up to `out.len()` bytes from the front into `out` and drops them.
@@ -290,6 +379,70 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(r.read(&mut out), 8);
         assert_eq!(&out, b"abcdefxy");
+    }
+
+    #[test]
+    fn ring_storage_grows_on_demand_and_keeps_its_bytes() {
+        let mut r = Ring::new(64 * 1024);
+        assert_eq!(r.allocated(), 0);
+        assert_eq!(r.push(b"ab"), 2);
+        assert_eq!(
+            r.allocated(),
+            FIRST_STORAGE,
+            "the first byte takes a small piece"
+        );
+        // Wrap the head, then grow past the first piece: the bytes keep their order.
+        let mut out = [0u8; 2];
+        r.read(&mut out);
+        let data: Vec<u8> = (0..FIRST_STORAGE as u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(r.push(&data), FIRST_STORAGE);
+        assert_eq!(r.allocated(), FIRST_STORAGE);
+        assert_eq!(r.push(b"xyz"), 3);
+        assert_eq!(r.allocated(), 2 * FIRST_STORAGE, "doubled");
+        let mut all = vec![0u8; FIRST_STORAGE + 3];
+        assert_eq!(r.read(&mut all), FIRST_STORAGE + 3);
+        assert_eq!(&all[..FIRST_STORAGE], &data[..]);
+        assert_eq!(&all[FIRST_STORAGE..], b"xyz");
+    }
+
+    #[test]
+    fn ring_storage_keeps_to_its_limit() {
+        let mut r = Ring::new(64 * 1024);
+        r.set_limit(10_000);
+        assert_eq!(r.free(), 10_000);
+        let data = vec![7u8; 20_000];
+        assert_eq!(r.push(&data), 10_000, "cut at the limit");
+        assert_eq!(r.allocated(), 10_000);
+        // Out-of-order data too.
+        let mut r2 = Ring::new(64 * 1024);
+        r2.set_limit(6000);
+        assert_eq!(r2.write_at(5000, &data), 1000);
+        assert_eq!(r2.allocated(), 6000);
+        // A lower limit does not take storage away; a higher one lets it grow again.
+        r.set_limit(100);
+        assert_eq!(r.allocated(), 10_000);
+        assert_eq!(r.free(), 0);
+        let mut out = vec![0u8; 4000];
+        r.read(&mut out);
+        assert_eq!(r.free(), 4000, "room within the storage held");
+        r.set_limit(64 * 1024);
+        assert_eq!(r.push(&data), 20_000);
+        assert_eq!(r.allocated(), 26_000, "what is needed, at least double");
+    }
+
+    #[test]
+    fn ring_gives_back_storage_beyond_what_it_holds() {
+        let mut r = Ring::new(64 * 1024);
+        assert_eq!(r.push(&[1; 100]), 100);
+        assert_eq!(r.write_at(40_000, &[2; 1000]), 1000);
+        assert_eq!(r.allocated(), 41_000);
+        assert_eq!(r.shrink_to_held(), 41_000 - FIRST_STORAGE);
+        assert_eq!(r.allocated(), FIRST_STORAGE);
+        let mut out = [0u8; 200];
+        assert_eq!(r.read(&mut out), 100);
+        assert_eq!(&out[..100], &[1; 100][..]);
+        assert_eq!(r.shrink_to_held(), FIRST_STORAGE);
+        assert_eq!(r.allocated(), 0);
     }
 
     #[test]

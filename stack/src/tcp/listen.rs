@@ -33,9 +33,17 @@ impl Sockets {
                 backlog: backlog.max(1),
                 queue: VecDeque::new(),
                 half_open: 0,
+                last_cookie: None,
             },
         );
         Ok(ListenHandle { port, generation })
+    }
+
+    /// The listeners: port, connections waiting for `accept`, and backlog; by port.
+    pub fn listeners(&self) -> impl Iterator<Item = (u16, usize, usize)> + '_ {
+        self.listeners
+            .iter()
+            .map(|(port, l)| (*port, l.queue.len(), l.backlog))
     }
 
     /// Takes the oldest established connection from a listener's queue.
@@ -93,7 +101,8 @@ impl Sockets {
         payload: &[u8],
     ) -> Outcome {
         let f = seg.flags;
-        let table_full = self.len() >= self.config.max_connections;
+        // A TIME-WAIT connection makes room if need be (see `insert`).
+        let table_full = !self.has_room();
         if let Some(listener) = self.listeners.get(&local.port()) {
             // RFC 9293 3.10.7.2 LISTEN: ignore RST, answer ACK with RST, accept SYN.
             if f.rst {
@@ -104,7 +113,7 @@ impl Sockets {
             if f.ack {
                 // Perhaps the ACK of a SYN cookie (RFC 4987 3.6).
                 if self.config.syn_cookies && !f.syn {
-                    if let Some(mss) = self.check_cookie(now, local, remote, seg) {
+                    if let Some(cookie) = self.check_cookie(now, local, remote, seg) {
                         if table_full || !accept_room {
                             // Valid, but no room: drop it; the peer's retransmission (or its
                             // data) will carry the cookie again (as Linux does).
@@ -118,7 +127,8 @@ impl Sockets {
                             remote,
                             iss,
                             irs,
-                            mss,
+                            &cookie.options,
+                            cookie.ts_offset,
                             self.params(&local),
                         );
                         self.counters.syn_cookies_accepted += 1;

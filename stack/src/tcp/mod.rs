@@ -4,7 +4,8 @@
 //!
 //! Files, one concern each: [`seq`] sequence numbers, [`segment`] the wire format and options,
 //! [`buffer`] send/receive rings and out-of-order data, [`rtt`] the retransmission timer,
-//! [`congestion`] the congestion window, [`conn`] one connection's state machine. The socket
+//! [`congestion`] the congestion window, [`conn`] one connection's state machine, [`memory`]
+//! the budget all connections' buffers share (and receive-window auto-tuning). The socket
 //! table is this file (its types) with `table` (handles, the connection lookup, user calls),
 //! `listen` (listeners and their backlogs, RFC 9293 3.10.7.2), `cookie` (initial sequence
 //! numbers, RFC 6528, and SYN cookies, RFC 4987) and `schedule` (segments in, the ready queue,
@@ -13,6 +14,7 @@
 pub mod buffer;
 pub mod congestion;
 pub mod conn;
+pub mod memory;
 mod report;
 pub mod rtt;
 pub mod segment;
@@ -29,7 +31,9 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-pub use conn::{AckTiming, Arrival, Connection, Counters, Error, Params, Reset, State};
+pub use conn::{
+    AckTiming, Arrival, Connection, Counters, Error, Params, Reset, Sequence, SoftError, State,
+};
 pub use seq::Seq;
 
 use crate::time::Instant;
@@ -37,7 +41,8 @@ use crate::time::Instant;
 /// TCP settings of a stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Receive buffer per connection.
+    /// Receive buffer per connection: the window a connection starts with. Auto-tuning may
+    /// grow it up to the largest window its window scale announces (about twice this).
     pub rx_buffer: usize,
     /// Send buffer per connection.
     pub tx_buffer: usize,
@@ -49,8 +54,17 @@ pub struct Config {
     pub delayed_ack: Duration,
     /// TIME-WAIT duration (2*MSL; RFC 9293 suggests MSL = 2 min, Linux waits 60 s in all).
     pub time_wait: Duration,
+    /// How long a connection the application has closed may wait in FIN-WAIT-2 for the peer's
+    /// FIN (Linux's `tcp_fin_timeout`, 60 s).
+    pub fin_timeout: Duration,
     /// Retransmissions before a connection is given up.
     pub max_retries: u32,
+    /// SYN,ACK retransmissions before a half-open connection is given up (Linux's
+    /// `tcp_synack_retries`, 5: about 63 s with the 1 s initial RTO).
+    pub synack_retries: u32,
+    /// Connections the application has closed that may still be finishing at once (Linux's
+    /// `tcp_max_orphans`); beyond it the oldest is reset.
+    pub max_orphans: usize,
     /// Connections open at once (all states, listeners' queues included).
     pub max_connections: usize,
     /// Offer window scaling.
@@ -63,6 +77,9 @@ pub struct Config {
     pub congestion: congestion::Algorithm,
     /// Answer SYNs with SYN cookies (RFC 4987) when a listener's backlog is full.
     pub syn_cookies: bool,
+    /// Bytes of send and receive buffer storage all connections together may hold (see
+    /// [`memory`]).
+    pub memory: usize,
 }
 
 impl Default for Config {
@@ -74,13 +91,17 @@ impl Default for Config {
             max_rto: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
             max_retries: 15,
+            synack_retries: 5,
+            max_orphans: 4096,
             max_connections: 16_384,
             window_scaling: true,
             timestamps: true,
             sack: true,
             congestion: congestion::Algorithm::NewReno,
             syn_cookies: true,
+            memory: memory::DEFAULT_BUDGET,
         }
     }
 }
@@ -130,6 +151,8 @@ pub enum ConnectError {
     TooManyConnections,
     /// No free local port.
     NoFreePort,
+    /// The destination is a broadcast or multicast address (RFC 1122 4.2.3.10, MUST-46).
+    NotUnicast,
 }
 
 impl fmt::Display for ConnectError {
@@ -139,6 +162,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Unaddressable => "destination address or port is unspecified",
             ConnectError::TooManyConnections => "TCP connection table is full",
             ConnectError::NoFreePort => "no free local port",
+            ConnectError::NotUnicast => "TCP connects to unicast addresses only",
         })
     }
 }
@@ -206,6 +230,14 @@ pub struct TableCounters {
     pub syn_cookies_accepted: u64,
     /// ACKs to a listener whose cookie did not check out.
     pub syn_cookies_rejected: u64,
+    /// Closed connections given up in FIN-WAIT-2 (the peer never sent its FIN in time).
+    pub fin_wait2_timeouts: u64,
+    /// Closed connections reset because there were more than `max_orphans`.
+    pub orphans_reset: u64,
+    /// Connections reset because data arrived after the application closed them.
+    pub data_after_close: u64,
+    /// TIME-WAIT connections ended early to make room in a full table.
+    pub time_wait_recycled: u64,
 }
 
 #[derive(Debug)]
@@ -220,6 +252,8 @@ struct Slot {
     half_open: bool,
     /// Seen closed already (counted once).
     finished: bool,
+    /// The application closed it (counted in `Sockets::orphans` until it is gone).
+    orphan: bool,
     /// The state last logged.
     logged: State,
     scheduled: Option<Instant>,
@@ -234,6 +268,9 @@ struct Listener {
     queue: VecDeque<usize>,
     /// Connections in SYN-RECEIVED.
     half_open: usize,
+    /// When the listener last answered a SYN with a cookie: cookies are checked only shortly
+    /// after (see `cookie`).
+    last_cookie: Option<Instant>,
 }
 
 /// What identifies a connection: its two ends.
@@ -289,9 +326,18 @@ pub struct Sockets {
     /// Connections that may have something to send, in the order they became so.
     ready: VecDeque<usize>,
     control: VecDeque<Control>,
+    /// Connections the application has closed that are still in the table.
+    orphans: usize,
+    /// Closed connections in the order they were closed (`index`, generation); entries of
+    /// connections gone since are skipped when met.
+    orphan_order: VecDeque<(usize, u32)>,
+    /// Connections in the order they entered TIME-WAIT (`index`, generation), likewise.
+    time_wait_order: VecDeque<(usize, u32)>,
     secret: Secret,
     next_port: u16,
     counters: TableCounters,
+    /// The memory budget over all connections' buffers.
+    memory: memory::Budget,
 }
 
 /// Segments waiting in the control queue (RSTs, cookie SYN,ACKs) at most.

@@ -3,7 +3,7 @@
 
 use crate::report::Writer;
 
-use super::{Connection, Sockets};
+use super::{Connection, Sockets, State};
 
 impl Sockets {
     /// Writes the table as an object: its counters, the first `max` connections, how many were
@@ -19,6 +19,26 @@ impl Sockets {
             w.key("syn_cookies_sent").number(t.syn_cookies_sent);
             w.key("syn_cookies_accepted").number(t.syn_cookies_accepted);
             w.key("syn_cookies_rejected").number(t.syn_cookies_rejected);
+            w.key("orphans").number(self.orphans());
+            w.key("orphans_reset").number(t.orphans_reset);
+            w.key("fin_wait2_timeouts").number(t.fin_wait2_timeouts);
+            w.key("data_after_close").number(t.data_after_close);
+            w.key("time_wait_recycled").number(t.time_wait_recycled);
+            // How many connections are in each state (all of them, not only those listed).
+            let mut by_state: Vec<(State, usize)> = Vec::new();
+            for conn in self.iter() {
+                match by_state.iter_mut().find(|(s, _)| *s == conn.state()) {
+                    Some((_, n)) => *n += 1,
+                    None => by_state.push((conn.state(), 1)),
+                }
+            }
+            w.key("states").object(|w| {
+                for (state, n) in &by_state {
+                    w.key(state.name()).number(*n);
+                }
+            });
+            w.key("memory");
+            self.memory().report(w);
             let mut listed = 0usize;
             w.key("connections").array(|w| {
                 for conn in self.iter().take(max) {

@@ -46,6 +46,8 @@ impl Sockets {
         seg: &segment::Repr,
         payload: &[u8],
     ) -> Outcome {
+        self.memory.tick(now);
+        self.grant(index);
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return Outcome::Ignored;
         };
@@ -89,6 +91,7 @@ impl Sockets {
 
     /// Marks a connection as possibly having output, and re-arms its timer.
     pub(super) fn after_change(&mut self, index: usize, now: Instant) {
+        self.account(index);
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
@@ -118,6 +121,11 @@ impl Sockets {
         if closed {
             if !slot.finished && slot.conn.error().is_some_and(|e| e != Error::Aborted) {
                 self.counters.failed += 1;
+            }
+            if !slot.finished {
+                let c = slot.conn.counters();
+                self.counters.fin_wait2_timeouts += c.fin_wait2_timeouts;
+                self.counters.data_after_close += c.data_after_close;
             }
             slot.finished = true;
             if slot.released {
@@ -157,7 +165,10 @@ impl Sockets {
                 }
             }
         }
+        self.memory.tick(now);
         while let Some(&index) = self.ready.front() {
+            // The allowance is granted again so that the window advertised reflects it.
+            self.grant(index);
             let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
                 self.ready.pop_front();
                 continue;
@@ -166,10 +177,15 @@ impl Sockets {
             let mut emit = |repr: &segment::Repr, payload: [&[u8]; 2]| {
                 segment::emit(out, repr, local.ip(), remote.ip(), payload);
             };
-            if slot.conn.poll_transmit(now, &mut emit) {
+            let sent = slot.conn.poll_transmit(now, &mut emit);
+            // Timers may have given buffers back.
+            self.account(index);
+            if sent {
                 return Some((local, remote));
             }
-            slot.ready = false;
+            if let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) {
+                slot.ready = false;
+            }
             self.ready.pop_front();
             self.reschedule(index);
         }

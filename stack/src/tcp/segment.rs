@@ -27,7 +27,7 @@ pub struct Flags {
     pub rst: bool,
     /// Push function.
     pub psh: bool,
-    /// Urgent pointer significant (ignored, RFC 6093).
+    /// Urgent pointer significant (RFC 9293 3.8.5, RFC 6093).
     pub urg: bool,
 }
 
@@ -90,6 +90,9 @@ pub struct Repr {
     pub window: u16,
     /// Options.
     pub options: Options,
+    /// Urgent pointer (meaningful when `flags.urg`): the offset from `seq` of the octet following
+    /// the urgent data (RFC 9293 MUST-62, RFC 6093).
+    pub urgent: u16,
 }
 
 impl Repr {
@@ -162,6 +165,7 @@ pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), Pars
         flags,
         window: be16(14),
         options,
+        urgent: be16(18),
     };
     Ok((repr, buf.get(header_len..).unwrap_or_default()))
 }
@@ -206,8 +210,7 @@ fn parse_options(mut opts: &[u8]) -> Result<Options, ParseError> {
     Ok(o)
 }
 
-/// Appends the segment (header, options, payload) with its checksum. `payload` may come in two
-/// pieces (a ring buffer's wrap-around).
+/// The options of one segment as they are written, up to the header's 40 bytes.
 struct OptionBytes {
     buf: [u8; 40],
     len: usize,
@@ -223,6 +226,8 @@ impl OptionBytes {
     }
 }
 
+/// Appends the segment (header, options, payload) with its checksum. `payload` may come in two
+/// pieces (a ring buffer's wrap-around).
 pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [&[u8]; 2]) {
     // Written by hand rather than through etherparse's `TcpHeader`: this runs for every
     // segment, and building the options as elements cost more than the rest of the header.
@@ -288,7 +293,9 @@ pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [
     out.push(((HEADER_LEN + opt_len) / 4) as u8 * 16);
     out.push(bits);
     out.extend_from_slice(&repr.window.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0]);
+    let urgent = if f.urg { repr.urgent } else { 0 };
+    out.extend_from_slice(&urgent.to_be_bytes());
     out.extend_from_slice(opts.buf.get(..opt_len).unwrap_or_default());
     out.extend_from_slice(payload[0]);
     out.extend_from_slice(payload[1]);

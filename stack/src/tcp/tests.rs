@@ -501,6 +501,48 @@ fn icmp_port_unreachable_aborts_a_connect() {
 }
 
 #[test]
+fn icmp_unreachable_quoting_a_sequence_number_not_in_flight_is_ignored() {
+    let mut p = Pair::new(None, 41);
+    let first =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5555))
+            .unwrap();
+    p.run_until(
+        |p| {
+            p.a.tcp_connection(first)
+                .is_some_and(|c| c.state() == State::Closed)
+        },
+        Duration::from_secs(5),
+    );
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 4444))
+            .unwrap();
+    let mut syn = None;
+    p.a.poll(p.now, &mut |f| {
+        if f.len() > 14 + 20 && f[14 + 9] == 6 {
+            syn = Some(f.to_vec());
+        }
+    });
+    let syn = syn.expect("the SYN");
+    // A blind attacker's error: right ports, wrong sequence number (RFC 5927 4.1). Before the
+    // check, this aborted the connect.
+    let mut forged = syn.clone();
+    let at = 14 + 20 + 4;
+    let seq = u32::from_be_bytes(forged[at..at + 4].try_into().unwrap());
+    for guess in [seq.wrapping_add(1), seq.wrapping_sub(1), seq ^ 0x8000_0000] {
+        forged[at..at + 4].copy_from_slice(&guess.to_be_bytes());
+        p.a.receive(p.now, &icmp_unreachable_to_a(&forged, 3, 0), &mut |_| {});
+        p.a.poll(p.now, &mut |_| {});
+        let c = p.a.tcp_connection(ca).unwrap();
+        assert_eq!((c.state(), c.error()), (State::SynSent, None));
+    }
+    // The real quote still refuses it.
+    p.a.receive(p.now, &icmp_unreachable_to_a(&syn, 3, 0), &mut |_| {});
+    p.a.poll(p.now, &mut |_| {});
+    let c = p.a.tcp_connection(ca).unwrap();
+    assert_eq!(c.error(), Some(tcp::Error::Refused));
+}
+
+#[test]
 fn fragmentation_needed_lowers_the_segment_size() {
     let mut p = Pair::new(None, 43);
     let listener = p.b.tcp_listen(8000, 4).unwrap();
@@ -621,5 +663,62 @@ fn in_order_data_is_acknowledged_once_per_batch_and_gaps_at_once() {
     assert_eq!(
         ack_of(&out[0]),
         seq_of(&segments[3]).wrapping_add(mss as u32)
+    );
+}
+
+#[test]
+fn connect_to_the_subnet_broadcast_is_refused() {
+    // RFC 1122 4.2.3.10 (MUST-46).
+    let mut p = Pair::new(None, 5);
+    let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 255)), 80);
+    assert_eq!(
+        p.a.tcp_connect(p.now, to),
+        Err(tcp::ConnectError::NotUnicast)
+    );
+    assert_eq!(p.a.tcp().len(), 0);
+}
+
+#[test]
+fn a_closed_connection_whose_peer_never_closes_goes_after_the_fin_timeout() {
+    let fin_timeout = Duration::from_secs(5);
+    let mut p = Pair::tuned(None, 6, &move |c: &mut Config| {
+        c.tcp.fin_timeout = fin_timeout
+    });
+    let listener = p.b.tcp_listen(5000, 8).unwrap();
+    let ca =
+        p.a.tcp_connect(p.now, SocketAddr::new(IpAddr::V4(B_IP), 5000))
+            .unwrap();
+    let mut cb = None;
+    p.run_until(
+        |p| {
+            if cb.is_none() {
+                cb = p.b.tcp_accept(listener);
+            }
+            cb.is_some()
+        },
+        Duration::from_secs(5),
+    );
+    // B's application closes; A's never does (it stays in CLOSE-WAIT).
+    p.b.tcp_close(cb.unwrap());
+    let closed_at = p.now;
+    p.run_until(|p| p.b.tcp().is_empty(), Duration::from_secs(30));
+    assert!(p.now >= closed_at + fin_timeout, "gone at {}", p.now);
+    assert_eq!(p.b.tcp().counters().fin_wait2_timeouts, 1);
+    assert_eq!(
+        p.a.tcp_connection(ca).map(|c| c.state()),
+        Some(State::CloseWait)
+    );
+    // What A sends now finds no connection: a RST ends A's side too.
+    assert_eq!(p.a.tcp_send(ca, b"late"), Ok(4));
+    p.run_until(
+        |p| {
+            p.a.tcp_connection(ca)
+                .is_some_and(|c| c.state() == State::Closed)
+        },
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        p.a.tcp_connection(ca).unwrap().error(),
+        Some(tcp::Error::Reset)
     );
 }

@@ -17,9 +17,8 @@ use smoltcp::socket::tcp as smol_tcp;
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 use tapstack::device::impair::ImpairConfig;
-use tapstack::device::memory::{End, Wire};
+use tapstack::device::memory::{Endpoint, Pace, Pair, Wire};
 use tapstack::tcp::{self, SocketError};
-use tapstack::time::earliest;
 use tapstack::{Config, Instant, Interface, MacAddr};
 
 use super::report::{Figure, Outcome, Target, GBITS};
@@ -39,11 +38,9 @@ fn from_smol(t: SmolInstant) -> Instant {
     Instant::from_micros(u64::try_from(t.total_micros()).unwrap_or(0))
 }
 
-/// One end of a transfer: a stack with one TCP connection and the application on it.
-trait Endpoint {
-    fn receive(&mut self, now: Instant, frame: &[u8], out: &mut Vec<Vec<u8>>);
-    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>);
-    fn poll_at(&mut self, now: Instant) -> Option<Instant>;
+/// One end of a transfer: a stack on the wire (an [`Endpoint`]) with one TCP connection and the
+/// application on it.
+trait Transfer: Endpoint {
     /// Queues as much of `data` as fits; returns how much.
     fn send(&mut self, data: &[u8]) -> usize;
     /// Reads what arrived; returns how much.
@@ -62,7 +59,11 @@ struct Ours {
 pub(super) fn our_config(ip: Ipv4Addr, last: u8) -> Result<Config> {
     let mut c = Config::new(
         MacAddr([2, 0, 0, 0, 0, last]),
-        Some(format!("{ip}/24").parse().map_err(|e: String| anyhow!(e))?),
+        Some(
+            format!("{ip}/24")
+                .parse()
+                .map_err(|e: tapstack::ParseError| anyhow!(e))?,
+        ),
     );
     c.seed = u64::from(last);
     c.arp.probe_count = 0;
@@ -99,24 +100,25 @@ impl Ours {
 }
 
 impl Endpoint for Ours {
-    fn receive(&mut self, now: Instant, frame: &[u8], out: &mut Vec<Vec<u8>>) {
-        self.iface
-            .receive(now, frame, &mut |f| out.push(f.to_vec()));
+    fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        self.iface.receive(now, frame, emit);
     }
 
-    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         if self.conn.is_none() {
             if let Some(l) = self.listener {
                 self.conn = self.iface.tcp_accept(l);
             }
         }
-        self.iface.poll(now, &mut |f| out.push(f.to_vec()));
+        self.iface.poll(now, emit);
     }
 
     fn poll_at(&mut self, _now: Instant) -> Option<Instant> {
         self.iface.poll_at()
     }
+}
 
+impl Transfer for Ours {
     fn send(&mut self, data: &[u8]) -> usize {
         self.conn
             .and_then(|h| self.iface.tcp_send(h, data).ok())
@@ -142,11 +144,13 @@ impl Endpoint for Ours {
     }
 }
 
-/// smoltcp's device: frames handed over by the driver, frames collected for it.
+/// smoltcp's device: frames handed over by the driver, frames collected for it; Ethernet
+/// frames unless `medium` says bare IP packets (a TUN device).
 #[derive(Default)]
 pub(super) struct Queues {
     pub(super) rx: VecDeque<Vec<u8>>,
     pub(super) tx: Vec<Vec<u8>>,
+    pub(super) medium: Medium,
 }
 
 pub(super) struct RxToken(Vec<u8>);
@@ -182,8 +186,11 @@ impl Device for Queues {
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = MTU + 14;
+        caps.medium = self.medium;
+        caps.max_transmission_unit = match self.medium {
+            Medium::Ip => MTU,
+            _ => MTU + 14,
+        };
         caps
     }
 }
@@ -247,14 +254,16 @@ impl Smol {
 }
 
 impl Endpoint for Smol {
-    fn receive(&mut self, _now: Instant, frame: &[u8], _out: &mut Vec<Vec<u8>>) {
+    fn receive(&mut self, _now: Instant, frame: &[u8], _emit: &mut dyn FnMut(&[u8])) {
         self.device.rx.push_back(frame.to_vec());
     }
 
-    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         self.iface
             .poll(to_smol(now), &mut self.device, &mut self.sockets);
-        out.append(&mut self.device.tx);
+        for f in self.device.tx.drain(..) {
+            emit(&f);
+        }
     }
 
     fn poll_at(&mut self, now: Instant) -> Option<Instant> {
@@ -265,7 +274,9 @@ impl Endpoint for Smol {
             .poll_at(to_smol(now), &self.sockets)
             .map(from_smol)
     }
+}
 
+impl Transfer for Smol {
     fn send(&mut self, data: &[u8]) -> usize {
         let s = self.socket();
         if !s.can_send() {
@@ -313,7 +324,7 @@ struct Run {
     cpu_ns_per_segment: f64,
 }
 
-fn endpoint(stack: Stack, server: bool, now: Instant) -> Result<Box<dyn Endpoint>> {
+fn endpoint(stack: Stack, server: bool, now: Instant) -> Result<Box<dyn Transfer>> {
     Ok(match (stack, server) {
         (Stack::Ours, true) => Box::new(Ours::server(RECEIVER_IP, 2)?),
         (Stack::Ours, false) => Box::new(Ours::client(SENDER_IP, 1, now, RECEIVER_IP)?),
@@ -330,19 +341,26 @@ fn transfer(
     impair: Option<&ImpairConfig>,
     seed: u64,
 ) -> Result<Run> {
-    let mut wire = match impair {
+    let wire = match impair {
         Some(c) => Wire::impaired(MTU, c.clone(), seed),
         None => Wire::new(MTU),
     };
-    let mut now = Instant::from_secs(1);
-    let mut rx = endpoint(receiver, true, now)?;
-    let mut tx = endpoint(sender, false, now)?;
+    let start_at = Instant::from_secs(1);
+    let rx = endpoint(receiver, true, start_at)?;
+    let tx = endpoint(sender, false, start_at)?;
+    // The sender is on end A, the receiver on end B; the clock goes straight to the next
+    // deadline, 1 ms on when nothing is scheduled.
+    let mut pair = Pair::between(wire, tx, rx);
+    pair.now = start_at;
+    pair.pace = Pace {
+        max_step: None,
+        when_due: std::time::Duration::ZERO,
+        when_idle: std::time::Duration::from_millis(1),
+    };
     let pattern: Vec<u8> = (0..65_536u32).map(|i| (i * 7 + i / 256) as u8).collect();
     let mut buf = vec![0u8; 65_536];
     let (mut sent, mut received, mut offset) = (0usize, 0usize, 0usize);
-    let mut out = Vec::new();
-    let mut data_segments = 0u64;
-    let deadline = now + std::time::Duration::from_secs(3600);
+    let deadline = start_at + std::time::Duration::from_secs(3600);
     let start = WallClock::now();
     let cpu_start = thread_cpu();
     let mut steps = 0u64;
@@ -352,9 +370,13 @@ fn transfer(
         if steps % 4096 == 0 && interrupted() {
             bail!("interrupted");
         }
-        if now > deadline || steps > 500_000_000 {
+        if pair.now > deadline || steps > 500_000_000 {
             if debug {
-                eprintln!("sender: {}\nreceiver: {}", tx.describe(), rx.describe());
+                eprintln!(
+                    "sender: {}\nreceiver: {}",
+                    pair.a.describe(),
+                    pair.b.describe()
+                );
             }
             bail!(
                 "{} -> {} stalled at {received} of {bytes} bytes (seed {seed})",
@@ -362,57 +384,34 @@ fn transfer(
                 receiver.name()
             );
         }
-        while let Some(f) = wire.recv(End::B, now) {
-            rx.receive(now, &f, &mut out);
-            for f in out.drain(..) {
-                wire.send(End::B, now, &f);
+        // The applications act between the delivery of what arrived and the polls, as a
+        // host's services do.
+        pair.step_with(|tx, rx| {
+            if tx.established() && sent < bytes {
+                let want = (bytes - sent).min(pattern.len() - offset);
+                let n = tx.send(pattern.get(offset..offset + want).unwrap_or_default());
+                sent += n;
+                offset = (offset + n) % pattern.len();
             }
-        }
-        while let Some(f) = wire.recv(End::A, now) {
-            tx.receive(now, &f, &mut out);
-            for f in out.drain(..) {
-                data_segments += u64::from(f.len() > 100);
-                wire.send(End::A, now, &f);
+            loop {
+                let n = rx.recv(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                received += n;
             }
-        }
-        if tx.established() && sent < bytes {
-            let want = (bytes - sent).min(pattern.len() - offset);
-            let n = tx.send(pattern.get(offset..offset + want).unwrap_or_default());
-            sent += n;
-            offset = (offset + n) % pattern.len();
-        }
-        loop {
-            let n = rx.recv(&mut buf);
-            if n == 0 {
-                break;
-            }
-            received += n;
-        }
-        tx.poll(now, &mut out);
-        for f in out.drain(..) {
-            data_segments += u64::from(f.len() > 100);
-            wire.send(End::A, now, &f);
-        }
-        rx.poll(now, &mut out);
-        for f in out.drain(..) {
-            wire.send(End::B, now, &f);
-        }
-        let next = earliest(earliest(tx.poll_at(now), rx.poll_at(now)), wire.poll_at());
-        now = match next {
-            Some(t) if t > now => t,
-            Some(_) => now,
-            None => now + std::time::Duration::from_millis(1),
-        };
+        });
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = thread_cpu().saturating_sub(cpu_start).as_secs_f64();
     if debug {
         eprintln!(
-            "{} -> {}: {data_segments} data segments, {steps} steps, virtual {now}\nsender: {}\nreceiver: {}",
+            "{} -> {}: {steps} steps, virtual {}\nsender: {}\nreceiver: {}",
             sender.name(),
             receiver.name(),
-            tx.describe(),
-            rx.describe()
+            pair.now,
+            pair.a.describe(),
+            pair.b.describe()
         );
     }
     let segments = (bytes as f64 / SEGMENT_PAYLOAD as f64).max(1.0);
@@ -432,7 +431,9 @@ const PAIRS: [(Stack, Stack); 4] = [
 
 /// Measures every pairing on a clean and a lossy wire; adds Gbit/s and CPU ns per segment of each.
 pub fn bench(plan: &Plan, figures: &mut Vec<Figure>) -> Result<()> {
-    let lossy: ImpairConfig = "loss=1%".parse().map_err(|e: String| anyhow!(e))?;
+    let lossy: ImpairConfig = "loss=1%"
+        .parse()
+        .map_err(|e: tapstack::ParseError| anyhow!(e))?;
     let clean_size = plan.inmem_bytes;
     let lossy_size = plan.inmem_bytes / 4;
     for (wire_name, short, impair, size) in [

@@ -69,12 +69,7 @@ fn replay_speed(count: usize) -> Result<f64> {
     let mut sent = 0u64;
     let mut sink = |_: std::time::Duration, _: tapstack::device::Direction, _: &[u8]| sent += 1;
     let start = WallClock::now();
-    let mut record = Record {
-        timestamp: std::time::Duration::ZERO,
-        data: Vec::new(),
-        orig_len: 0,
-        direction: None,
-    };
+    let mut record = Record::ethernet(std::time::Duration::ZERO, Vec::new(), None);
     for i in 0..count {
         let at = if i == 0 {
             0

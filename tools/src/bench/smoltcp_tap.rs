@@ -2,7 +2,8 @@
 //! does (a TCP source and a sink on a TAP device), serving discard (port 9) and chargen (port 19)
 //! at tapstack's address, with tapstack's default socket buffers.
 //!
-//! It runs as a hidden mode of `tapstack bench` (`--smoltcp-tap-peer TAP`) that the bench starts
+//! It runs as a hidden mode of `tapstack bench` (`--smoltcp-tap-peer TAP`, or
+//! `--smoltcp-tun-peer TUN` for smoltcp's `Medium::Ip` on a TUN device) that the bench starts
 //! inside a namespace of its own. Its device is tapstack's TAP device with its reader and writer
 //! threads, so the two stacks are compared on the same frame path; smoltcp's loop takes batches
 //! from the reader, polls, and hands what it sent to the writer in one batch.
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant as WallClock};
 use anyhow::{anyhow, Context, Result};
 use crossbeam_channel::RecvTimeoutError;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::Medium;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
@@ -44,14 +46,36 @@ fn socket() -> tcp::Socket<'static> {
 /// # Errors
 /// When the device cannot be opened or set up.
 pub fn serve(name: &str) -> Result<ExitCode> {
-    let tap = Tap::open(name)?;
+    serve_on(name, Medium::Ethernet)
+}
+
+/// Runs smoltcp on the TAP (`Medium::Ethernet`) or TUN (`Medium::Ip`) device `name` until
+/// killed.
+///
+/// # Errors
+/// When the device cannot be opened or set up.
+pub fn serve_on(name: &str, medium: Medium) -> Result<ExitCode> {
+    let tap = match medium {
+        Medium::Ip => tapstack::device::tun::open(name)?,
+        _ => Tap::open(name)?,
+    };
     tap.configure_host(Ipv4Cidr::new(HOST_IP, 24), MTU)?;
+    if medium == Medium::Ip {
+        tap.configure_peer(STACK_IP)?;
+    }
     let io = tap.spawn()?;
     let o = STACK_IP.octets();
     let mac = EthernetAddress([0x02, 0x00, o[0], o[1], o[2], o[3]]);
-    let mut config = Config::new(HardwareAddress::Ethernet(mac));
+    let hardware = match medium {
+        Medium::Ip => HardwareAddress::Ip,
+        _ => HardwareAddress::Ethernet(mac),
+    };
+    let mut config = Config::new(hardware);
     config.random_seed = 1;
-    let mut device = Queues::default();
+    let mut device = Queues {
+        medium,
+        ..Queues::default()
+    };
     let epoch = WallClock::now();
     let now = || Instant::from_micros(i64::try_from(epoch.elapsed().as_micros()).unwrap_or(0));
     let mut iface = Interface::new(config, &mut device, now());

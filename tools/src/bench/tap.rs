@@ -1,5 +1,5 @@
-//! The scenarios with the Linux kernel as the peer: TCP throughput over TAP (tapstack, and
-//! smoltcp on the same TAP device threads) and over a veth pair (kernel to kernel, the ceiling),
+//! The scenarios with the Linux kernel as the peer: TCP throughput over TAP and over TUN
+//! (tapstack, and smoltcp on the same device threads; on TUN smoltcp runs `Medium::Ip`) and over a veth pair (kernel to kernel, the ceiling),
 //! ping round trips, and HTTP load with `wrk`.
 //!
 //! Each scenario makes its own namespace(s), starts the stack under test in it as a child
@@ -22,13 +22,33 @@ use super::report::{percentile, Figure, Outcome, Target, GBITS};
 use super::{interrupted, Plan, SEGMENT_PAYLOAD};
 
 /// Who the bench's namespaces belong to (`tapstack-bench-PID-N`, warnings).
-const OWNER: &str = "tapstack bench";
+pub(super) const OWNER: &str = "tapstack bench";
 /// The stack's address on the TAP link (`tapstack up`'s default).
-const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub(super) const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// The kernel's address on the TAP link.
 const HOST_IP: &str = "10.77.0.1/24";
 /// The TAP device, inside the scenario's namespace.
 const TAP: &str = "tap0";
+/// The TUN device, inside the scenario's namespace.
+const TUN: &str = "tun0";
+
+/// The kind of device the stack under test sits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// TAP: Ethernet frames.
+    Tap,
+    /// TUN: bare IP packets, point-to-point.
+    Tun,
+}
+
+impl Link {
+    fn name(self) -> &'static str {
+        match self {
+            Link::Tap => "TAP",
+            Link::Tun => "TUN",
+        }
+    }
+}
 /// The veth pair's addresses, one in each namespace.
 const VETH_A: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 const VETH_B: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
@@ -65,14 +85,32 @@ impl Peer {
     }
 
     /// Starts the stack on a fresh TAP device in `ns`, and waits until it answers.
-    fn start(self, ns: &Netns) -> Result<Process> {
+    pub(super) fn start(self, ns: &Netns) -> Result<Process> {
+        self.start_on(ns, Link::Tap)
+    }
+
+    /// Starts the stack on a fresh device of kind `link` in `ns`, and waits until it answers.
+    fn start_on(self, ns: &Netns, link: Link) -> Result<Process> {
         let exe = std::env::current_exe().context("finding the tapstack executable")?;
         let exe = exe
             .to_str()
             .ok_or_else(|| anyhow!("the path of the executable is not UTF-8"))?
             .to_owned();
-        let argv: Vec<&str> = match self {
-            Peer::Tapstack => vec![
+        let argv: Vec<&str> = match (self, link) {
+            (Peer::Tapstack, Link::Tun) => vec![
+                &exe,
+                "up",
+                "--tun",
+                "--dev",
+                TUN,
+                "--host-ip",
+                HOST_IP,
+                "--seed",
+                "1",
+                "--quiet",
+            ],
+            (Peer::Smoltcp, Link::Tun) => vec![&exe, "bench", "--smoltcp-tun-peer", TUN],
+            (Peer::Tapstack, Link::Tap) => vec![
                 &exe,
                 "up",
                 "--tap",
@@ -85,7 +123,7 @@ impl Peer {
                 "1",
                 "--quiet",
             ],
-            Peer::Smoltcp => vec![&exe, "bench", "--smoltcp-tap-peer", TAP],
+            (Peer::Smoltcp, Link::Tap) => vec![&exe, "bench", "--smoltcp-tap-peer", TAP],
         };
         ns.start_until(&argv, "is up and answering", READY_WITHIN, interrupted)
     }
@@ -232,8 +270,21 @@ fn kernel_transfer(
 
 /// Throughput over TAP against `peer`: Gbit/s each way and the stack's CPU ns per segment.
 pub fn throughput(plan: &Plan, peer: Peer, figures: &mut Vec<Figure>) {
+    throughput_on(plan, peer, Link::Tap, figures);
+}
+
+/// Throughput over TUN against `peer` (smoltcp in `Medium::Ip`), as [`throughput`] over TAP.
+pub fn throughput_tun(plan: &Plan, peer: Peer, figures: &mut Vec<Figure>) {
+    throughput_on(plan, peer, Link::Tun, figures);
+}
+
+fn throughput_on(plan: &Plan, peer: Peer, link: Link, figures: &mut Vec<Figure>) {
     let mib = plan.tap_bytes >> 20;
-    let scenario = format!("TCP over TAP, MTU 1500, {mib} MiB: {}", peer.name());
+    let scenario = format!(
+        "TCP over {}, MTU 1500, {mib} MiB: {}",
+        link.name(),
+        peer.name()
+    );
     let names = [
         (format!("kernel -> {}", peer.name()), GBITS),
         (format!("{} -> kernel", peer.name()), GBITS),
@@ -248,7 +299,7 @@ pub fn throughput(plan: &Plan, peer: Peer, figures: &mut Vec<Figure>) {
     ];
     let outcomes: [Outcome; 4] = match missing(&[]) {
         Some(why) => std::array::from_fn(|_| Outcome::Skipped(why.clone())),
-        None => match measure_tap(plan, peer) {
+        None => match measure_tap(plan, peer, link) {
             Ok((to_stack, from_stack)) => [
                 Outcome::Measured(to_stack.gbits),
                 Outcome::Measured(from_stack.gbits),
@@ -264,9 +315,9 @@ pub fn throughput(plan: &Plan, peer: Peer, figures: &mut Vec<Figure>) {
     for (i, ((name, unit), outcome)) in names.into_iter().zip(outcomes).enumerate() {
         let mut f = Figure::new(&scenario, &name, unit, outcome);
         if i < 2 {
-            f = f.plotted(format!("TAP: {name}"));
+            f = f.plotted(format!("{}: {name}", link.name()));
         }
-        if peer == Peer::Tapstack && i < 2 {
+        if peer == Peer::Tapstack && link == Link::Tap && i < 2 {
             f = f.with_target(Target::at_least(TARGET_GBITS));
         }
         figures.push(f);
@@ -281,9 +332,9 @@ fn cpu_outcome(values: Vec<f64>) -> Outcome {
     }
 }
 
-fn measure_tap(plan: &Plan, peer: Peer) -> Result<(Direction, Direction)> {
+fn measure_tap(plan: &Plan, peer: Peer, link: Link) -> Result<(Direction, Direction)> {
     let ns = Netns::create(OWNER)?;
-    let mut stack = peer.start(&ns)?;
+    let mut stack = peer.start_on(&ns, link)?;
     let stack_addr = SocketAddr::new(IpAddr::V4(STACK_IP), 0);
     // A first small transfer each way: ARP resolved, first-use costs paid.
     kernel_transfer(&ns, stack_addr, true, 1 << 20, plan.transfer_limit).context("warm-up send")?;

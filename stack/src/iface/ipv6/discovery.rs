@@ -94,7 +94,7 @@ impl Interface {
         trace!(%target, %src, "NDP: who has {target}? tell {src}");
         let solicit = ndp::Repr::NeighborSolicit {
             target,
-            source_ll: Some(self.link.mac()),
+            source_ll: self.link.ndp_address(),
         };
         self.send_ndp(now, Some(link), src, dst, &solicit, emit);
         self.stats.ndp_solicits_sent += 1;
@@ -232,7 +232,7 @@ impl Interface {
             solicited,
             override_entry: true,
             target,
-            target_ll: Some(self.link.mac()),
+            target_ll: self.link.ndp_address(),
         };
         // Without a link-layer option the asker is resolved first (RFC 4861 7.2.4).
         self.send_ndp(now, link, target, dst, &advert, emit);

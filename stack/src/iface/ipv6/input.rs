@@ -251,7 +251,14 @@ impl Interface {
             return Err(DropReason::EthUnsupportedType);
         };
         let limits = v6.ext_limits;
-        match v6.reassembly.add(now, pkt.ip.src, pkt.ip.dst, f, data) {
+        let evicted = v6.reassembly.evictions();
+        let outcome = v6.reassembly.add(now, pkt.ip.src, pkt.ip.dst, f, data);
+        let evicted = v6.reassembly.evictions() - evicted;
+        if evicted > 0 {
+            self.stats.ipv6_reassembly_evictions += evicted;
+            debug!(src = %pkt.ip.src, "IPv6: reassembly table full, evicted the oldest packet");
+        }
+        match outcome {
             reassembly::Outcome::Held => Ok(()),
             reassembly::Outcome::Dropped(r) => Err(map_fragment_drop(r)),
             reassembly::Outcome::IncompleteChain => {

@@ -1,5 +1,6 @@
-//! IPv6 on the interface (RFC 8200): addresses (link-local from the MAC, static, SLAAC per
-//! RFC 4862) checked by Duplicate Address Detection, ICMPv6 (RFC 4443), extension headers and
+//! IPv6 on the interface (RFC 8200): addresses (link-local from the MAC, or from a random
+//! interface identifier on an IP-only link; static; SLAAC per RFC 4862) checked by Duplicate
+//! Address Detection (not on an IP-only link), ICMPv6 (RFC 4443), extension headers and
 //! fragments in and out. Neighbor Discovery (RFC 4861) is in `discovery.rs` with routers in
 //! `router.rs`, DAD in `dad.rs`, SLAAC and lifetimes in `slaac.rs`, input (destination,
 //! extension headers, reassembly, ICMPv6) in `input.rs`, output (routing, resolution,
@@ -16,6 +17,7 @@ use tracing::info;
 use super::transport::Addrs;
 use super::{Event, Interface};
 use crate::config::{Ipv6Cidr, Ipv6Config, Limits};
+use crate::device::Medium;
 use crate::ethernet::MacAddr;
 use crate::icmp::TokenBucket;
 use crate::ipv6::icmp::{self as icmp6};
@@ -41,7 +43,8 @@ pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 /// Where an address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// `fe80::` plus the modified EUI-64 of the MAC (RFC 4862 5.3).
+    /// `fe80::` plus the interface identifier (RFC 4862 5.3): the modified EUI-64 of the MAC,
+    /// or a random one on an IP-only link.
     LinkLocal,
     /// From the configuration.
     Static,
@@ -157,14 +160,47 @@ pub(super) struct State {
     rs: Solicitation,
     pub(super) icmp_errors: TokenBucket,
     due: Vec<Due>,
+    /// The 64-bit interface identifier of the link-local and SLAAC addresses.
+    iid: [u8; 8],
+    /// False on an IP-only link: no Duplicate Address Detection there.
+    dad: bool,
 }
 
 impl State {
-    pub(super) fn new(cfg: Ipv6Config, mac: MacAddr, mtu: usize, seed: u64, l: &Limits) -> Self {
+    pub(super) fn new(
+        cfg: Ipv6Config,
+        medium: Medium,
+        mac: MacAddr,
+        mtu: usize,
+        seed: u64,
+        l: &Limits,
+    ) -> Self {
         let mut rng = Rng::new(seed, "ipv6");
         let ident = rng.next_u32();
+        // Linux on a TUN device (type ARPHRD_NONE, flags IFF_POINTOPOINT | IFF_NOARP, no
+        // hardware address: drivers/net/tun.c `tun_net_init`) turns addr_gen_mode EUI64 into
+        // RANDOM ("this device type has no EUI support", net/ipv6/addrconf.c
+        // `addrconf_dev_config`) and so still forms a link-local address, from a random
+        // interface identifier. Ours comes from the seed, so that runs repeat. `addrconf_dad_begin`
+        // skips DAD on IFF_NOARP devices: the address is ours at once.
+        let (iid, dad) = match medium {
+            Medium::Ethernet => (ipv6::interface_id(mac), true),
+            Medium::Ip => {
+                let mut id = Rng::new(seed, "ipv6-iid").next_u64().to_be_bytes();
+                // RFC 4291 2.5.1 / RFC 7136: the u bit says nothing here; keep it clear
+                // ("local scope"), as a random identifier is not a universal one.
+                id[0] &= !0x02;
+                (id, false)
+            }
+        };
+        let mut link_local = [0u8; 16];
+        link_local[0] = 0xfe;
+        link_local[1] = 0x80;
+        if let Some(tail) = link_local.get_mut(8..) {
+            tail.copy_from_slice(&iid);
+        }
         let mut addrs = vec![Address {
-            cidr: Ipv6Cidr::clamped(ipv6::link_local_from_mac(mac), 64),
+            cidr: Ipv6Cidr::clamped(Ipv6Addr::from(link_local), 64),
             origin: Origin::LinkLocal,
             state: AddrState::Duplicate,
             preferred_until: None,
@@ -218,6 +254,8 @@ impl State {
             },
             icmp_errors: TokenBucket::new(l.icmp_errors_per_sec, l.icmp_error_burst),
             due: Vec::new(),
+            iid,
+            dad,
             cfg,
         }
     }
@@ -246,7 +284,7 @@ impl State {
         for i in 0..self.addrs.len() {
             let delay = self.random_delay();
             if let Some(a) = self.addrs.get_mut(i) {
-                if self.cfg.dad_transmits == 0 {
+                if self.cfg.dad_transmits == 0 || !self.dad {
                     a.state = AddrState::Preferred;
                     ready.push(a.cidr.addr());
                 } else {
@@ -374,6 +412,11 @@ impl Interface {
     /// The hop limit of packets we originate (routers may change it).
     pub fn ipv6_hop_limit(&self) -> Option<u8> {
         self.ip6.as_ref().map(|v| v.hop_limit)
+    }
+
+    /// The interface identifier of our link-local and autoconfigured addresses.
+    pub fn ipv6_interface_id(&self) -> Option<[u8; 8]> {
+        self.ip6.as_ref().map(|v| v.iid)
     }
 
     /// The IPv6 link MTU (routers may lower it).

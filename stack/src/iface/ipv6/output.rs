@@ -50,6 +50,10 @@ impl Interface {
         if dst.is_multicast() {
             return Some((ipv6::multicast_mac(dst), hop_limit));
         }
+        // A point-to-point link takes everything that is not ours, without a route.
+        if let Some(mac) = self.link.without_resolution() {
+            return Some((mac, hop_limit));
+        }
         let next_hop = if v6.on_link(dst) {
             dst
         } else if let Some(r) = v6.router {
@@ -59,9 +63,6 @@ impl Interface {
             self.stats.ipv6_tx_dropped += 1;
             return None;
         };
-        if let Some(mac) = self.link.without_resolution() {
-            return Some((mac, hop_limit));
-        }
         let timing = v6.timing;
         let before = v6.neighbors.evictions();
         let lookup = v6.neighbors.lookup(next_hop, now, &timing);

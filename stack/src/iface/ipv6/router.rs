@@ -105,7 +105,7 @@ impl Interface {
         let src = v6
             .select_source(ALL_ROUTERS)
             .unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let source_ll = (!src.is_unspecified()).then_some(self.link.mac());
+        let source_ll = self.link.ndp_address().filter(|_| !src.is_unspecified());
         debug!(%src, "NDP: soliciting routers");
         let solicit = ndp::Repr::RouterSolicit { source_ll };
         let mac = ipv6::multicast_mac(ALL_ROUTERS);

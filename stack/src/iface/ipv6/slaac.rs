@@ -99,7 +99,7 @@ impl Interface {
         }
         let mut octets = network.network().octets();
         if let Some(tail) = octets.get_mut(8..) {
-            tail.copy_from_slice(&ipv6::interface_id(self.link.mac()));
+            tail.copy_from_slice(&v6.iid);
         }
         let addr = Ipv6Addr::from(octets);
         let preferred = lifetime(now, p.preferred_lifetime);
@@ -136,7 +136,8 @@ impl Interface {
             warn!(%addr, "IPv6: address table full; not configuring {addr}");
             return;
         }
-        let transmits = v6.cfg.dad_transmits;
+        // No DAD on an IP-only link (IFF_NOARP), as for the configured addresses.
+        let transmits = if v6.dad { v6.cfg.dad_transmits } else { 0 };
         let delay = v6.random_delay();
         info!(%addr, prefix = %network, "IPv6: router advertises {network}; configuring {addr}");
         v6.addrs.push(Address {

@@ -28,9 +28,12 @@
 //! connection's send buffer.
 
 mod chunked;
+mod dashboard;
 mod files;
+mod history;
 mod request;
 mod routes;
+mod ss;
 
 use core::fmt::Write as _;
 use core::time::Duration;
@@ -312,6 +315,8 @@ pub struct Server {
     /// Set when a connection has work left over from the last poll.
     wake: Option<Instant>,
     counters: Counters,
+    /// Frames and bytes per second over the last minute, for the dashboard.
+    history: history::History,
 }
 
 impl Server {
@@ -353,6 +358,7 @@ impl Server {
             started: None,
             wake: None,
             counters: Counters::default(),
+            history: history::History::default(),
         })
     }
 
@@ -744,6 +750,7 @@ impl Service for Server {
         if self.started.is_none() {
             self.started = Some(now);
         }
+        self.history.observe(now, iface.stats());
         self.accept(now, iface);
         self.wake = None;
         let mut busy = false;
@@ -890,3 +897,89 @@ mod tests;
 
 #[cfg(test)]
 mod pages_tests;
+
+/// Entry points into the private request parsers for the libFuzzer targets in `fuzz/`; not an
+/// API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::chunked::{BodyError, BodyReader, Chunk};
+    use super::request::{parse_head, Head};
+    use super::Config;
+
+    /// What [`head`] made of a buffer.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum HeadOutcome {
+        /// More bytes needed.
+        Partial,
+        /// A complete head of this many bytes.
+        Complete(usize),
+        /// Refused with this status code.
+        Bad(u16),
+    }
+
+    /// Parses a request head with the default limits.
+    pub fn head(buf: &[u8]) -> HeadOutcome {
+        match parse_head(buf, &Config::default()) {
+            Head::Partial => HeadOutcome::Partial,
+            Head::Complete(len, _) => HeadOutcome::Complete(len),
+            Head::Bad(r) => HeadOutcome::Bad(r.status.code()),
+        }
+    }
+
+    /// What [`chunked`] made of a body.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct BodyOutcome {
+        /// The decoded content.
+        pub content: Vec<u8>,
+        /// Bytes of input used.
+        pub used: usize,
+        /// The body is complete.
+        pub done: bool,
+        /// Why the decoder refused the body, if it did.
+        pub error: Option<&'static str>,
+    }
+
+    /// Decodes a chunked body fed in pieces that end at `cuts` (offsets into `input`).
+    pub fn chunked(input: &[u8], cuts: &[usize], max_body: u64, max_trailer: usize) -> BodyOutcome {
+        let mut reader = BodyReader::Chunked {
+            state: Chunk::SizeStart,
+            total: 0,
+            trailer: 0,
+        };
+        let mut out = BodyOutcome {
+            content: Vec::new(),
+            used: 0,
+            done: false,
+            error: None,
+        };
+        let mut start = 0;
+        let ends = cuts
+            .iter()
+            .copied()
+            .filter(|&c| c <= input.len())
+            .chain([input.len()]);
+        for end in ends {
+            if end < start || out.done {
+                continue;
+            }
+            let piece = input.get(start..end).unwrap_or_default();
+            let mut sink = |b: &[u8]| out.content.extend_from_slice(b);
+            match reader.feed(piece, max_body, max_trailer, &mut sink) {
+                Ok((used, done)) => {
+                    out.used += used;
+                    out.done = done;
+                    start += used;
+                }
+                Err(BodyError::Malformed(why)) => {
+                    out.error = Some(why);
+                    return out;
+                }
+                Err(BodyError::TooLarge) => {
+                    out.error = Some("too large");
+                    return out;
+                }
+            }
+        }
+        out
+    }
+}

@@ -143,6 +143,10 @@ impl Pin {
         let home = String::from_utf8(self.server.home_page(self.now, &self.host)).unwrap();
         (stats, home)
     }
+
+    fn dashboard(&self) -> String {
+        String::from_utf8(self.server.dashboard(self.now, &self.host)).unwrap()
+    }
 }
 
 fn ms(n: u64) -> Instant {
@@ -202,6 +206,17 @@ fn stats_and_home_page_of_a_busy_host_are_pinned() {
         "busy-home.html",
         &home,
         include_str!("testdata/busy-home.html"),
+    );
+    // The dashboard: connections, both caches, a drop and a few seconds of traffic.
+    check(
+        "busy-dashboard.html",
+        &p.dashboard(),
+        include_str!("testdata/busy-dashboard.html"),
+    );
+    check(
+        "busy-ss.txt",
+        &ss::table(&p.host),
+        include_str!("testdata/busy-ss.txt"),
     );
 }
 
@@ -313,5 +328,10 @@ fn stats_and_home_page_of_a_host_with_a_router_and_no_lease_are_pinned() {
         "router-home.html",
         &home,
         include_str!("testdata/router-home.html"),
+    );
+    check(
+        "router-dashboard.html",
+        &String::from_utf8(server.dashboard(ms(2_500), &host)).unwrap(),
+        include_str!("testdata/router-dashboard.html"),
     );
 }

@@ -50,6 +50,8 @@ pub(super) struct Request {
     pub(super) keep_alive_1_0: bool,
     pub(super) framing: Framing,
     pub(super) expect_continue: bool,
+    /// The `Accept` field names `text/html`: a browser, which gets the dashboard at `/`.
+    pub(super) wants_html: bool,
 }
 
 /// An error found while reading a request: answered, then the connection is closed, since the
@@ -164,6 +166,7 @@ fn interpret(req: &httparse::Request<'_, '_>) -> Result<Request, Reject> {
     let mut close = false;
     let mut keep_alive = false;
     let mut expect_continue = false;
+    let mut wants_html = false;
     for h in req.headers.iter() {
         let value = h.value;
         if h.name.eq_ignore_ascii_case("host") {
@@ -200,6 +203,11 @@ fn interpret(req: &httparse::Request<'_, '_>) -> Result<Request, Reject> {
             }
         } else if h.name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+        } else if h.name.eq_ignore_ascii_case("accept") {
+            wants_html |= value.split(|&b| b == b',').any(|item| {
+                let media = item.split(|&b| b == b';').next().unwrap_or(&[]);
+                trim(media).eq_ignore_ascii_case(b"text/html")
+            });
         }
     }
     // RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
@@ -264,6 +272,7 @@ fn interpret(req: &httparse::Request<'_, '_>) -> Result<Request, Reject> {
         keep_alive_1_0: minor == 0 && persistent,
         framing,
         expect_continue: expect_continue && minor == 1,
+        wants_html,
     })
 }
 

@@ -87,7 +87,20 @@ impl Server {
             return Reply::not_allowed(GET_HEAD);
         }
         if path == "/" {
-            return Reply::ok("text/html; charset=utf-8", self.home_page(now, iface));
+            // Browsers get the dashboard; other clients (curl's `Accept: */*`) the short page
+            // the reference captures hold.
+            let page = if req.wants_html {
+                self.dashboard(now, iface)
+            } else {
+                self.home_page(now, iface)
+            };
+            return Reply::ok("text/html; charset=utf-8", page);
+        }
+        if path == "/ss" {
+            return Reply::ok(
+                "text/plain; charset=utf-8",
+                super::ss::table(iface).into_bytes(),
+            );
         }
         if path == "/stats" {
             return Reply::ok("application/json", self.stats_json(now, iface).into_bytes());
@@ -123,7 +136,12 @@ impl Server {
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
     }
 
-    /// `/`: a page about the host. Its text is also in the reference captures' expected
+    /// `/` for browsers: the live dashboard, drawn from `/stats`.
+    pub(super) fn dashboard(&self, now: Instant, iface: &Interface) -> Vec<u8> {
+        super::dashboard::page(&self.stats_json(now, iface))
+    }
+
+    /// `/` for other clients: a page about the host. Its text is also in the reference captures' expected
     /// replies, so it changes only with them.
     pub(super) fn home_page(&self, now: Instant, iface: &Interface) -> Vec<u8> {
         let c = iface.config();
@@ -194,6 +212,8 @@ impl Server {
             iface.tcp().report(STATS_CONNECTIONS, w);
             w.key("http");
             self.report(w);
+            w.key("history");
+            self.history.report(w);
         });
         s.push('\n');
         s
@@ -224,7 +244,7 @@ pub(super) fn upload_reply(len: u64, digest: Sha256) -> Reply {
     Reply::ok("application/json", body.into_bytes())
 }
 
-fn html_escape(v: &str) -> String {
+pub(super) fn html_escape(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for ch in v.chars() {
         match ch {

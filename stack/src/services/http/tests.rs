@@ -1076,3 +1076,36 @@ fn request_head_parser_cases() {
         })
     ));
 }
+
+#[test]
+fn browsers_get_the_dashboard_and_ss_lists_sockets() {
+    let mut n = Net::new(Config::default());
+    let browser = n.get(
+        "GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html,application/xhtml+xml;q=0.9,*/*;q=0.8\r\n\r\n",
+    );
+    assert_eq!(browser.status, 200);
+    let html = browser.text();
+    assert!(html.contains("<tbody id=\"tcp\">"), "{html}");
+    assert!(html.contains("fetch(\"/stats\""), "{html}");
+    // Without text/html (curl's */*) the short page, with no script.
+    let plain = n.get("GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
+    assert_eq!(plain.status, 200);
+    assert!(!plain.text().contains("<script"), "{}", plain.text());
+    let ss = n.get("GET /ss HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(ss.status, 200);
+    assert_eq!(ss.header("content-type"), Some("text/plain; charset=utf-8"));
+    let text = ss.text();
+    assert!(text.starts_with("Netid State"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tcp") && l.contains("LISTEN")),
+        "{text}"
+    );
+    // The request being answered is on an open connection.
+    assert!(text.lines().any(|l| l.contains("ESTAB")), "{text}");
+    let stats = n.get("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n").text();
+    assert!(
+        stats.contains("\"history\":{\"interval_ms\":1000,"),
+        "{stats}"
+    );
+}

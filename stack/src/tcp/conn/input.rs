@@ -6,7 +6,7 @@
 use core::time::Duration;
 
 use super::timers::Timer;
-use super::{Connection, Error, Reset, State};
+use super::{Connection, Error, Reset, State, CHALLENGE_INTERVAL, TS_RECENT_VALID};
 use crate::tcp::congestion::Controller;
 use crate::tcp::segment::Repr;
 use crate::tcp::seq::Seq;
@@ -112,6 +112,7 @@ impl Connection {
         }
         self.rcv.irs = seg.seq;
         self.rcv.nxt = seg.seq + 1;
+        self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv = self.rcv.nxt + self.rcv.syn_window;
         let ts_offset = self.ts.map_or(0, |t| t.offset);
         self.negotiate(seg, ts_offset);
@@ -122,10 +123,16 @@ impl Connection {
         if f.ack {
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK.
             self.snd.una = seg.ack;
+            self.snd.syn_acked = true;
             self.on_rtt_sample(now, seg);
             self.after_handshake_timeouts();
             self.timers.set(Timer::Retransmit, None);
-            self.state = State::Established;
+            // A shutdown during SYN-SENT with data queued takes effect now.
+            self.state = if self.fin_queued {
+                State::FinWait1
+            } else {
+                State::Established
+            };
             self.ack_now = true;
             // RFC 9293 3.10.7.3: "continue processing at the sixth step": data on the SYN,ACK.
             if !payload.is_empty() {
@@ -164,11 +171,20 @@ impl Connection {
         }
 
         // RFC 7323 5.3 R1: PAWS. A segment whose TSval is older than TS.Recent is a duplicate
-        // from an earlier incarnation of the sequence space.
+        // from an earlier incarnation of the sequence space. RFC 7323 5.5: after 24 days
+        // without an update TS.Recent is no longer valid (the peer's clock may have moved on by
+        // more than half the timestamp space): the test is skipped and TS.Recent taken anew.
+        let ts_stale = self
+            .ts
+            .is_some_and(|ts| now.saturating_duration_since(ts.recent_at) > TS_RECENT_VALID);
         if let (Some(ts), Some((val, _))) = (self.ts, seg.options.timestamps) {
-            if !f.rst && (val.wrapping_sub(ts.recent) as i32) < 0 && self.state.synchronized() {
+            if !f.rst
+                && !ts_stale
+                && (val.wrapping_sub(ts.recent) as i32) < 0
+                && self.state.synchronized()
+            {
                 self.counters.paws_dropped += 1;
-                self.ack_now = true;
+                self.answer_dropped(now, seg.seq_len(payload.len()));
                 return None;
             }
         }
@@ -189,7 +205,7 @@ impl Connection {
             // A zero-window probe, or an old duplicate: answer with an ACK unless it is a RST.
             if !f.rst {
                 self.counters.out_of_window += 1;
-                self.ack_now = true;
+                self.answer_dropped(now, seg_len);
                 if self.state == State::TimeWait && fin {
                     self.restart_time_wait(now);
                 }
@@ -212,6 +228,17 @@ impl Connection {
         if data.len() > room {
             data = data.get(..room).unwrap_or_default();
             fin = false;
+        }
+        // The stream ends at the first FIN position seen (see the eighth step): nothing is
+        // taken beyond it, and a FIN elsewhere is not the end.
+        if let Some(end) = self.rcv.fin {
+            let keep = if seq < end { end.since(seq) } else { 0 };
+            if data.len() > keep {
+                data = data.get(..keep).unwrap_or_default();
+            }
+            if fin && seq + data.len() != end {
+                fin = false;
+            }
         }
 
         // "second check the RST bit" with RFC 5961 3.2: only an exact match resets.
@@ -271,11 +298,34 @@ impl Connection {
             return None;
         }
 
-        // RFC 7323 4.3: remember TSval when the segment covers the last ACK we sent.
+        // RFC 7323 4.3 (2): "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent then
+        // SEG.TSval is copied to TS.Recent": with delayed ACKs the echo is the timestamp of the
+        // earliest segment the ACK covers, so the peer's RTT sample includes the delay.
+        let last_ack_sent = self.rcv.last_ack_sent;
         if let (Some(ts), Some((val, _))) = (self.ts.as_mut(), seg.options.timestamps) {
-            if seg.seq <= self.rcv.nxt && (val.wrapping_sub(ts.recent) as i32) >= 0 {
+            if seg.seq <= last_ack_sent && ((val.wrapping_sub(ts.recent) as i32) >= 0 || ts_stale) {
                 ts.recent = val;
+                ts.recent_at = now;
             }
+        }
+
+        // RFC 1122 4.2.2.13: "if new data is received after CLOSE is called, its TCP SHOULD
+        // send a RST to show that data was lost" (RFC 9293 3.10.4). Nobody will read it.
+        if !data.is_empty()
+            && self.orphan
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+        {
+            self.counters.data_after_close = 1;
+            self.close_with(Some(Error::Aborted));
+            return Some(Reset {
+                seq: seg.ack,
+                ack: None,
+            });
+        }
+
+        // "sixth, check the URG bit" (MUST-30, MUST-31).
+        if f.urg {
+            self.on_urgent(seg.seq, seg.urgent);
         }
 
         // "seventh, process the segment text".
@@ -288,10 +338,21 @@ impl Connection {
             }
         }
 
-        // "eighth, check the FIN bit".
+        // "eighth, check the FIN bit". RFC 9293 3.10.7.4 takes segments in sequence order and
+        // a FIN once; one that arrives early (after a hole) is remembered until the data before
+        // it is in. The sequence space ends once: the first position remembered stands, data
+        // beyond it is cut off and a FIN elsewhere ignored (above), and a FIN below data already
+        // held is not taken. So a forged in-window FIN (which must also carry an acceptable
+        // ACK, RFC 5961 5) can neither move the end of a stream nor leave the connection
+        // waiting for a FIN it has passed.
         if fin {
             let fin_at = seq + data.len();
-            if self.rcv.fin.is_none() {
+            let below_held = self
+                .ooo
+                .ranges()
+                .last()
+                .is_some_and(|&(_, end)| end > fin_at);
+            if self.rcv.fin.is_none() && !below_held {
                 self.rcv.fin = Some(fin_at);
             }
             self.ack_now = true;
@@ -306,9 +367,10 @@ impl Connection {
     /// something not yet sent, or too old, is answered and the segment goes no further).
     pub(super) fn process_ack(&mut self, now: Instant, seg: &Repr, seg_data: usize) -> bool {
         let ack = seg.ack;
-        // RFC 5961 5.2 / RFC 9293 MAY-12: acceptable if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        // RFC 5961 5.2 / RFC 9293 MAY-12: acceptable if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT;
+        // otherwise an ACK answers, rate limited as challenge ACKs are (RFC 5961 7).
         if ack > self.snd.max {
-            self.ack_now = true;
+            self.answer_unacceptable_ack(now);
             return false;
         }
         let oldest = Seq(self
@@ -317,7 +379,7 @@ impl Connection {
             .0
             .wrapping_sub(self.snd.max_wnd.min(1 << 30) as u32));
         if ack < oldest {
-            self.ack_now = true;
+            self.answer_unacceptable_ack(now);
             return false;
         }
         let window = usize::from(seg.window) << self.snd.wscale;
@@ -341,6 +403,8 @@ impl Connection {
             }
             self.tx_base += data_acked;
             self.snd.una = ack;
+            // SND.UNA above ISS: our SYN (which took ISS) is acknowledged.
+            self.snd.syn_acked = true;
             if self.snd.nxt < ack {
                 self.snd.nxt = ack;
             }
@@ -425,7 +489,12 @@ impl Connection {
 
     pub(super) fn on_fin_acked(&mut self, now: Instant) {
         match self.state {
-            State::FinWait1 => self.state = State::FinWait2,
+            State::FinWait1 => {
+                self.state = State::FinWait2;
+                if self.orphan {
+                    self.arm_fin_timeout();
+                }
+            }
             State::Closing => self.enter_time_wait(now),
             State::LastAck => self.close_with(None),
             _ => {}
@@ -460,6 +529,9 @@ impl Connection {
     pub(super) fn accept_data(&mut self, now: Instant, seq: Seq, data: &[u8]) {
         if seq == self.rcv.nxt {
             let n = self.rx.push(data);
+            if n < data.len() {
+                self.note_memory_drop();
+            }
             self.rcv.nxt += n;
             self.counters.bytes_in += n as u64;
             let filled_hole = !self.ooo.is_empty();
@@ -484,7 +556,7 @@ impl Connection {
         } else {
             // Out of order: keep it beyond the in-order data and ACK at once (RFC 5681 4.2).
             let offset = self.rx.len() + seq.since(self.rcv.nxt);
-            let n = self.rx.write_at(offset, data);
+            let n = self.write_out_of_order(offset, data);
             if n > 0 && self.ooo.insert(seq, seq + n) {
                 self.counters.out_of_order += 1;
             }
@@ -506,12 +578,40 @@ impl Connection {
         // RFC 5961 7: rate limited; one per 10 ms per connection is plenty for a real peer.
         if self
             .last_challenge
-            .is_some_and(|t| now < t + Duration::from_millis(10))
+            .is_some_and(|t| now < t + CHALLENGE_INTERVAL)
         {
             return;
         }
         self.last_challenge = Some(now);
         self.counters.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    /// Answers a segment dropped by the sequence or PAWS test (RFC 9293 3.10.7.4 "first",
+    /// RFC 7323 5.3) with an ACK. A segment that takes sequence space (data, SYN or FIN) is
+    /// answered every time: its sender needs our ACK to stop retransmitting. A bare ACK is
+    /// answered at most once per [`CHALLENGE_INTERVAL`], as Linux does with
+    /// `tcp_invalid_ratelimit`: two ends that disagree about the window (or an attacker
+    /// spoofing bare ACKs) cannot make us send an ACK for each one.
+    pub(super) fn answer_dropped(&mut self, now: Instant, seg_len: usize) {
+        if seg_len > 0 {
+            self.ack_now = true;
+        } else {
+            self.answer_unacceptable_ack(now);
+        }
+    }
+
+    /// An ACK in answer to an unacceptable ACK or a bare out-of-window segment, at most once
+    /// per [`CHALLENGE_INTERVAL`].
+    pub(super) fn answer_unacceptable_ack(&mut self, now: Instant) {
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now < t + CHALLENGE_INTERVAL)
+        {
+            self.counters.oow_acks_suppressed += 1;
+            return;
+        }
+        self.last_oow_ack = Some(now);
         self.ack_now = true;
     }
 
@@ -529,7 +629,8 @@ impl Connection {
             if ecr != 0 {
                 let ms = ts_now.wrapping_sub(ecr);
                 if ms < 60_000 {
-                    self.rtt.sample(
+                    // Through `take_sample`, so that RACK learns its min_RTT too.
+                    self.take_sample(
                         Duration::from_millis(u64::from(ms)).max(Duration::from_micros(100)),
                     );
                     self.rtt_probe = None;

@@ -11,12 +11,16 @@
 //! data, a FIN, or an ACK, in that order of preference), loss recovery `recovery` (SACK
 //! scoreboard RFC 6675, RACK RFC 8985, Eifel RFC 3522/4015, NewReno RFC 6582), and the deadlines
 //! `timers` (retransmission, delayed ACK, persist, keepalive, TIME-WAIT, RACK reordering),
-//! reported by [`Connection::poll_at`].
+//! reported by [`Connection::poll_at`], and urgent data `urgent` (RFC 9293 3.8.5). ICMP errors
+//! count only for a sequence number in flight (RFC 5927); the user timeout (RFC 5482) and soft
+//! errors (MUST-47) are kept here too.
 
 mod input;
+mod memory;
 mod output;
 mod recovery;
 mod timers;
+mod urgent;
 
 use std::collections::VecDeque;
 
@@ -118,6 +122,30 @@ impl fmt::Display for Error {
     }
 }
 
+/// A problem the connection survives but the application may want to know of (RFC 9293
+/// MUST-47, RFC 1122 4.2.3.5: "soft errors"): the latest is kept until read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftError {
+    /// An ICMP or ICMPv6 destination unreachable about data in flight (RFC 5461: soft in the
+    /// synchronized states).
+    Unreachable,
+    /// A segment has been retransmitted R1 times (RFC 9293 3.8.3, MUST-20) without an ACK.
+    Retransmitting,
+}
+
+impl fmt::Display for SoftError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SoftError::Unreachable => "destination unreachable",
+            SoftError::Retransmitting => "retransmissions unanswered",
+        })
+    }
+}
+
+/// Retransmissions of one segment after which the application is told (RFC 9293 3.8.3 R1;
+/// RFC 1122 4.2.3.5 recommends at least 3).
+pub const R1_RETRANSMISSIONS: u32 = 3;
+
 /// Per-connection knobs, copied from the stack's TCP configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
@@ -135,8 +163,12 @@ pub struct Params {
     pub delayed_ack: Duration,
     /// TIME-WAIT duration (2*MSL).
     pub time_wait: Duration,
+    /// Longest wait in FIN-WAIT-2 once the application has closed.
+    pub fin_timeout: Duration,
     /// Retransmissions of one segment before the connection is given up.
     pub max_retries: u32,
+    /// Retransmissions of our SYN,ACK before a passive open is given up.
+    pub synack_retries: u32,
     /// Offer window scaling.
     pub window_scaling: bool,
     /// Offer timestamps.
@@ -184,8 +216,16 @@ pub struct Counters {
     pub sack_retransmits: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
+    /// Segments received with an urgent pointer that moved the urgent mark (RFC 9293 3.8.5).
+    pub urgent_received: u64,
     /// Recoveries undone because the retransmission was spurious (RFC 3522 Eifel detection).
     pub spurious_recoveries: u64,
+    /// ACKs not sent in answer to out-of-window segments or unacceptable ACKs (rate limit).
+    pub oow_acks_suppressed: u64,
+    /// Given up in FIN-WAIT-2 after the application closed (0 or 1).
+    pub fin_wait2_timeouts: u64,
+    /// Reset because data arrived after the application closed (0 or 1).
+    pub data_after_close: u64,
 }
 
 /// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
@@ -202,6 +242,9 @@ pub struct Reset {
 struct SendSpace {
     /// Initial send sequence number.
     iss: Seq,
+    /// Our SYN has been acknowledged. Kept as its own fact: SND.UNA equals ISS again after
+    /// 2^32 - 1 bytes, so comparing the two cannot tell.
+    syn_acked: bool,
     /// Oldest unacknowledged sequence number.
     una: Seq,
     /// Next sequence number to send.
@@ -220,6 +263,25 @@ struct SendSpace {
     wscale: u8,
 }
 
+/// A connection's sequence variables (RFC 9293 3.3.1), as [`Connection::sequence`] shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sequence {
+    /// ISS: our initial sequence number.
+    pub iss: Seq,
+    /// IRS: the peer's initial sequence number.
+    pub irs: Seq,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    pub snd_una: Seq,
+    /// SND.NXT: next sequence number to send.
+    pub snd_nxt: Seq,
+    /// Highest sequence number sent so far (SND.NXT goes back to SND.UNA on a timeout).
+    pub snd_max: Seq,
+    /// RCV.NXT: next sequence number expected.
+    pub rcv_nxt: Seq,
+    /// Right edge of the window advertised (RCV.NXT + RCV.WND when it was sent).
+    pub rcv_adv: Seq,
+}
+
 /// The receive sequence space (RFC 9293 3.3.1).
 #[derive(Clone, Copy, Debug)]
 struct RecvSpace {
@@ -233,8 +295,11 @@ struct RecvSpace {
     wscale: u8,
     /// The window our SYN announced.
     syn_window: usize,
-    /// Where the peer's FIN sits, once seen.
+    /// Where the peer's FIN sits, once seen. The first position seen stands: the stream ends
+    /// there (see the eighth step in `input`).
     fin: Option<Seq>,
+    /// RCV.NXT as acknowledged by the last ACK we sent (RFC 7323 4.3 Last.ACK.sent).
+    last_ack_sent: Seq,
     /// The peer's FIN has been taken in order.
     fin_received: bool,
 }
@@ -344,6 +409,8 @@ pub struct Connection {
     ooo: Assembler,
     /// The user has shut down the sending side: a FIN follows the data.
     fin_queued: bool,
+    /// The user has closed the connection: nobody reads any more (an orphan, in Linux's word).
+    orphan: bool,
     /// Sequence number our FIN took, once sent.
     fin_seq: Option<Seq>,
     nodelay: bool,
@@ -368,9 +435,23 @@ pub struct Connection {
     /// The SWS override timeout fired: a short segment may go out.
     sws_override: bool,
     last_challenge: Option<Instant>,
+    /// When we last answered an out-of-window segment or an unacceptable ACK.
+    last_oow_ack: Option<Instant>,
     /// When the last segment arrived.
     last_heard: Instant,
     keepalive: Keepalive,
+    /// The connection's side of the memory budget and receive-window auto-tuning.
+    mem: memory::Share,
+    /// The user timeout (RFC 5482, RFC 9293 3.8.3): unacknowledged data older than this ends
+    /// the connection, in place of the retransmission count.
+    user_timeout: Option<Duration>,
+    /// Since when the oldest unacknowledged segment has gone unacknowledged (set at the first
+    /// retransmission timeout in a row).
+    stalled_since: Option<Instant>,
+    /// The latest soft error not yet read (MUST-47).
+    soft_error: Option<SoftError>,
+    /// Urgent pointers, received and to send (RFC 9293 3.8.5).
+    urgent: urgent::Urgent,
 
     counters: Counters,
 }
@@ -378,6 +459,8 @@ pub struct Connection {
 struct Timestamps {
     /// TS.Recent (RFC 7323 4.3).
     recent: u32,
+    /// When TS.Recent was last set (RFC 7323 5.5: it goes stale after 24 days).
+    recent_at: Instant,
     /// Added to our millisecond clock for TSval.
     offset: u32,
 }
@@ -386,6 +469,13 @@ struct Timestamps {
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(75);
 /// Unanswered keepalive probes before the connection is given up.
 pub const KEEPALIVE_PROBES: u32 = 9;
+
+/// Smallest time between two challenge ACKs (RFC 5961 7), or two ACKs in answer to
+/// out-of-window segments or unacceptable ACKs, of one connection.
+const CHALLENGE_INTERVAL: Duration = Duration::from_millis(10);
+/// RFC 7323 5.5: after this long without an update, TS.Recent is no longer valid ("24 days",
+/// about 2^31 ms, half the timestamp space at one tick per millisecond).
+const TS_RECENT_VALID: Duration = Duration::from_secs(24 * 24 * 3600);
 
 /// Most reordering (in segments) tolerated before loss is assumed.
 const MAX_REORDERING: usize = 16;
@@ -405,7 +495,7 @@ fn max_window(scale: u8) -> usize {
 }
 
 /// Our window scale for a receive buffer: the smallest shift that lets the field cover it.
-fn scale_for(buffer: usize) -> u8 {
+pub(crate) fn scale_for(buffer: usize) -> u8 {
     let mut s = 0u8;
     while s < 14 && max_window(s) < buffer {
         s += 1;
@@ -423,6 +513,7 @@ impl Connection {
             error: None,
             snd: SendSpace {
                 iss,
+                syn_acked: false,
                 una: iss,
                 nxt: iss,
                 max: iss,
@@ -439,6 +530,7 @@ impl Connection {
                 wscale: 0,
                 syn_window: 0,
                 fin: None,
+                last_ack_sent: Seq(0),
                 fin_received: false,
             },
             tx_base: iss + 1,
@@ -447,9 +539,10 @@ impl Connection {
             ts: None,
             sack: false,
             tx: Ring::new(params.tx_buffer),
-            rx: Ring::new(params.rx_buffer),
+            rx: Ring::new(memory::rx_ceiling(params.rx_buffer, params.window_scaling)),
             ooo: Assembler::default(),
             fin_queued: false,
+            orphan: false,
             fin_seq: None,
             nodelay: params.nodelay,
             rtt: Rtt::new(params.min_rto, params.max_rto),
@@ -479,12 +572,18 @@ impl Connection {
             window_probe: false,
             sws_override: false,
             last_challenge: None,
+            last_oow_ack: None,
             last_heard: Instant::ZERO,
             keepalive: Keepalive {
                 idle: None,
                 probes: 0,
                 due: false,
             },
+            mem: memory::Share::new(params.rx_buffer),
+            user_timeout: None,
+            stalled_since: None,
+            soft_error: None,
+            urgent: urgent::Urgent::default(),
             counters: Counters::default(),
         }
     }
@@ -506,6 +605,7 @@ impl Connection {
         if params.timestamps {
             c.ts = Some(Timestamps {
                 recent: 0,
+                recent_at: Instant::ZERO,
                 offset: ts_offset,
             });
         }
@@ -524,6 +624,7 @@ impl Connection {
         params: Params,
     ) -> Self {
         let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
+        c.clock = now;
         c.rcv.irs = syn.seq;
         c.rcv.nxt = syn.seq + 1;
         c.negotiate(syn, ts_offset);
@@ -533,39 +634,33 @@ impl Connection {
         c.snd.max_wnd = c.snd.wnd;
         c.counters.segments_in = 1;
         c.rcv.adv = c.rcv.nxt;
-        let _ = now;
         c
     }
 
     /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the SYN,ACK was sent without
-    /// keeping state, so only what the cookie encodes is known: the peer's MSS. Window scaling,
-    /// timestamps and SACK are off. The caller then hands it the ACK that carried the cookie.
+    /// keeping state, so only what the cookie encodes is known: the peer's MSS class and, when
+    /// timestamps were on, its window scale and SACK-permitted (`syn_options`, whose TSval is
+    /// the ACK's). The caller then hands it the ACK that carried the cookie.
     pub fn from_cookie(
         local: SocketAddr,
         remote: SocketAddr,
         iss: Seq,
         irs: Seq,
-        mss: u16,
+        syn_options: &Options,
+        ts_offset: u32,
         params: Params,
     ) -> Self {
-        let params = Params {
-            window_scaling: false,
-            timestamps: false,
-            sack: false,
-            ..params
-        };
         let mut c = Connection::new(State::SynReceived, local, remote, iss, params);
         c.rcv.irs = irs;
         c.rcv.nxt = irs + 1;
+        // The cookie SYN,ACK acknowledged the SYN (RFC 7323 4.3 updates TS.Recent from there).
+        c.rcv.last_ack_sent = c.rcv.nxt;
         let syn = Repr {
             seq: irs,
-            options: Options {
-                mss: Some(mss),
-                ..Options::default()
-            },
+            options: *syn_options,
             ..Repr::default()
         };
-        c.negotiate(&syn, 0);
+        c.negotiate(&syn, ts_offset);
         // Our SYN,ACK is out (it was the cookie), and the window we offered in it was at most
         // 65535 unscaled.
         c.snd.nxt = iss + 1;
@@ -576,11 +671,17 @@ impl Connection {
         c
     }
 
-    /// Applies the options of the peer's SYN: MSS (RFC 9293 3.7.1, default 536), window scale
-    /// and timestamps (RFC 7323: only if both sides send them), SACK permitted (RFC 2018).
+    /// Applies the options of the peer's SYN: MSS (RFC 9293 3.7.1), window scale and
+    /// timestamps (RFC 7323: only if both sides send them), SACK permitted (RFC 2018).
     fn negotiate(&mut self, syn: &Repr, ts_offset: u32) {
         let o = &syn.options;
-        let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
+        // RFC 9293 3.7.1 (MUST-15): without the option, "a default send MSS of 536 (576 - 40)
+        // for IPv4 or 1220 (1280 - 60) for IPv6".
+        let default_mss = match self.remote {
+            SocketAddr::V4(_) => 536,
+            SocketAddr::V6(_) => 1220,
+        };
+        let peer_mss = usize::from(o.mss.unwrap_or(default_mss)).max(64);
         self.ws_ok = self.params.window_scaling && o.window_scale.is_some();
         match (self.params.window_scaling, o.window_scale) {
             (true, Some(theirs)) => {
@@ -597,6 +698,7 @@ impl Connection {
         self.ts = match (self.params.timestamps, o.timestamps) {
             (true, Some((val, _))) => Some(Timestamps {
                 recent: val,
+                recent_at: self.clock,
                 offset: ts_offset,
             }),
             _ => None,
@@ -613,6 +715,19 @@ impl Connection {
     /// The state.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The send and receive sequence variables (RFC 9293 3.3.1), for checks from outside.
+    pub fn sequence(&self) -> Sequence {
+        Sequence {
+            iss: self.snd.iss,
+            irs: self.rcv.irs,
+            snd_una: self.snd.una,
+            snd_nxt: self.snd.nxt,
+            snd_max: self.snd.max,
+            rcv_nxt: self.rcv.nxt,
+            rcv_adv: self.rcv.adv,
+        }
     }
 
     /// Why the connection failed, if it did.
@@ -653,6 +768,26 @@ impl Connection {
     /// Slow start threshold in bytes.
     pub fn ssthresh(&self) -> usize {
         self.cc.ssthresh()
+    }
+
+    /// RTT variation (RFC 6298 RTTVAR).
+    pub fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+
+    /// Bytes sent and not yet acknowledged (SND.MAX - SND.UNA).
+    pub fn bytes_in_flight(&self) -> usize {
+        self.flight()
+    }
+
+    /// Ranges on the SACK scoreboard: what the peer holds above SND.UNA (RFC 6675).
+    pub fn sack_ranges(&self) -> usize {
+        self.rec.scoreboard.ranges().len()
+    }
+
+    /// True during loss recovery (until SND.MAX at its start is acknowledged, RFC 6582).
+    pub fn in_recovery(&self) -> bool {
+        self.rec.recover.is_some()
     }
 
     /// Reordering tolerated before loss is assumed, in segments.
@@ -742,8 +877,14 @@ impl Connection {
     pub fn recv(&mut self, out: &mut [u8]) -> usize {
         let before = self.advertisable();
         let n = self.rx.read(out);
+        self.on_app_read(n);
         if self.rx.is_empty() && self.rx.allocated() > 0 {
-            self.arm_trim();
+            if self.state == State::TimeWait {
+                // Nothing more will arrive: TIME-WAIT holds no buffers.
+                self.rx.shrink_if_empty();
+            } else {
+                self.arm_trim();
+            }
         }
         // RFC 9293 3.8.6.2.2: tell the peer once the window has grown by min(buffer/2, MSS).
         let grown = self.advertisable().saturating_sub(before);
@@ -756,6 +897,10 @@ impl Connection {
     /// Closes the sending side (RFC 9293 3.10.4, CLOSE call): a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
+            // Data the user already queued is not thrown away unannounced: it goes after the
+            // handshake, then the FIN, as in SYN-RECEIVED below. With nothing queued, RFC 9293
+            // 3.10.4, SYN-SENT: "Delete the TCB".
+            State::SynSent if !self.tx.is_empty() => self.fin_queued = true,
             State::SynSent => self.close_with(None),
             // RFC 9293 3.10.4, SYN-RECEIVED: "If no SENDs have been issued and there is no
             // pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
@@ -775,6 +920,23 @@ impl Connection {
             }
             _ => {}
         }
+    }
+
+    /// The application closes the connection (RFC 9293 3.10.4 CLOSE) and will neither send nor
+    /// read any more: a FIN follows the queued data, as with [`Connection::shutdown`]; data
+    /// that arrives from now on is answered with a RST (RFC 1122 4.2.2.13), and FIN-WAIT-2 lasts
+    /// at most `fin_timeout`.
+    pub fn close(&mut self) {
+        self.shutdown();
+        self.orphan = true;
+        if self.state == State::FinWait2 {
+            self.arm_fin_timeout();
+        }
+    }
+
+    /// True once the application has closed the connection.
+    pub fn is_orphan(&self) -> bool {
+        self.orphan
     }
 
     /// Aborts (RFC 9293 3.10.5): returns the RST to send, if the peer knows of us.
@@ -802,20 +964,38 @@ impl Connection {
         self.timers.set(Timer::Retransmit, None);
         self.timers.set(Timer::Persist, None);
         self.timers.set(Timer::TimeWait, None);
+        self.timers.set(Timer::FinWait2, None);
         self.ack_done();
         self.tx = Ring::new(self.params.tx_buffer);
     }
 
-    /// An ICMP error about this connection (RFC 9293 3.9.2.4 / RFC 5461): a hard error during
-    /// the handshake aborts it.
-    pub fn on_icmp_unreachable(&mut self) {
+    /// True when `seq`, the sequence number an ICMP error quotes, lies in SND.UNA..SND.NXT: only
+    /// then can the error be about a segment we sent and still wait for (RFC 5927 4.1; a blind
+    /// attacker has to guess it).
+    pub fn quotes_in_flight(&self, seq: Seq) -> bool {
+        seq.in_range(self.snd.una, self.snd.max)
+    }
+
+    /// An ICMP destination unreachable quoting sequence number `seq` (RFC 9293 3.9.2.4, RFC
+    /// 5461): a hard error during the handshake aborts it, a soft error afterwards is kept for
+    /// the application. Ignored unless `seq` is in flight (RFC 5927).
+    pub fn on_icmp_unreachable(&mut self, seq: Seq) {
+        if !self.quotes_in_flight(seq) {
+            return;
+        }
         if self.state == State::SynSent {
             self.close_with(Some(Error::Refused));
+        } else if self.state != State::Closed {
+            self.soft_error = Some(SoftError::Unreachable);
         }
     }
 
-    /// ICMP "fragmentation needed" with the next-hop MTU (RFC 1191): segments shrink to fit.
-    pub fn on_path_mtu(&mut self, mtu: u16) {
+    /// ICMP "fragmentation needed" with the next-hop MTU (RFC 1191), quoting sequence number
+    /// `seq`: segments shrink to fit. Ignored unless `seq` is in flight (RFC 5927 4.1).
+    pub fn on_path_mtu(&mut self, mtu: u16, seq: Seq) {
+        if !self.quotes_in_flight(seq) {
+            return;
+        }
         // 68 is the smallest MTU IPv4 allows (RFC 791); below 576 a router is lying or broken.
         let mtu = usize::from(mtu).max(576);
         let option_room = if self.ts.is_some() { 12 } else { 0 };
@@ -823,6 +1003,28 @@ impl Connection {
         if mss < self.mss {
             self.mss = mss;
         }
+    }
+
+    /// Sets the user timeout (RFC 5482 for the local setting, RFC 9293 3.8.3 R2): when data
+    /// stays unacknowledged this long, through retransmissions, the connection is given up
+    /// ([`Error::TimedOut`]). `None` goes back to the retransmission count of the stack.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.user_timeout = timeout;
+    }
+
+    /// The user timeout, when set.
+    pub fn user_timeout(&self) -> Option<Duration> {
+        self.user_timeout
+    }
+
+    /// The latest soft error (MUST-47), left in place.
+    pub fn soft_error(&self) -> Option<SoftError> {
+        self.soft_error
+    }
+
+    /// Reads and clears the latest soft error.
+    pub fn take_soft_error(&mut self) -> Option<SoftError> {
+        self.soft_error.take()
     }
 
     /// Turns keepalive probing on after `idle` without a segment, or off (`None`).

@@ -106,12 +106,13 @@ impl Connection {
         self.send_ack_if_due(now, emit)
     }
 
-    /// True when a SYN, data or FIN could go out now (ignoring timers).
-    /// Our SYN (or SYN,ACK) is not acknowledged yet.
+    /// Our SYN (or SYN,ACK) is not acknowledged yet. An explicit fact, not SND.UNA == ISS:
+    /// after 2^32 - 1 acknowledged bytes SND.UNA is ISS again.
     pub(super) fn syn_unacked(&self) -> bool {
-        self.snd.una == self.snd.iss && self.state != State::Closed
+        !self.snd.syn_acked && self.state != State::Closed
     }
 
+    /// True when a SYN, data or FIN could go out now (ignoring timers).
     pub(super) fn wants_to_send(&self) -> bool {
         if self.syn_unacked() && self.snd.nxt == self.snd.iss {
             return true;
@@ -309,9 +310,10 @@ impl Connection {
         true
     }
 
-    /// The window we could advertise now: free buffer, less out-of-order data held beyond it.
+    /// The window we could advertise now: free buffer within the memory allowance and the
+    /// auto-tuned window.
     pub(super) fn advertisable(&self) -> usize {
-        self.rx.free().min(max_window(self.rcv.wscale))
+        self.receive_room().min(max_window(self.rcv.wscale))
     }
 
     pub(super) fn window_update_worth(&self, _grown: usize) -> bool {
@@ -366,14 +368,23 @@ impl Connection {
                 options.sack.push(l, r);
             }
         }
+        if flags.ack {
+            self.rcv.last_ack_sent = self.rcv.nxt;
+        }
+        // RFC 9293 3.8.5: the urgent pointer goes on every segment while SND.UP > SEG.SEQ.
+        let urgent = self.urgent_pointer(seq, flags);
         Repr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq,
             ack: if flags.ack { self.rcv.nxt } else { Seq(0) },
-            flags,
+            flags: Flags {
+                urg: urgent.is_some(),
+                ..flags
+            },
             window,
             options,
+            urgent: urgent.unwrap_or(0),
         }
     }
 

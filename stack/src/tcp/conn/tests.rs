@@ -82,7 +82,9 @@ fn params() -> Params {
         max_rto: Duration::from_secs(60),
         delayed_ack: Duration::from_millis(40),
         time_wait: Duration::from_secs(2),
+        fin_timeout: Duration::from_secs(5),
         max_retries: 3,
+        synack_retries: 3,
         window_scaling: false,
         timestamps: false,
         sack: false,
@@ -109,6 +111,7 @@ fn seg(seq: u32, ack: Option<u32>, flags: Flags) -> Repr {
             mss: flags.syn.then_some(1000),
             ..Options::default()
         },
+        urgent: 0,
     }
 }
 
@@ -154,6 +157,7 @@ fn out(seq: u32, ack: u32, flags: Flags, window: u16) -> Repr {
         flags,
         window,
         options: Options::default(),
+        urgent: 0,
     }
 }
 
@@ -509,8 +513,19 @@ fn run_pair(
     limit: Instant,
     done: impl Fn(&Connection, &Connection) -> bool,
 ) -> Instant {
+    run_pair_from(Instant::ZERO, a, b, limit, done)
+}
+
+/// [`run_pair`] from `start` on.
+fn run_pair_from(
+    start: Instant,
+    a: &mut Connection,
+    b: &mut Connection,
+    limit: Instant,
+    done: impl Fn(&Connection, &Connection) -> bool,
+) -> Instant {
     let delay = Duration::from_millis(5);
-    let mut now = Instant::ZERO;
+    let mut now = start;
     let mut in_flight: Vec<(Instant, bool, Repr, Vec<u8>)> = Vec::new();
     while !done(a, b) {
         assert!(now <= limit, "not done by {limit}: {a:#?} {b:#?}");
@@ -628,6 +643,36 @@ fn shutdown_in_syn_sent_closes() {
     feed(&mut c, ms(11_000), &syn_ack(PEER_ISS, ISS + 1), &[]);
     assert_eq!(c.state(), State::Closed);
     silent(&mut c, ms(11_000));
+}
+
+/// Found by the two-stack fuzz target: connect, send, shutdown before the SYN,ACK came back
+/// lost the data without an error. Now the data goes after the handshake, then the FIN.
+#[test]
+fn shutdown_in_syn_sent_with_data_queued_sends_it_then_fin() {
+    let mut c = Connection::connect(local(), remote(), Seq(ISS), 0, params());
+    let _ = one_bare(&mut c, ms(0));
+    let data = bytes(83, 1);
+    assert_eq!(c.send(&data), 83);
+    c.shutdown();
+    assert_eq!(c.state(), State::SynSent);
+    assert!(!c.may_send(), "no more data after a shutdown");
+    assert_eq!(feed(&mut c, ms(10), &syn_ack(PEER_ISS, ISS + 1), &[]), None);
+    assert_eq!(c.state(), State::FinWait1);
+    let sent = emit_all(&mut c, ms(10));
+    let payload: Vec<u8> = sent.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_eq!(payload, data);
+    let last = sent.last().expect("segments").0;
+    assert!(last.flags.fin, "the FIN follows the data: {sent:?}");
+    assert_eq!(
+        last.seq + sent.last().map_or(0, |s| s.1.len()),
+        Seq(ISS + 1 + 83)
+    );
+    assert_eq!(
+        feed(&mut c, ms(20), &ack(PEER_ISS + 1, ISS + 1 + 83 + 1), &[]),
+        None
+    );
+    assert_eq!(c.state(), State::FinWait2);
+    assert_eq!(c.error(), None);
 }
 
 #[test]
@@ -1880,6 +1925,7 @@ fn drain(s: &mut Sockets, now: Instant) -> Vec<(SocketAddr, Repr, Vec<u8>)> {
     let mut segments = Vec::new();
     let mut buf = Vec::new();
     while let Some((src, dst)) = s.next_segment(now, &mut buf) {
+        let buf = core::mem::take(&mut buf);
         let (r, payload) =
             segment::parse(&buf, src.ip(), dst.ip()).expect("the table emits valid segments");
         assert_eq!(src.port(), r.src_port);
@@ -1912,6 +1958,7 @@ fn table_answers_a_syn_to_a_closed_port_with_rst_ack() {
             flags: RST_ACK,
             window: 0,
             options: Options::default(),
+            urgent: 0,
         }
     );
     assert_eq!(s.counters().resets_sent, 1);
@@ -2202,13 +2249,18 @@ fn keepalive_probes_an_idle_peer_then_gives_up() {
 #[test]
 fn path_mtu_shrinks_segments() {
     let mut c = established();
-    c.on_path_mtu(800);
+    // The ICMP error quotes a segment in flight (RFC 5927).
+    assert_eq!(c.send(&bytes(10, 0)), 10);
+    let _ = one(&mut c, ms(15));
+    let quoted = Seq(ISS + 1);
+    c.on_path_mtu(800, quoted);
     assert_eq!(c.mss(), 760);
     // Never below 576 - 40, and never grows.
-    c.on_path_mtu(100);
+    c.on_path_mtu(100, quoted);
     assert_eq!(c.mss(), 536);
-    c.on_path_mtu(1500);
+    c.on_path_mtu(1500, quoted);
     assert_eq!(c.mss(), 536);
+    feed(&mut c, ms(18), &ack(PEER_ISS + 1, ISS + 11), &[]);
     assert_eq!(c.send(&bytes(1100, 0)), 1100);
     let lens: Vec<usize> = transmit(&mut c, ms(20))
         .iter()
@@ -2338,13 +2390,615 @@ fn abort_resets_a_synchronized_connection() {
 fn icmp_unreachable_refuses_a_connection_in_syn_sent_only() {
     let mut c = Connection::connect(local(), remote(), Seq(ISS), 0, params());
     let _ = one_bare(&mut c, ms(0));
-    c.on_icmp_unreachable();
+    c.on_icmp_unreachable(Seq(ISS));
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.error(), Some(Error::Refused));
 
     // A soft error once established (RFC 5461).
     let mut c = established();
-    c.on_icmp_unreachable();
+    assert_eq!(c.send(b"x"), 1);
+    let _ = one(&mut c, ms(20));
+    c.on_icmp_unreachable(Seq(ISS + 1));
     assert_eq!(c.state(), State::Established);
     assert_eq!(c.error(), None);
 }
+
+// Connection lifetime: FIN-WAIT-2 after the application closed, data after close (RFC 1122
+// 4.2.2.13), the SYN,ACK retry limit, TIME-WAIT holding nothing, orphans and a full table.
+
+#[test]
+fn fin_wait_2_of_a_closed_connection_ends_after_the_fin_timeout() {
+    let mut c = established();
+    c.close();
+    assert!(c.is_orphan());
+    assert_eq!(
+        one_bare(&mut c, ms(20)),
+        out(ISS + 1, PEER_ISS + 1, FIN_ACK, RX as u16)
+    );
+    feed(&mut c, ms(30), &ack(PEER_ISS + 1, ISS + 2), &[]);
+    assert_eq!(c.state(), State::FinWait2);
+    // fin_timeout is 5 s here; the peer never sends its FIN.
+    assert_eq!(c.poll_at(), Some(ms(5030)));
+    silent(&mut c, ms(5029));
+    assert_eq!(c.state(), State::FinWait2);
+    // It goes without a segment, as Linux's does.
+    silent(&mut c, ms(5030));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), None);
+    assert_eq!(c.counters().fin_wait2_timeouts, 1);
+    assert_eq!(c.poll_at(), None);
+}
+
+#[test]
+fn fin_wait_2_after_a_shutdown_waits_until_the_application_closes() {
+    // Half-closed: the application still reads, so FIN-WAIT-2 has no limit.
+    let (mut c, _, _) = reach(State::FinWait2);
+    silent(&mut c, ms(600_000));
+    assert_eq!(c.state(), State::FinWait2);
+    // Once it closes, the limit runs from then.
+    c.close();
+    assert_eq!(c.poll_at(), Some(ms(605_000)));
+    silent(&mut c, ms(605_000));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.counters().fin_wait2_timeouts, 1);
+}
+
+#[test]
+fn data_after_close_is_answered_with_a_reset() {
+    // RFC 1122 4.2.2.13: "if new data is received after CLOSE is called, its TCP SHOULD send a
+    // RST to show that data was lost". In FIN-WAIT-1:
+    let mut c = established();
+    c.close();
+    let _ = one_bare(&mut c, ms(20));
+    let rst = feed(&mut c, ms(30), &ack(PEER_ISS + 1, ISS + 1), b"late");
+    assert_eq!(
+        rst,
+        Some(Reset {
+            seq: Seq(ISS + 1),
+            ack: None
+        })
+    );
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.counters().data_after_close, 1);
+    silent(&mut c, ms(30));
+    // In FIN-WAIT-2, with our FIN acknowledged: the RST carries the peer's ACK as its sequence
+    // number, the one sequence number the peer takes a RST at (RFC 5961 3.2).
+    let mut c = established();
+    c.close();
+    let _ = one_bare(&mut c, ms(20));
+    feed(&mut c, ms(30), &ack(PEER_ISS + 1, ISS + 2), &[]);
+    assert_eq!(c.state(), State::FinWait2);
+    let rst = feed(&mut c, ms(40), &ack(PEER_ISS + 1, ISS + 2), b"late");
+    assert_eq!(rst.map(|r| r.seq), Some(Seq(ISS + 2)));
+    assert_eq!(c.state(), State::Closed);
+    // After a shutdown only, the same data is the application's to read.
+    let (mut c, _, _) = reach(State::FinWait2);
+    assert_eq!(
+        feed(&mut c, ms(30), &ack(PEER_ISS + 1, ISS + 2), b"late"),
+        None
+    );
+    assert_eq!(read_all(&mut c), b"late");
+    // And the peer's FIN alone, after close, is the ordinary end.
+    let mut c = established();
+    c.close();
+    let _ = one_bare(&mut c, ms(20));
+    assert_eq!(feed(&mut c, ms(30), &fin(PEER_ISS + 1, ISS + 2), &[]), None);
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+#[test]
+fn syn_received_gives_up_after_its_own_retry_limit() {
+    // Linux: 5 SYN,ACK retransmissions, about 63 s, whatever the data limit.
+    let p = Params {
+        synack_retries: 5,
+        max_retries: 15,
+        ..params()
+    };
+    let (mut c, synack) = syn_received_with(p, &syn(PEER_ISS));
+    // RTO 1 s before any sample, doubling (RFC 6298 2.1, 5.5).
+    for at in [1_000, 3_000, 7_000, 15_000, 31_000] {
+        assert_eq!(one_bare(&mut c, ms(at)), synack, "at {at} ms");
+    }
+    assert_eq!(c.poll_at(), Some(ms(63_000)));
+    silent(&mut c, ms(63_000));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    // Data keeps its own limit once established: the same connection retransmits 15 times.
+    let mut c = established_with(p);
+    assert_eq!(c.send(b"x"), 1);
+    let _ = one(&mut c, ms(20));
+    let mut retransmissions = 0;
+    while c.state() == State::Established {
+        let at = c.poll_at().expect("the retransmission timer");
+        retransmissions += transmit(&mut c, at).len();
+        assert!(retransmissions <= 15);
+    }
+    assert_eq!(retransmissions, 15);
+    assert_eq!(c.error(), Some(Error::TimedOut));
+}
+
+#[test]
+fn time_wait_holds_no_buffers() {
+    // The application closed with data unread: nobody will read it; on entering TIME-WAIT
+    // every buffer goes at once.
+    let mut c = established();
+    feed(&mut c, ms(20), &ack(PEER_ISS + 1, ISS + 1), b"unread");
+    assert_eq!(c.send(b"bye"), 3);
+    c.close();
+    let sent = transmit(&mut c, ms(20));
+    assert!(sent.iter().any(|(r, _)| r.flags.fin), "{sent:#?}");
+    feed(&mut c, ms(30), &fin(PEER_ISS + 7, ISS + 5), &[]);
+    assert_eq!(c.state(), State::TimeWait);
+    assert_eq!(c.buffer_memory(), 0);
+    // An application that still holds its connection reads what is left; then nothing is held.
+    let mut c = established();
+    feed(&mut c, ms(20), &ack(PEER_ISS + 1, ISS + 1), b"unread");
+    c.shutdown();
+    let _ = transmit(&mut c, ms(20));
+    feed(&mut c, ms(30), &fin(PEER_ISS + 7, ISS + 2), &[]);
+    assert_eq!(c.state(), State::TimeWait);
+    assert!(c.buffer_memory() > 0, "unread data is kept");
+    assert_eq!(read_all(&mut c), b"unread");
+    assert_eq!(c.buffer_memory(), 0);
+}
+
+#[test]
+fn table_resets_the_oldest_closed_connection_beyond_max_orphans() {
+    let mut s = table(Config {
+        max_orphans: 2,
+        ..Config::default()
+    });
+    let l = s.listen(TABLE_LOCAL, 8).expect("listen");
+    let mut accepted = Vec::new();
+    for port in 40_000..40_003 {
+        let peer = peer_at(port);
+        table_handshake(&mut s, ms(0), peer);
+        accepted.push(s.accept(l).expect("established"));
+    }
+    for (i, &h) in accepted.iter().enumerate() {
+        s.close(h);
+        let sent = drain(&mut s, ms(10 + i as u64));
+        if i < 2 {
+            assert_eq!(sent.len(), 1, "{sent:#?}");
+            assert_eq!(sent[0].1.flags, FIN_ACK);
+            assert_eq!(s.orphans(), i + 1);
+        } else {
+            // The third orphan: the oldest (port 40 000) is reset to make room.
+            assert_eq!(sent.len(), 2, "{sent:#?}");
+            assert_eq!((sent[0].0, sent[0].1.flags), (peer_at(40_000), RST));
+            assert_eq!((sent[1].0, sent[1].1.flags), (peer_at(40_002), FIN_ACK));
+        }
+    }
+    assert_eq!(s.orphans(), 2);
+    assert_eq!(s.counters().orphans_reset, 1);
+    assert_eq!(s.len(), 2);
+    assert!(!s.iter().any(|c| c.remote() == peer_at(40_000)));
+}
+
+#[test]
+fn table_full_of_time_wait_makes_room_for_new_connections() {
+    let mut s = table(Config {
+        max_connections: 2,
+        syn_cookies: false,
+        ..Config::default()
+    });
+    let l = s.listen(TABLE_LOCAL, 8).expect("listen");
+    // Two connections closed by us first: both end in TIME-WAIT.
+    for (i, port) in [40_000, 40_001].into_iter().enumerate() {
+        let peer = peer_at(port);
+        let now = ms(i as u64 * 10);
+        let synack = table_handshake(&mut s, now, peer);
+        let h = s.accept(l).expect("established");
+        s.close(h);
+        assert_eq!(drain(&mut s, now).len(), 1, "our FIN");
+        let their_fin = to_table(peer, fin(PEER_ISS + 1, synack.seq.0.wrapping_add(2)));
+        s.on_segment(now, table_local(), peer, &their_fin, &[]);
+        assert_eq!(drain(&mut s, now).len(), 1, "the last ACK");
+    }
+    assert_eq!(s.len(), 2);
+    assert!(s.iter().all(|c| c.state() == State::TimeWait));
+    assert_eq!(s.orphans(), 0, "TIME-WAIT is not counted as an orphan");
+    // A third peer's SYN: the oldest TIME-WAIT connection makes room.
+    let third = peer_at(40_002);
+    let outcome = s.on_segment(
+        ms(30),
+        table_local(),
+        third,
+        &to_table(third, syn(PEER_ISS)),
+        &[],
+    );
+    assert_eq!(outcome, Outcome::Handled);
+    assert_eq!(s.counters().time_wait_recycled, 1);
+    assert_eq!(s.len(), 2);
+    assert!(!s.iter().any(|c| c.remote() == peer_at(40_000)));
+    // An active open likewise takes the place of the other.
+    let h = s.connect(ms(31), IpAddr::V4(LOCAL_IP), peer_at(7));
+    assert!(h.is_ok(), "{h:?}");
+    assert_eq!(s.counters().time_wait_recycled, 2);
+    assert!(!s.iter().any(|c| c.state() == State::TimeWait));
+    // No TIME-WAIT left: the table is full.
+    let fourth = peer_at(40_003);
+    let outcome = s.on_segment(
+        ms(32),
+        table_local(),
+        fourth,
+        &to_table(fourth, syn(PEER_ISS)),
+        &[],
+    );
+    assert_eq!(outcome, Outcome::TableFull);
+    assert_eq!(
+        s.connect(ms(33), IpAddr::V4(LOCAL_IP), peer_at(8)),
+        Err(crate::tcp::ConnectError::TooManyConnections)
+    );
+}
+
+// Smaller rules: MUST-46, MUST-15, RFC 5961 rate limits, the FIN position, RFC 7323 4.3 and 5.5.
+
+#[test]
+fn table_connect_refuses_broadcast_and_multicast() {
+    let mut s = table(Config::default());
+    let us = IpAddr::V4(LOCAL_IP);
+    for to in [
+        "255.255.255.255:80",
+        "224.0.0.1:80",
+        "239.1.2.3:80",
+        "[ff02::1]:80",
+    ] {
+        assert_eq!(
+            s.connect(ms(0), us, to.parse().unwrap()),
+            Err(crate::tcp::ConnectError::NotUnicast),
+            "{to}"
+        );
+    }
+    assert_eq!(s.len(), 0);
+    assert!(s.connect(ms(0), us, peer_at(80)).is_ok());
+}
+
+#[test]
+fn ipv6_peer_without_the_mss_option_gets_1220() {
+    // RFC 9293 3.7.1 (MUST-15): 536 for IPv4, 1220 for IPv6.
+    let mut peer_syn = syn(PEER_ISS);
+    peer_syn.options.mss = None;
+    let p = Params {
+        mss: 1440,
+        ..params()
+    };
+    let here: SocketAddr = "[fd00::1]:1000".parse().unwrap();
+    let there: SocketAddr = "[fd00::2]:2000".parse().unwrap();
+    let c = Connection::accept(ms(0), here, there, Seq(ISS), 0, &peer_syn, p);
+    assert_eq!(c.mss(), 1220);
+    let c = Connection::accept(ms(0), local(), remote(), Seq(ISS), 0, &peer_syn, p);
+    assert_eq!(c.mss(), 536);
+}
+
+#[test]
+fn answers_to_out_of_window_acks_are_rate_limited() {
+    let mut c = established();
+    let ours = out(ISS + 1, PEER_ISS + 1, ACK, RX as u16);
+    // A bare ACK beyond the window: answered once per 10 ms, like a challenge ACK.
+    let stray = ack(PEER_ISS + 50_000, ISS + 1);
+    feed(&mut c, ms(20), &stray, &[]);
+    assert_eq!(one_bare(&mut c, ms(20)), ours);
+    feed(&mut c, ms(21), &stray, &[]);
+    silent(&mut c, ms(21));
+    feed(&mut c, ms(29), &stray, &[]);
+    silent(&mut c, ms(29));
+    feed(&mut c, ms(30), &stray, &[]);
+    assert_eq!(one_bare(&mut c, ms(30)), ours);
+    // An ACK of data never sent (RFC 5961 5.2): likewise.
+    let unsent = ack(PEER_ISS + 1, ISS + 5000);
+    feed(&mut c, ms(40), &unsent, &[]);
+    assert_eq!(one_bare(&mut c, ms(40)), ours);
+    feed(&mut c, ms(41), &unsent, &[]);
+    silent(&mut c, ms(41));
+    assert_eq!(c.counters().oow_acks_suppressed, 3);
+    // Old data (its sender needs our ACK to stop retransmitting) is answered every time.
+    let old = ack(PEER_ISS + 1 - 1000, ISS + 1);
+    for at in [42, 43] {
+        feed(&mut c, ms(at), &old, &bytes(1000, 1));
+        assert_eq!(one_bare(&mut c, ms(at)), ours);
+    }
+    assert_eq!(c.counters().oow_acks_suppressed, 3);
+    assert_eq!(c.state(), State::Established);
+}
+
+#[test]
+fn the_first_fin_position_stands() {
+    // RFC 9293 3.10.7.4 takes segments in order and the FIN once: the sequence space ends once.
+    // A FIN ahead of the data (here at 5501, forged or early) is remembered; data beyond it is
+    // cut off and a FIN elsewhere (6001) ignored, so the connection does not wait forever for a
+    // FIN it has passed.
+    let data = bytes(1000, 3);
+    let mut c = established();
+    feed(&mut c, ms(20), &fin(PEER_ISS + 501, ISS + 1), &[]);
+    let _ = one_bare(&mut c, ms(20));
+    assert_eq!(c.state(), State::Established);
+    feed(&mut c, ms(30), &fin(PEER_ISS + 1, ISS + 1), &data);
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(one_bare(&mut c, ms(30)).ack, Seq(PEER_ISS + 502));
+    assert_eq!(read_all(&mut c), &data[..500]);
+    // A FIN below data already held is not the end either: the real one, after it, is.
+    let mut c = established();
+    feed(&mut c, ms(20), &ack(PEER_ISS + 501, ISS + 1), &data[500..]);
+    let _ = one_bare(&mut c, ms(20));
+    feed(&mut c, ms(21), &fin(PEER_ISS + 201, ISS + 1), &[]);
+    let _ = one_bare(&mut c, ms(21));
+    feed(&mut c, ms(22), &ack(PEER_ISS + 1, ISS + 1), &data[..500]);
+    let _ = one_bare(&mut c, ms(22));
+    assert_eq!(c.state(), State::Established);
+    feed(&mut c, ms(23), &fin(PEER_ISS + 1001, ISS + 1), &[]);
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(read_all(&mut c), data);
+}
+
+/// A passive open with timestamps: the peer's TSval is 100 on its SYN and 110 on its ACK (at
+/// 10 ms); ours are the millisecond clock plus 7000. TS.Recent is 110.
+fn established_with_timestamps() -> Connection {
+    let p = Params {
+        timestamps: true,
+        ..params()
+    };
+    let mut peer_syn = syn(PEER_ISS);
+    peer_syn.options.timestamps = Some((100, 0));
+    let mut c = Connection::accept(ms(0), local(), remote(), Seq(ISS), 7000, &peer_syn, p);
+    let _ = one_bare(&mut c, ms(0));
+    let mut a = ack(PEER_ISS + 1, ISS + 1);
+    a.options.timestamps = Some((110, 7000));
+    feed(&mut c, ms(10), &a, &[]);
+    assert_eq!(c.state(), State::Established);
+    c
+}
+
+#[test]
+fn ts_recent_follows_the_last_ack_sent() {
+    // RFC 7323 4.3 (2): TS.Recent is taken from a segment only if SEG.SEQ =< Last.ACK.sent, so
+    // that an ACK covering several segments echoes the earliest (and the peer's RTT sample
+    // includes our delay).
+    let mut c = established_with_timestamps();
+    let mss = c.mss();
+    let data = bytes(2 * mss, 1);
+    let mut first = ack(PEER_ISS + 1, ISS + 1);
+    first.options.timestamps = Some((120, 7010));
+    feed(&mut c, ms(20), &first, &data[..mss]);
+    // One full-sized segment: the ACK is delayed.
+    silent(&mut c, ms(20));
+    let mut second = ack(PEER_ISS + 1 + mss as u32, ISS + 1);
+    second.options.timestamps = Some((130, 7020));
+    feed(&mut c, ms(30), &second, &data[mss..]);
+    let r = one_bare(&mut c, ms(30));
+    assert_eq!(r.ack, Seq(PEER_ISS + 1 + 2 * mss as u32));
+    assert_eq!(r.options.timestamps, Some((7030, 120)));
+    // The next segment starts where that ACK ended: its TSval is taken.
+    let mut third = ack(PEER_ISS + 1 + 2 * mss as u32, ISS + 1);
+    third.options.timestamps = Some((140, 7030));
+    feed(&mut c, ms(40), &third, b"x");
+    assert_eq!(
+        one_bare(&mut c, ms(40)).options.timestamps,
+        Some((7040, 140))
+    );
+}
+
+#[test]
+fn ts_recent_is_no_longer_valid_after_24_days_idle() {
+    let mut c = established_with_timestamps();
+    let mut a = ack(PEER_ISS + 1, ISS + 1);
+    a.options.timestamps = Some((2_000_000_000, 7010));
+    feed(&mut c, ms(20), &a, &[]);
+    // Within 24 days a TSval behind TS.Recent is an old duplicate (RFC 7323 5.3).
+    let mut old = ack(PEER_ISS + 1, ISS + 1);
+    old.options.timestamps = Some((50, 7020));
+    feed(&mut c, ms(30), &old, b"hi");
+    assert_eq!(c.counters().paws_dropped, 1);
+    let _ = one_bare(&mut c, ms(30));
+    // RFC 7323 5.5: after 24 days idle the peer's clock may have gone round by more than 2^31
+    // ticks; TS.Recent is no longer valid, the segment is taken and its TSval becomes TS.Recent.
+    let later = ms(20 + 25 * 24 * 3600 * 1000);
+    feed(&mut c, later, &old, b"hi");
+    assert_eq!(c.counters().paws_dropped, 1);
+    assert_eq!(read_all(&mut c), b"hi");
+    assert_eq!(
+        one_bare(&mut c, later).options.timestamps.map(|t| t.1),
+        Some(50)
+    );
+}
+
+// Sequence wrap, RACK's reordering window, MUST-37.
+
+/// Moves `total` bytes of a repeating 1 MiB pattern from `a` to `b` (both connected), reading
+/// and checking them as they arrive, until `a` has them all acknowledged. `sent` bytes of the
+/// pattern went before. Returns the time then.
+fn stream(
+    mut now: Instant,
+    a: &mut Connection,
+    b: &mut Connection,
+    sent: usize,
+    total: usize,
+) -> Instant {
+    let block = bytes(1 << 20, 7);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut queued, mut got) = (0usize, 0usize);
+    while got < total {
+        while queued < total {
+            let off = (sent + queued) % block.len();
+            let want = (block.len() - off).min(total - queued);
+            let n = a.send(&block[off..off + want]);
+            if n == 0 {
+                break;
+            }
+            queued += n;
+        }
+        now = run_pair_from(now, a, b, now + Duration::from_secs(60), |a, b| {
+            b.recv_queue() >= 1 << 20 || a.send_queue() == 0
+        });
+        loop {
+            let n = b.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            let mut checked = 0;
+            while checked < n {
+                let off = (sent + got + checked) % block.len();
+                let m = (n - checked).min(block.len() - off);
+                assert!(
+                    buf[checked..checked + m] == block[off..off + m],
+                    "bytes differ after {} bytes",
+                    got + checked
+                );
+                checked += m;
+            }
+            got += n;
+        }
+    }
+    run_pair_from(now, a, b, now + Duration::from_secs(60), |a, _| {
+        a.snd.una == a.snd.max
+    })
+}
+
+#[test]
+fn snd_una_back_at_iss_after_2_pow_32_bytes_is_no_syn() {
+    // A real transfer of 2^32 - 1 bytes between two of our connections (big segments, so that
+    // it takes seconds). The SYN took ISS, so SND.UNA is ISS again once they are acknowledged,
+    // which must not make our SYN look unacknowledged. ISS near the top: the transfer crosses
+    // zero too.
+    let iss = 0xFFFF_F000u32;
+    let p = Params {
+        mss: 65_000,
+        rx_buffer: 4 << 20,
+        tx_buffer: 4 << 20,
+        window_scaling: true,
+        ..params()
+    };
+    let mut a = Connection::connect(local(), remote(), Seq(iss), 0, p);
+    let (a_syn, _) = one(&mut a, ms(0));
+    let mut b = Connection::accept(ms(5), remote(), local(), Seq(PEER_ISS), 0, &a_syn, p);
+    let now = run_pair(&mut a, &mut b, ms(100), |a, b| {
+        a.state() == State::Established && b.state() == State::Established
+    });
+    let wrap = u32::MAX as usize;
+    let now = stream(now, &mut a, &mut b, 0, wrap);
+    assert_eq!(a.snd.una, Seq(iss), "SND.UNA is back at ISS");
+    assert_eq!(a.counters().bytes_out, wrap as u64);
+    // Nothing is owed: no SYN,ACK goes out in ESTABLISHED.
+    let after = emit_all(&mut a, now);
+    assert!(after.iter().all(|(r, _)| !r.flags.syn), "{after:#?}");
+    assert!(a.poll_at().is_none_or(|t| t > now));
+    // More goes past ISS as any data does, and both ends close.
+    let now = stream(now, &mut a, &mut b, wrap, 3 << 20);
+    a.shutdown();
+    let now = run_pair_from(now, &mut a, &mut b, now + Duration::from_secs(5), |_, b| {
+        b.state() == State::CloseWait
+    });
+    assert_eq!(b.counters().challenge_acks, 0);
+    assert_eq!(a.counters().retransmits, 0);
+    b.shutdown();
+    run_pair_from(
+        now,
+        &mut a,
+        &mut b,
+        now + Duration::from_secs(10),
+        |a, b| a.state() == State::Closed && b.state() == State::Closed,
+    );
+}
+
+#[test]
+fn reordering_above_4_ms_with_timestamps_is_no_loss() {
+    // RACK's reordering window is a quarter of min_RTT (RFC 8985 6.2); with timestamps the RTT
+    // samples come from TSecr and must reach min_RTT too. RTT 40 ms: a window of 10 ms, so a
+    // segment 6 ms late is reordering, not loss.
+    let p = Params {
+        timestamps: true,
+        sack: true,
+        ..params()
+    };
+    let mut c = Connection::connect(local(), remote(), Seq(ISS), 7000, p);
+    let _ = one_bare(&mut c, ms(0));
+    let mut sa = syn_ack(PEER_ISS, ISS + 1);
+    sa.options.timestamps = Some((500, 7000));
+    sa.options.sack_permitted = true;
+    feed(&mut c, ms(40), &sa, &[]);
+    let _ = one_bare(&mut c, ms(40));
+    assert_eq!(c.srtt(), Some(Duration::from_millis(40)));
+    let mss = c.mss() as u32;
+    assert_eq!(c.send(&bytes(4 * mss as usize, 2)), 4 * mss as usize);
+    let sent = transmit(&mut c, ms(50));
+    assert_eq!(sent.len(), 4);
+    // Segments 2 and 3 arrive first; segment 1 arrives 6 ms later, with segment 4.
+    let at = |n: u32| ISS + 1 + n * mss;
+    let peer_ack = |ack_to: u32, sack: Option<(u32, u32)>| {
+        let mut r = ack(PEER_ISS + 1, ack_to);
+        r.options.timestamps = Some((600, 7050));
+        if let Some((l, r2)) = sack {
+            r.options.sack.push(Seq(l), Seq(r2));
+        }
+        r
+    };
+    feed(&mut c, ms(90), &peer_ack(at(0), Some((at(1), at(2)))), &[]);
+    silent(&mut c, ms(90));
+    feed(&mut c, ms(90), &peer_ack(at(0), Some((at(1), at(3)))), &[]);
+    // Up to the ACK of segment 1, 6 ms later: no retransmission.
+    for t in 91..96 {
+        silent(&mut c, ms(t));
+    }
+    feed(&mut c, ms(96), &peer_ack(at(3), None), &[]);
+    feed(&mut c, ms(96), &peer_ack(at(4), None), &[]);
+    silent(&mut c, ms(96));
+    let counters = c.counters();
+    assert_eq!(
+        (counters.retransmits, counters.fast_retransmits),
+        (0, 0),
+        "{counters:?}"
+    );
+}
+
+#[test]
+fn retransmissions_into_a_zero_window_the_peer_acknowledges_never_time_out() {
+    // RFC 9293 3.8.6.1 (MUST-37): "as long as the receiving TCP continues to send
+    // acknowledgments in response to the probe segments", the connection stays. max_retries is
+    // 3 here.
+    let mut c = established();
+    assert_eq!(c.send(&bytes(1000, 1)), 1000);
+    let _ = one(&mut c, ms(20));
+    // The peer's buffer is full: it drops the data and answers with a zero window.
+    let closed = with_window(ack(PEER_ISS + 1, ISS + 1), 0);
+    feed(&mut c, ms(21), &closed, &[]);
+    let mut now = ms(21);
+    for _ in 0..10 {
+        now = c.poll_at().expect("the retransmission timer");
+        assert!(!transmit(&mut c, now).is_empty(), "at {now}");
+        assert_eq!(c.state(), State::Established, "at {now}");
+        now = now + Duration::from_millis(1);
+        feed(&mut c, now, &closed, &[]);
+    }
+    // The window opens: the data goes and is acknowledged.
+    feed(&mut c, now, &ack(PEER_ISS + 1, ISS + 1), &[]);
+    for _ in 0..5 {
+        for (r, payload) in transmit(&mut c, now) {
+            let end = r.seq.0 + payload.len() as u32;
+            feed(&mut c, now, &ack(PEER_ISS + 1, end), &[]);
+        }
+        if c.send_queue() == 0 {
+            break;
+        }
+        now = c.poll_at().expect("a timer while data waits");
+    }
+    assert_eq!(c.send_queue(), 0);
+    assert_eq!(c.state(), State::Established);
+    // A peer that falls silent with its window closed is given up in the end.
+    assert_eq!(c.send(&bytes(1000, 2)), 1000);
+    let _ = transmit(&mut c, now);
+    feed(
+        &mut c,
+        now,
+        &with_window(ack(PEER_ISS + 1, ISS + 1001), 0),
+        &[],
+    );
+    for _ in 0..20 {
+        let Some(at) = c.poll_at() else { break };
+        let _ = transmit(&mut c, at);
+    }
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(Error::TimedOut));
+}
+mod cookies;
+mod errors;
+mod urgent;

@@ -1,13 +1,18 @@
 //! The timers of one connection (RFC 9293 3.8): retransmission (RFC 6298), delayed ACK (RFC 9293
 //! 3.8.6.3, RFC 5681 4.2), persist (RFC 9293 3.8.6.1), keepalive (RFC 9293 3.8.4, RFC 1122
-//! 4.2.3.6), TIME-WAIT (2*MSL, RFC 9293 3.3.2), the RACK reordering timer (RFC 8985 6.3), and
-//! the deadline after which emptied buffers are given back.
+//! 4.2.3.6), TIME-WAIT (2*MSL, RFC 9293 3.3.2), FIN-WAIT-2 once the application has closed (no
+//! RFC timer: Linux's `tcp_fin_timeout`), the RACK reordering timer (RFC 8985 6.3), and the
+//! deadline after which emptied buffers are given back.
 //!
 //! They form one closed set, [`Timer`]. Most are deadlines kept in a table, [`Timers`]; the
 //! keepalive and RACK deadlines follow from other state and are computed when asked for. The
 //! earliest of them all is [`Connection::poll_at`], which the socket table keeps in its timer set.
 
-use super::{Connection, State, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES};
+use super::{
+    Connection, SoftError, State, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES,
+    R1_RETRANSMISSIONS,
+};
+use crate::tcp::buffer::{Assembler, Ring};
 use crate::tcp::congestion::Controller;
 use crate::tcp::Error;
 use crate::time::Instant;
@@ -23,6 +28,8 @@ pub(super) enum Timer {
     Persist,
     /// End of TIME-WAIT.
     TimeWait,
+    /// End of the wait for the peer's FIN in FIN-WAIT-2, once the application has closed.
+    FinWait2,
     /// Give back emptied buffers (see [`BUFFER_TRIM_AFTER`]).
     Trim,
     /// Next keepalive probe (computed from the time the last segment arrived).
@@ -40,6 +47,7 @@ impl Timer {
             Timer::Persist => Some(2),
             Timer::TimeWait => Some(3),
             Timer::Trim => Some(4),
+            Timer::FinWait2 => Some(5),
             Timer::Keepalive | Timer::Reorder => None,
         }
     }
@@ -48,7 +56,7 @@ impl Timer {
 /// Timers kept as deadlines, indexed by [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Timers {
-    at: [Option<Instant>; 5],
+    at: [Option<Instant>; 6],
 }
 
 impl Timers {
@@ -121,6 +129,14 @@ impl Connection {
             self.close_with(None);
             return;
         }
+        if self.timers.expired(Timer::FinWait2, now) && self.state == State::FinWait2 {
+            // Nobody will read what the peer might still send, and its FIN has not come: the
+            // connection goes without a segment, as Linux's does; whatever the peer sends later
+            // is answered with a RST by the CLOSED state (RFC 9293 3.10.7.1).
+            self.counters.fin_wait2_timeouts = 1;
+            self.close_with(None);
+            return;
+        }
         if self.deadline(Timer::Keepalive).is_some_and(|t| t <= now) {
             // RFC 9293 3.8.4 / RFC 1122 4.2.3.6: after KEEPALIVE_PROBES unanswered probes the
             // peer is gone.
@@ -177,10 +193,41 @@ impl Connection {
 
     /// RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment, back off, and restart.
     pub(super) fn on_retransmission_timeout(&mut self, now: Instant) {
-        self.retries += 1;
-        if self.retries > self.params.max_retries {
+        // RFC 9293 3.8.6.1 (MUST-37): a receiver that keeps its window at zero but keeps
+        // acknowledging is alive; our retransmissions are then window probes and do not count
+        // as failed retries. As Linux does, only while the peer has been heard within the
+        // largest RTO, and not for a connection the application has closed.
+        let zero_window_probe = self.snd.wnd == 0
+            && self.snd.syn_acked
+            && self.state.synchronized()
+            && !self.orphan
+            && now.saturating_duration_since(self.last_heard) <= self.params.max_rto;
+        if !zero_window_probe {
+            self.retries += 1;
+        }
+        if self.retries == 1 && !zero_window_probe {
+            // The timer was armed one RTO ago, when the segment went out (or the last ACK came).
+            self.stalled_since = Some(now - self.rtt.rto());
+        }
+        // Our SYN,ACK has a limit of its own (Linux's tcp_synack_retries): a half-open
+        // connection should not hold its place for the ~11 minutes of the data limit.
+        let limit = if self.syn_unacked() && self.state != State::SynSent {
+            self.params.synack_retries
+        } else {
+            self.params.max_retries
+        };
+        // RFC 9293 3.8.3: R2 gives up; the user timeout (RFC 5482), when set, is R2 in time.
+        let given_up = match (self.user_timeout, self.stalled_since) {
+            (Some(timeout), Some(since)) if !zero_window_probe => now >= since + timeout,
+            _ => self.retries > limit,
+        };
+        if given_up {
             self.close_with(Some(Error::TimedOut));
             return;
+        }
+        // R1: tell the application (MUST-20, RFC 1122 4.2.3.5).
+        if self.retries == R1_RETRANSMISSIONS {
+            self.soft_error = Some(SoftError::Retransmitting);
         }
         self.counters.timeouts += 1;
         if self.rtt.backoffs() == 0 {
@@ -202,8 +249,12 @@ impl Connection {
         }
         // The segment at SND.UNA goes out now, even if Nagle or SWS avoidance would hold it.
         self.sws_override = true;
-        self.timers
-            .set(Timer::Retransmit, Some(now + self.rtt.rto()));
+        // The next timeout comes no later than the user timeout, so that it ends on time.
+        let mut next = now + self.rtt.rto();
+        if let (Some(limit), Some(since)) = (self.user_timeout, self.stalled_since) {
+            next = next.min(since + limit);
+        }
+        self.timers.set(Timer::Retransmit, Some(next));
     }
 
     /// When the next keepalive probe is due: after `idle` without a segment, then every
@@ -220,10 +271,35 @@ impl Connection {
         self.state = State::TimeWait;
         self.timers.set(Timer::Retransmit, None);
         self.timers.set(Timer::Persist, None);
-        // No data moves any more: the buffers go now.
-        self.trim_buffers();
+        self.timers.set(Timer::FinWait2, None);
+        // No data moves any more: the buffers go now, and with them the loss-recovery state
+        // (everything we sent is acknowledged). Only data the application has yet to read
+        // stays, until it is read.
+        self.free_buffers();
         self.timers
             .set(Timer::TimeWait, Some(now + self.params.time_wait));
+    }
+
+    /// Gives back every buffer no data will move through any more: the send ring, the
+    /// out-of-order map, the SACK scoreboard and RACK's record of segments in flight, and the
+    /// receive ring once it is read (at once when nobody will read it).
+    pub(super) fn free_buffers(&mut self) {
+        self.timers.set(Timer::Trim, None);
+        self.tx = Ring::new(self.params.tx_buffer);
+        self.ooo = Assembler::default();
+        self.rec.scoreboard = Assembler::default();
+        self.rack.sent = Default::default();
+        if self.orphan || self.rx.is_empty() {
+            self.rx = Ring::new(self.params.rx_buffer);
+        }
+    }
+
+    /// Starts the FIN-WAIT-2 limit of a connection the application has closed.
+    pub(super) fn arm_fin_timeout(&mut self) {
+        if self.timers.get(Timer::FinWait2).is_none() {
+            self.timers
+                .set(Timer::FinWait2, Some(self.clock + self.params.fin_timeout));
+        }
     }
 
     pub(super) fn restart_time_wait(&mut self, now: Instant) {
