@@ -136,6 +136,32 @@ fn replay_on_the_ip_medium_compares_raw_ip_with_raw_ip() {
 }
 
 #[test]
+fn replay_of_a_raw_ip_capture_picks_the_ip_medium_itself() {
+    // The identity of tun-raw.toml without its `medium` line: the capture's link type (RAW)
+    // chooses the IP medium, and the replay is still the expected one.
+    let dir = TempDir::create("replay-medium").unwrap();
+    let config = std::fs::read_to_string(capture("tun-raw.toml")).unwrap();
+    let without: String = config
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("medium"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, config, "tun-raw.toml names its medium");
+    let path = dir.join("identity.toml");
+    std::fs::write(&path, without).unwrap();
+    let input = capture("tun-raw.pcap");
+    let expected = capture("tun-raw.expected.pcapng");
+    let path = path.to_str().unwrap();
+    let out = tapstack(&["replay", "--config", path, &input, "--expect", &expected]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
+    // Told otherwise, the stack is on Ethernet and answers differently.
+    let args = [
+        "replay", "--config", path, "--medium", "ethernet", &input, "--expect", &expected,
+    ];
+    assert_eq!(tapstack(&args).status.code(), Some(1));
+}
+
+#[test]
 fn bench_only_runs_the_scenarios_named() {
     let out = tapstack(&["bench", "--quick", "--only", "scale,replay", "--no-netns"]);
     assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
@@ -476,9 +502,18 @@ fn replay_takes_the_options_of_up_that_shape_what_the_stack_sends() {
     assert!(o.stderr.contains("/nonexistent.zone"), "{}", o.stderr);
     // The help states the true default of --services.
     let help = tapstack(&["replay", "--help"]).stdout_text();
+    let names: Vec<&str> = tapstack::host::Service::STANDARD
+        .iter()
+        .map(|s| s.name())
+        .collect();
+    let (last, rest) = names.split_last().expect("some standard services");
+    let stated = format!("{} and {last}", rest.join(", "));
     assert!(
-        help.contains("tcp-discard, tcp-chargen, dns and http"),
-        "{help}"
+        help.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(&stated),
+        "--services help does not state the default {stated:?}:\n{help}"
     );
 }
 

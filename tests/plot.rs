@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tapstack::device::capture::{CaptureWriter, Record};
 use tapstack::device::impair::ImpairConfig;
+use tapstack::device::link::LinkType;
 use tapstack::device::memory::{turn, Carrier, End, Wire};
 use tapstack::device::Direction;
 use tapstack::{Config, Host, Instant, Interface, Ipv4Cidr, MacAddr};
@@ -236,9 +237,10 @@ fn every_reference_capture_plots_with_one_element_per_series() {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(captures_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng" || e == "pcap"))
         .collect();
     entries.sort();
+    let mut cooked = 0;
     for input in entries {
         // TCP over IPv4 or IPv6, whatever the capture's link type.
         let has_tcp = read(&input).iter().any(|r| {
@@ -301,8 +303,16 @@ fn every_reference_capture_plots_with_one_element_per_series() {
             input.display()
         );
         plotted += 1;
+        // The captures of a TUN session from the kernel side (LINUX_SLL, LINUX_SLL2) too.
+        if read(&input)
+            .first()
+            .is_some_and(|r| matches!(r.link, LinkType::LinuxSll | LinkType::LinuxSll2))
+        {
+            cooked += 1;
+        }
     }
     assert!(plotted >= 3, "only {plotted} captures with TCP");
+    assert_eq!(cooked, 2, "the two cooked TUN captures are plotted");
 }
 
 #[test]

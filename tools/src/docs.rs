@@ -18,7 +18,7 @@ use crate::Cli;
   zsh:  tapstack completions zsh > ~/.zfunc/_tapstack   (with ~/.zfunc in $fpath)
   fish: tapstack completions fish > ~/.config/fish/completions/tapstack.fish
 
-Exit status: 0 on success, 1 when the script cannot be written, 2 on bad arguments.")]
+Exit status: 0 when written; 2 on an error (bad arguments, standard output closed).")]
 pub struct CompletionsArgs {
     /// The shell to write a completion script for.
     #[arg(value_enum)]
@@ -31,7 +31,7 @@ pub struct CompletionsArgs {
     after_help = "Without --dir, the page of `tapstack` itself goes to standard output:
   tapstack man | man -l -
 
-Exit status: 0 on success, 1 when a page cannot be written, 2 on bad arguments."
+Exit status: 0 when written; 2 on an error (bad arguments, a directory that cannot be written)."
 )]
 pub struct ManArgs {
     /// Write tapstack.1 and one page per subcommand (tapstack-up.1, ...) into this directory

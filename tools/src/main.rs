@@ -46,15 +46,10 @@ enum Command {
     /// Draw a time-sequence graph (SVG) of each TCP connection in a capture.
     Plot(plot::PlotArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    #[command(after_help = DOCS_EXIT)]
     Completions(docs::CompletionsArgs),
     /// Print the man page, or write one page per subcommand into a directory.
-    #[command(after_help = DOCS_EXIT)]
     Man(docs::ManArgs),
 }
-
-const DOCS_EXIT: &str = "\
-Exit status: 0 when written; 2 on an error (bad arguments, a directory that cannot be written).";
 
 const UP_EXIT: &str = "\
 Exit status: 0 after Ctrl-C or SIGTERM; 2 on an error (bad arguments, no TAP device, the

@@ -26,12 +26,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
 use crate::replay::{open_capture, read_error};
+use tapstack::device::link::LinkType;
 
 /// Options of `tapstack plot`.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct PlotArgs {
-    /// The capture (pcap or pcapng; Ethernet frames, or bare IP packets).
+    /// The capture (pcap or pcapng, of any link type replay reads).
     input: PathBuf,
     /// Write the graph here (SVG).
     #[arg(long, value_name = "FILE", required_unless_present = "list")]
@@ -254,7 +255,16 @@ fn read_capture(path: &Path) -> Result<Capture> {
         let r = r.map_err(|e| read_error(path, e))?;
         let o = *origin.get_or_insert(r.timestamp);
         let t = r.timestamp.saturating_sub(o).as_secs_f64();
-        let Some((seg, dst)) = decode(&r.data, t) else {
+        // Ethernet frames as they are (VLAN tags skipped); any other link type by its own
+        // header (cooked, loopback, raw IP).
+        let decoded = match r.link {
+            LinkType::Ethernet => decode(&r.data, t),
+            _ => r
+                .frame()
+                .ok()
+                .and_then(|f| decode_ip(f.protocol, f.payload, t)),
+        };
+        let Some((seg, dst)) = decoded else {
             continue;
         };
         let key = if seg.src <= dst {

@@ -117,15 +117,16 @@ pub struct GeModel {
 }
 
 impl FromStr for GeModel {
-    type Err = String;
+    type Err = crate::config::ParseError;
     /// `p[/r[/1-h[/1-k]]]`, each a percentage; defaults as netem's: `r = 1-p`, `1-h = 100%`,
     /// `1-k = 0%`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').map(str::trim).collect();
         if parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
             return Err(format!(
                 "gemodel '{s}' is not p[/r[/1-h[/1-k]]] (percentages, like 1%/30%/100%/0%)"
-            ));
+            )
+            .into());
         }
         let get = |i: usize| parts.get(i).map(|v| percent(v)).transpose();
         let p = get(0)?.unwrap_or(0.0);

@@ -19,11 +19,11 @@
 //! zone = "site.zone"           # more DNS records from a zone file (relative to the TOML file)
 //! dns_records = ["www=10.77.0.2"]
 //! www = "site/"                # files served over HTTP (relative to the TOML file)
-//! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http"]   # default: all
+//! services = ["udp-echo", "tcp-echo", "tcp-discard", "tcp-chargen", "dns", "http", "iperf3"]   # default: all
 //! feed = "auto"                # or "not-ours"
 //! linger = "0s"                # timers keep running this long after the last record
 //! first_frame_at = "0us"       # the stack's clock at the first record (see below)
-//! medium = "ethernet"          # the stack's medium: "ethernet" or "ip"
+//! medium = "ethernet"          # the stack's medium: "ethernet" or "ip" (default: from the capture)
 //! check_fcs = false            # skip frames whose captured FCS is wrong
 //! ```
 //!
@@ -134,7 +134,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub(super) www: Option<PathBuf>,
     /// Services to run, comma-separated, or "none" [default: all: udp-echo, tcp-echo,
-    /// tcp-discard, tcp-chargen, dns and http].
+    /// tcp-discard, tcp-chargen, dns, http and iperf3].
     #[arg(long, value_name = "LIST")]
     pub(super) services: Option<String>,
     /// Which frames are fed: "auto" (frames marked inbound; unmarked ones unless sent from the
@@ -163,7 +163,8 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub log: crate::log::Verbosity,
     /// The stack's medium: "ethernet" (cooked and raw frames get a made-up Ethernet header) or
-    /// "ip" (every frame's IP packet) [default: ethernet].
+    /// "ip" (every frame's IP packet) [default: ip when the capture's first frame is of an
+    /// IP-only link type (RAW, IPV4, IPV6, NULL, LOOP), as a TUN device gives; else ethernet].
     #[arg(long, value_name = "MEDIUM", value_parser = parse_medium)]
     pub(super) medium: Option<Medium>,
     /// Skip the Ethernet frames whose FCS, kept in the capture, is wrong (as a NIC would).
@@ -290,6 +291,20 @@ pub fn dhcp_name(given: Option<&str>, dns_name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The medium a capture asks for: IP when its first frame is of an IP-only link type (what a
+/// TUN device or a loopback gives), else Ethernet. A capture that cannot be read gets Ethernet
+/// here; the replay itself reports why it cannot be read.
+fn medium_of(input: &Path) -> Medium {
+    let first = CaptureReader::open(input)
+        .ok()
+        .and_then(|mut reader| reader.next())
+        .and_then(Result::ok);
+    match first {
+        Some(record) if record.link.is_ip_only() => Medium::Ip,
+        _ => Medium::Ethernet,
+    }
+}
+
 pub(super) fn setup(args: &ReplayArgs) -> Result<Setup> {
     let beside = args.input.with_extension("toml");
     let file = match (&args.config, args.no_config) {
@@ -356,7 +371,7 @@ pub(super) fn setup(args: &ReplayArgs) -> Result<Setup> {
     let medium = match (args.medium, &fc.medium) {
         (Some(m), _) => m,
         (None, Some(s)) => parse_medium(s).map_err(|e| from_file("medium", e))?,
-        (None, None) => Medium::Ethernet,
+        (None, None) => medium_of(&args.input),
     };
     let check_fcs = args.check_fcs || fc.check_fcs.unwrap_or(false);
     let dhcp = args.dhcp || fc.dhcp.unwrap_or(false);
