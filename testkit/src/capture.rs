@@ -48,31 +48,44 @@ pub fn frame_count(path: &Path) -> Result<usize> {
 /// # Errors
 /// As [`tshark`].
 pub fn problems(path: &Path, own_mac: &str) -> Result<Vec<String>> {
-    let found = tshark(
-        path,
-        &[
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= 0x00800000 \
-             || _ws.expert.group == 0x01000000",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.expert.message",
-            "-e",
-            "eth.src",
-        ],
-    )?;
+    problems_by(path, &["eth.src"], |line| line.ends_with(own_mac))
+}
+
+/// As [`problems`], for any link type: each line ends with the `source_fields` of the frame
+/// (`ip.src` and `ipv6.src` on a capture without Ethernet), and `is_own` tells the stack's
+/// frames from those lines.
+///
+/// # Errors
+/// As [`tshark`].
+pub fn problems_by(
+    path: &Path,
+    source_fields: &[&str],
+    is_own: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
+    let mut args = vec![
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= 0x00800000 \
+         || _ws.expert.group == 0x01000000",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "_ws.expert.message",
+    ];
+    for field in source_fields {
+        args.extend(["-e", field]);
+    }
+    let found = tshark(path, &args)?;
     Ok(found
         .lines()
-        .filter(|l| !l.contains("RFC 1624") || l.ends_with(own_mac))
+        .filter(|l| !l.contains("RFC 1624") || is_own(l))
         .map(str::to_owned)
         .collect())
 }
