@@ -8,7 +8,8 @@
 //! - with the kernel as the peer, in namespaces the bench makes and deletes: TCP throughput over
 //!   TAP (tapstack, and smoltcp for comparison) and over veth (kernel to kernel, the ceiling),
 //!   ping round trips, and HTTP load with `wrk` ([`tap`], [`smoltcp_tap`]); iperf3 against
-//!   the stack's iperf3 server ([`iperf3`]).
+//!   the stack's iperf3 server ([`iperf3`]); TCP over a TAP link with loss, delay or
+//!   reordering, the kernel and tapstack as the sender in turn ([`lossy`]).
 //!
 //! Each scenario runs `--runs` times; the table shows min, median and max, and the target beside
 //! each figure it applies to, judged by the median. Scenarios that cannot run here (not root, a
@@ -20,6 +21,7 @@
 
 mod inmem;
 mod iperf3;
+mod lossy;
 mod plot;
 mod replay_speed;
 mod report;
@@ -56,7 +58,7 @@ pub struct BenchArgs {
     #[arg(long)]
     no_netns: bool,
     /// Run only these scenarios (comma-separated): inmem, replay, scale, tap, tun, veth, ping,
-    /// http, iperf3.
+    /// http, iperf3, lossy.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS))]
     only: Vec<String>,
     /// Serve discard and chargen with smoltcp on this TAP device (the bench starts this itself,
@@ -87,6 +89,8 @@ pub struct Plan {
     tap_bytes: u64,
     /// How long one such transfer may take.
     transfer_limit: Duration,
+    /// Bytes per transfer over the impaired TAP link.
+    lossy_bytes: u64,
     ping_count: usize,
     /// Seconds between pings, as `ping -i` takes it. Closely spaced pings find the stack's
     /// threads awake and come back several times faster than pings of an idle host do, so
@@ -107,6 +111,7 @@ impl Plan {
                 idle_connections: 10_000,
                 tap_bytes: 256 << 20,
                 transfer_limit: Duration::from_secs(20),
+                lossy_bytes: 8 << 20,
                 ping_count: 40,
                 ping_interval: "0.1",
                 wrk_secs: 3,
@@ -120,6 +125,7 @@ impl Plan {
                 idle_connections: 10_000,
                 tap_bytes: 1 << 30,
                 transfer_limit: Duration::from_secs(60),
+                lossy_bytes: 32 << 20,
                 ping_count: 200,
                 ping_interval: "0.1",
                 wrk_secs: 10,
@@ -164,8 +170,8 @@ fn step(what: &str, f: impl FnOnce()) {
 }
 
 /// The scenario keys `--only` takes.
-const SCENARIOS: [&str; 9] = [
-    "inmem", "replay", "scale", "tap", "tun", "veth", "ping", "http", "iperf3",
+const SCENARIOS: [&str; 10] = [
+    "inmem", "replay", "scale", "tap", "tun", "veth", "ping", "http", "iperf3", "lossy",
 ];
 
 /// A scenario that needs namespaces: its `--only` key, its name, and what adds its figures.
@@ -222,7 +228,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if chosen("scale") {
         step("scale", || scale::bench(&plan, &mut figures));
     }
-    let netns_scenarios: [NetnsScenario<'_>; 10] = [
+    let netns_scenarios: [NetnsScenario<'_>; 11] = [
         ("tap", "TCP over TAP: tapstack", &|f| {
             tap::throughput(&plan, tap::Peer::Tapstack, f)
         }),
@@ -249,6 +255,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         ("iperf3", "iperf3 over TAP: tapstack", &|f| {
             iperf3::bench(&plan, f)
         }),
+        ("lossy", "TCP over impaired TAP: kernel vs tapstack", &|f| {
+            lossy::bench(&plan, f)
+        }),
     ];
     for (key, name, scenario) in netns_scenarios {
         if !chosen(key) {
@@ -270,7 +279,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     println!(
         "Targets: over TAP at MTU 1500 >= {} Gbit/s each way; ping RTT over TAP <= 55 us on average; \
          in-memory TCP >= 2x smoltcp -> smoltcp; replay >= 1 M frames/s; 10k connections at \
-         <= 4 KiB each. CPU ns per segment: per {SEGMENT_PAYLOAD} payload bytes (a full \
+         <= 4 KiB each; over an impaired TAP link tapstack as sender >= 0.8x the kernel, and <= 0.1 \
+         RTOs per MiB at 1% loss. CPU ns per segment: per {SEGMENT_PAYLOAD} payload bytes (a full \
          1500-byte segment).",
         tap::TARGET_GBITS
     );

@@ -59,6 +59,8 @@ pub enum Outcome {
 
 /// The unit a figure is plotted in: throughput figures go into the SVG.
 pub const GBITS: &str = "Gbit/s";
+/// Throughput too slow for Gbit/s to show well (an impaired link); not plotted.
+pub const MBITS: &str = "Mbit/s";
 
 /// One row of the table.
 #[derive(Clone, Debug)]

@@ -62,7 +62,7 @@ const CHUNK: usize = 256 * 1024;
 /// enough to time.
 const VETH_FACTOR: u64 = 4;
 /// Socket timeouts: a stalled transfer fails instead of hanging.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Target over TAP at MTU 1500, each way.
 pub const TARGET_GBITS: f64 = 6.0;
@@ -91,11 +91,7 @@ impl Peer {
 
     /// Starts the stack on a fresh device of kind `link` in `ns`, and waits until it answers.
     fn start_on(self, ns: &Netns, link: Link) -> Result<Process> {
-        let exe = std::env::current_exe().context("finding the tapstack executable")?;
-        let exe = exe
-            .to_str()
-            .ok_or_else(|| anyhow!("the path of the executable is not UTF-8"))?
-            .to_owned();
+        let exe = own_exe()?;
         let argv: Vec<&str> = match (self, link) {
             (Peer::Tapstack, Link::Tun) => vec![
                 &exe,
@@ -110,23 +106,49 @@ impl Peer {
                 "--quiet",
             ],
             (Peer::Smoltcp, Link::Tun) => vec![&exe, "bench", "--smoltcp-tun-peer", TUN],
-            (Peer::Tapstack, Link::Tap) => vec![
-                &exe,
-                "up",
-                "--tap",
-                TAP,
-                "--host-ip",
-                HOST_IP,
-                "--arp-probes",
-                "0",
-                "--seed",
-                "1",
-                "--quiet",
-            ],
+            (Peer::Tapstack, Link::Tap) => tapstack_tap_argv(&exe, "1", &[]),
             (Peer::Smoltcp, Link::Tap) => vec![&exe, "bench", "--smoltcp-tap-peer", TAP],
         };
-        ns.start_until(&argv, "is up and answering", READY_WITHIN, interrupted)
+        ns.start_until(&argv, READY, READY_WITHIN, interrupted)
     }
+}
+
+/// What a stack under test prints once it answers.
+const READY: &str = "is up and answering";
+
+/// The path of this executable, which is also the stack under test.
+fn own_exe() -> Result<String> {
+    let exe = std::env::current_exe().context("finding the tapstack executable")?;
+    exe.into_os_string()
+        .into_string()
+        .map_err(|_| anyhow!("the path of the executable is not UTF-8"))
+}
+
+/// `tapstack up` on a fresh TAP device with the seed `seed`, then `extra`.
+fn tapstack_tap_argv<'a>(exe: &'a str, seed: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut argv = vec![
+        exe,
+        "up",
+        "--tap",
+        TAP,
+        "--host-ip",
+        HOST_IP,
+        "--arp-probes",
+        "0",
+        "--seed",
+        seed,
+        "--quiet",
+    ];
+    argv.extend_from_slice(extra);
+    argv
+}
+
+/// Starts `tapstack up` on a fresh TAP device in `ns` with the seed `seed` and the further
+/// arguments `extra` (such as `--impair SPEC`), and waits until it answers.
+pub(super) fn start_tapstack(ns: &Netns, seed: &str, extra: &[&str]) -> Result<Process> {
+    let exe = own_exe()?;
+    let argv = tapstack_tap_argv(&exe, seed, extra);
+    ns.start_until(&argv, READY, READY_WITHIN, interrupted)
 }
 
 /// Sends `bytes` to `addr` (a discard service); returns the time from the end of the handshake
@@ -251,7 +273,7 @@ fn timed(
 
 /// A transfer from a kernel socket in `ns`: to the discard port of `to` when `send`, else from
 /// its chargen port. The port of `to` is replaced.
-fn kernel_transfer(
+pub(super) fn kernel_transfer(
     ns: &Netns,
     to: SocketAddr,
     send: bool,
