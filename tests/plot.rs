@@ -92,6 +92,8 @@ fn config(last: u8, seed: u64) -> Config {
     c.seed = seed;
     c.arp.probe_count = 0;
     c.hostname = Some("tapstack".to_owned());
+    // As `tapstack replay` does unless told otherwise: NewReno, whose window halves at a loss.
+    c.tcp.congestion = tapstack::tcp::congestion::Algorithm::NewReno;
     c
 }
 

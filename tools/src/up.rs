@@ -24,6 +24,8 @@ pub(crate) enum Congestion {
     Newreno,
     /// CUBIC (RFC 9438).
     Cubic,
+    /// BBR: a model of the path's bandwidth and RTT; random loss does not shrink the window.
+    Bbr,
 }
 
 /// Options of `tapstack up`.
@@ -96,7 +98,7 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 2)]
     arp_probes: u32,
     /// TCP congestion control of new connections.
-    #[arg(long, value_enum, default_value_t = Congestion::Newreno)]
+    #[arg(long, value_enum, default_value_t = Congestion::Bbr)]
     congestion: Congestion,
     /// Seconds a TCP connection the services have closed may wait in FIN-WAIT-2 for the peer's
     /// FIN before it is dropped (Linux's tcp_fin_timeout).
@@ -247,6 +249,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     config.tcp.congestion = match args.congestion {
         Congestion::Newreno => Algorithm::NewReno,
         Congestion::Cubic => Algorithm::Cubic,
+        Congestion::Bbr => Algorithm::Bbr,
     };
     config.tcp.fin_timeout = std::time::Duration::from_secs(args.tcp_fin_timeout);
     config.tcp.memory = args.tcp_memory;

@@ -21,8 +21,10 @@ pub enum CongestionEvent {
     FastRetransmit,
     /// The retransmission timer expired (RFC 6298 5.5).
     Timeout,
-    /// A recovery was undone: the retransmission was spurious (RFC 3522).
+    /// A recovery was undone: the retransmission was spurious (RFC 3522, or D-SACK).
     Undo,
+    /// A tail loss probe went out (RFC 8985 7).
+    Probe,
 }
 
 impl CongestionEvent {
@@ -32,6 +34,7 @@ impl CongestionEvent {
             CongestionEvent::FastRetransmit => "fast-retransmit",
             CongestionEvent::Timeout => "timeout",
             CongestionEvent::Undo => "undo",
+            CongestionEvent::Probe => "tail-loss-probe",
         }
     }
 }
@@ -51,6 +54,7 @@ struct Figures {
     fast_retransmits: u64,
     timeouts: u64,
     undos: u64,
+    probes: u64,
 }
 
 impl Figures {
@@ -69,6 +73,7 @@ impl Figures {
             fast_retransmits: k.fast_retransmits,
             timeouts: k.timeouts,
             undos: k.spurious_recoveries,
+            probes: k.tail_loss_probes,
         }
     }
 }
@@ -191,6 +196,9 @@ impl Tracer {
                     }
                     if now.undos > f.last.undos {
                         events.push(CongestionEvent::Undo);
+                    }
+                    if now.probes > f.last.probes {
+                        events.push(CongestionEvent::Probe);
                     }
                     f.last = now.clone();
                     (f.conn, events)

@@ -1,5 +1,5 @@
-//! Congestion control (RFC 5681) behind a small trait, with NewReno (RFC 5681, RFC 6582) as the
-//! default and CUBIC (RFC 9438) selectable. Loss recovery itself (duplicate ACKs, the recovery
+//! Congestion control (RFC 5681) behind a small trait: NewReno (RFC 5681, RFC 6582), CUBIC
+//! (RFC 9438) and BBR (the model-based controller of `bbr`). Loss recovery itself (duplicate ACKs, the recovery
 //! point, the SACK scoreboard) lives in the connection; a controller only decides the window.
 
 use core::fmt::Debug;
@@ -30,6 +30,38 @@ pub trait Controller: Debug + Send {
     fn on_rto(&mut self, now: Instant, flight: usize, mss: usize);
     /// A reduction turned out to be spurious: restore the window from before it (RFC 4015).
     fn undo(&mut self, cwnd: usize, ssthresh: usize);
+    /// A delivery rate sample, taken on every ACK that reports data delivered (in recovery
+    /// too). Only model-based controllers need it.
+    fn on_rate_sample(&mut self, _now: Instant, _sample: &RateSample, _mss: usize) {}
+    /// True when the controller sets its own window during a loss recovery; otherwise
+    /// proportional rate reduction (RFC 6937) brings the window down to ssthresh.
+    fn bounds_recovery(&self) -> bool {
+        false
+    }
+}
+
+/// What an ACK says about the delivery rate (draft-cheng-iccrg-delivery-rate-estimation): bytes
+/// delivered over an interval ending now, measured from the most recently sent segment it
+/// reports delivered.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateSample {
+    /// Bytes delivered in the interval.
+    pub delivered: u64,
+    /// The length of the interval: the longer of the send and the ACK intervals.
+    pub interval: Duration,
+    /// Bytes delivered over the connection's life, now.
+    pub delivered_total: u64,
+    /// Bytes delivered when the segment the sample is taken from was sent.
+    pub prior_delivered: u64,
+    /// Bytes this ACK newly reports delivered (acknowledged or SACKed).
+    pub newly_delivered: usize,
+    /// That segment's round-trip time, when it was sent only once.
+    pub rtt: Option<Duration>,
+    /// The sender had nothing more to send when it sent the segment: the rate may be below
+    /// what the path carries.
+    pub app_limited: bool,
+    /// Bytes in flight after this ACK.
+    pub inflight: usize,
 }
 
 /// Initial window (RFC 6928): min(10*MSS, max(2*MSS, 14600)).
@@ -126,11 +158,15 @@ impl Controller for NewReno {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {
     /// NewReno (RFC 5681, RFC 6582).
-    #[default]
     NewReno,
     /// CUBIC (RFC 9438).
     Cubic,
+    /// BBR (see [`Bbr`]): the default.
+    #[default]
+    Bbr,
 }
+
+pub use super::bbr::Bbr;
 
 /// CUBIC (RFC 9438): the window follows a cubic function of the time since the last reduction,
 /// with a Reno-friendly floor.
@@ -273,6 +309,8 @@ pub enum Cc {
     NewReno(NewReno),
     /// CUBIC.
     Cubic(Cubic),
+    /// BBR (boxed: its model is several times the size of the others).
+    Bbr(Box<Bbr>),
 }
 
 impl Cc {
@@ -281,6 +319,7 @@ impl Cc {
         match algorithm {
             Algorithm::NewReno => Cc::NewReno(NewReno::new(mss)),
             Algorithm::Cubic => Cc::Cubic(Cubic::new(mss)),
+            Algorithm::Bbr => Cc::Bbr(Box::new(Bbr::new(mss))),
         }
     }
 
@@ -288,6 +327,7 @@ impl Cc {
         match self {
             Cc::NewReno(c) => c,
             Cc::Cubic(c) => c,
+            Cc::Bbr(c) => c.as_ref(),
         }
     }
 
@@ -295,6 +335,7 @@ impl Cc {
         match self {
             Cc::NewReno(c) => c,
             Cc::Cubic(c) => c,
+            Cc::Bbr(c) => c.as_mut(),
         }
     }
 }
@@ -329,6 +370,12 @@ impl Controller for Cc {
     }
     fn undo(&mut self, cwnd: usize, ssthresh: usize) {
         self.inner_mut().undo(cwnd, ssthresh);
+    }
+    fn on_rate_sample(&mut self, now: Instant, sample: &RateSample, mss: usize) {
+        self.inner_mut().on_rate_sample(now, sample, mss);
+    }
+    fn bounds_recovery(&self) -> bool {
+        self.inner().bounds_recovery()
     }
 }
 

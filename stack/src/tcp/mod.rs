@@ -11,6 +11,7 @@
 //! numbers, RFC 6528, and SYN cookies, RFC 4987) and `schedule` (segments in, the ready queue,
 //! the timer set and the order segments go out in).
 
+mod bbr;
 pub mod buffer;
 pub mod congestion;
 pub mod conn;
@@ -99,7 +100,7 @@ impl Default for Config {
             window_scaling: true,
             timestamps: true,
             sack: true,
-            congestion: congestion::Algorithm::NewReno,
+            congestion: congestion::Algorithm::Bbr,
             syn_cookies: true,
             memory: memory::DEFAULT_BUDGET,
         }
@@ -238,6 +239,43 @@ pub struct TableCounters {
     pub data_after_close: u64,
     /// TIME-WAIT connections ended early to make room in a full table.
     pub time_wait_recycled: u64,
+    /// Loss recovery of the connections that have closed (see [`Sockets::loss`] for all).
+    pub loss: LossCounters,
+}
+
+/// How the connections' senders met loss: table-wide sums of their [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossCounters {
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Loss recoveries entered (fast retransmit, SACK or RACK).
+    pub recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tail_loss_probes: u64,
+    /// Retransmissions found lost themselves, and sent again (RFC 8985 6).
+    pub lost_retransmits: u64,
+    /// Window reductions undone as spurious (Eifel, D-SACK).
+    pub spurious_recoveries: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_received: u64,
+    /// D-SACK blocks sent (RFC 2883).
+    pub dsacks_sent: u64,
+}
+
+impl LossCounters {
+    /// Adds one connection's counters.
+    pub fn add(&mut self, c: &Counters) {
+        self.retransmits += c.retransmits;
+        self.timeouts += c.timeouts;
+        self.recoveries += c.fast_retransmits;
+        self.tail_loss_probes += c.tail_loss_probes;
+        self.lost_retransmits += c.lost_retransmits;
+        self.spurious_recoveries += c.spurious_recoveries;
+        self.dsacks_received += c.dsacks_received;
+        self.dsacks_sent += c.dsacks_sent;
+    }
 }
 
 #[derive(Debug)]

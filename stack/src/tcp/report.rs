@@ -24,6 +24,18 @@ impl Sockets {
             w.key("fin_wait2_timeouts").number(t.fin_wait2_timeouts);
             w.key("data_after_close").number(t.data_after_close);
             w.key("time_wait_recycled").number(t.time_wait_recycled);
+            let loss = self.loss();
+            w.key("loss").object(|w| {
+                w.key("retransmits").number(loss.retransmits);
+                w.key("timeouts").number(loss.timeouts);
+                w.key("recoveries").number(loss.recoveries);
+                w.key("tail_loss_probes").number(loss.tail_loss_probes);
+                w.key("lost_retransmits").number(loss.lost_retransmits);
+                w.key("spurious_recoveries")
+                    .number(loss.spurious_recoveries);
+                w.key("dsacks_received").number(loss.dsacks_received);
+                w.key("dsacks_sent").number(loss.dsacks_sent);
+            });
             // How many connections are in each state (all of them, not only those listed).
             let mut by_state: Vec<(State, usize)> = Vec::new();
             for conn in self.iter() {
@@ -79,6 +91,11 @@ impl Connection {
                 w.key("fast_retransmits").number(c.fast_retransmits);
                 w.key("dup_acks").number(c.dup_acks);
                 w.key("out_of_order").number(c.out_of_order);
+                w.key("tail_loss_probes").number(c.tail_loss_probes);
+                w.key("lost_retransmits").number(c.lost_retransmits);
+                w.key("spurious_recoveries").number(c.spurious_recoveries);
+                w.key("dsacks_received").number(c.dsacks_received);
+                w.key("dsacks_sent").number(c.dsacks_sent);
             });
         });
     }

@@ -126,6 +126,7 @@ impl Sockets {
                 let c = slot.conn.counters();
                 self.counters.fin_wait2_timeouts += c.fin_wait2_timeouts;
                 self.counters.data_after_close += c.data_after_close;
+                self.counters.loss.add(c);
             }
             slot.finished = true;
             if slot.released {

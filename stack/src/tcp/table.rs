@@ -14,8 +14,8 @@ use tracing::debug;
 use super::cookie::Isn;
 use super::memory::{Budget, Usage};
 use super::{
-    Config, ConnectError, Connection, Deadline, Handle, Key, Params, Secret, Seq, Slot,
-    SocketError, Sockets, SoftError, State, TableCounters,
+    Config, ConnectError, Connection, Deadline, Handle, Key, LossCounters, Params, Secret, Seq,
+    Slot, SocketError, Sockets, SoftError, State, TableCounters,
 };
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -87,6 +87,15 @@ impl Sockets {
     /// Counters of the table.
     pub fn counters(&self) -> &TableCounters {
         &self.counters
+    }
+
+    /// Loss recovery over all connections, closed and open.
+    pub fn loss(&self) -> LossCounters {
+        let mut sum = self.counters.loss;
+        for slot in self.slots.iter().flatten().filter(|s| !s.finished) {
+            sum.add(slot.conn.counters());
+        }
+        sum
     }
 
     /// Connections in the table (all states).

@@ -398,12 +398,13 @@ pub(super) fn setup(args: &ReplayArgs) -> Result<Setup> {
     let congestion = match (args.congestion, &fc.congestion) {
         (Some(c), _) => c,
         (None, Some(s)) => clap::ValueEnum::from_str(s, false)
-            .map_err(|_| from_file("congestion", format!("'{s}' is not newreno or cubic")))?,
+            .map_err(|_| from_file("congestion", format!("'{s}' is not newreno, cubic or bbr")))?,
         (None, None) => crate::up::Congestion::Newreno,
     };
     config.tcp.congestion = match congestion {
         crate::up::Congestion::Newreno => Algorithm::NewReno,
         crate::up::Congestion::Cubic => Algorithm::Cubic,
+        crate::up::Congestion::Bbr => Algorithm::Bbr,
     };
     // Paths in the file are relative to it.
     let beside = |p: &PathBuf| match file.as_ref().and_then(|f| f.parent()) {

@@ -204,6 +204,10 @@ impl Connection {
         if !acceptable {
             // A zero-window probe, or an old duplicate: answer with an ACK unless it is a RST.
             if !f.rst {
+                // Data we have already: reported as a D-SACK (RFC 2883 4.1).
+                if self.sack && !data.is_empty() && seq + data.len() <= self.rcv.nxt {
+                    self.rec.dsack = Some((seq, seq + data.len()));
+                }
                 self.counters.out_of_window += 1;
                 self.answer_dropped(now, seg_len);
                 if self.state == State::TimeWait && fin {
@@ -221,6 +225,9 @@ impl Connection {
                 seq += 1;
             }
             let cut = skip.min(data.len());
+            if self.sack && cut > 0 {
+                self.rec.dsack = Some((seq, seq + cut));
+            }
             data = data.get(cut..).unwrap_or_default();
             seq += cut;
         }
@@ -383,10 +390,14 @@ impl Connection {
             return false;
         }
         let window = usize::from(seg.window) << self.snd.wscale;
+        let (una_before, sacked_before) = (self.snd.una, self.rec.scoreboard.covered());
         if self.sack {
+            if let Some((l, r)) = Self::dsack_of(seg) {
+                self.on_dsack(l, r);
+            }
             self.update_scoreboard(seg);
-            self.rack_on_ack(seg);
         }
+        let newest = self.rack_on_ack(seg);
         if ack > self.snd.una {
             self.detect_spurious(seg);
             let acked = ack.since(self.snd.una);
@@ -418,7 +429,7 @@ impl Connection {
                     self.cc.on_recovery_end(self.flight(), self.mss);
                 }
                 // RFC 6675: the pipe decides; holes are taken from the scoreboard.
-                Some(_) if self.sack_recovery() => self.rec.high_rxt = self.rec.high_rxt.max(ack),
+                Some(_) if self.sack_recovery() => {}
                 Some(_) => {
                     // RFC 6582 step 5: partial acknowledgment; the next hole is lost too.
                     self.cc.on_partial_ack(acked, self.mss);
@@ -435,6 +446,8 @@ impl Connection {
                 Some(now + self.rtt.rto())
             };
             self.timers.set(Timer::Retransmit, rto_at);
+            self.probe_on_ack(now, ack);
+            self.arm_probe(now);
             if let Some(fin) = self.fin_seq {
                 if ack > fin {
                     self.on_fin_acked(now);
@@ -474,6 +487,17 @@ impl Connection {
         {
             self.enter_recovery(now);
         }
+        // What this ACK reports delivered, cumulatively or by SACK.
+        let acked = if ack > una_before {
+            ack.since(una_before)
+        } else {
+            0
+        };
+        let delivered = (acked + self.rec.scoreboard.covered()).saturating_sub(sacked_before);
+        if self.sack_recovery() {
+            self.prr_on_ack(delivered);
+        }
+        self.sample_rate(now, newest, delivered);
         // Window update (RFC 9293 3.10.7.4, "If SND.UNA =< SEG.ACK =< SND.NXT ... update the window").
         if self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack) {
             self.snd.wnd = window;
@@ -555,6 +579,14 @@ impl Connection {
             }
         } else {
             // Out of order: keep it beyond the in-order data and ACK at once (RFC 5681 4.2).
+            let end = seq + data.len();
+            if self.sack
+                && !data.is_empty()
+                && self.ooo.ranges().iter().any(|&(l, r)| l <= seq && end <= r)
+            {
+                // Held already: a D-SACK tells the sender (RFC 2883 4.2).
+                self.rec.dsack = Some((seq, end));
+            }
             let offset = self.rx.len() + seq.since(self.rcv.nxt);
             let n = self.write_out_of_order(offset, data);
             if n > 0 && self.ooo.insert(seq, seq + n) {

@@ -204,6 +204,14 @@ pub struct Counters {
     pub fin_wait2_timeouts: u64,
     /// Reset because data arrived after the application closed (0 or 1).
     pub data_after_close: u64,
+    /// Tail loss probes sent (RFC 8985 7).
+    pub tail_loss_probes: u64,
+    /// Retransmissions RACK found lost, and sent again (RFC 8985 6).
+    pub lost_retransmits: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_received: u64,
+    /// D-SACK blocks sent (RFC 2883).
+    pub dsacks_sent: u64,
 }
 
 /// A reset the caller should send in answer to a segment (RFC 9293 3.10.7).
@@ -293,13 +301,60 @@ struct Recovery {
     rexmit_first: bool,
     /// SACKed ranges above SND.UNA (the RFC 6675 scoreboard), sorted and merged.
     scoreboard: Assembler,
-    /// Highest sequence number retransmitted in the current recovery (RFC 6675 HighRxt).
-    high_rxt: Seq,
     /// Reordering tolerance in segments (the DupThresh of RFC 5681/6675), raised when a
     /// retransmission turns out to have been spurious.
     reordering: usize,
     /// The first retransmission of this recovery, for the Eifel response.
     first_rexmit: Option<FirstRetransmit>,
+    /// Proportional rate reduction (RFC 6937) while recovering with SACK.
+    prr: Prr,
+    /// What undoes the last window reduction if D-SACKs show all its retransmissions were
+    /// needless (RFC 2883 4.2, RFC 3708).
+    undo: Option<Undo>,
+    /// The tail loss probe in flight (RFC 8985 7).
+    probe: Option<Probe>,
+    /// The probe timer fired: a probe goes out at the next transmission.
+    probe_due: bool,
+    /// A D-SACK block to report in the next ACK (RFC 2883): data that arrived twice.
+    dsack: Option<(Seq, Seq)>,
+}
+
+/// Proportional rate reduction (RFC 6937): how much may be sent during a recovery, so that the
+/// window comes down to ssthresh smoothly, keeping the ACK clock, instead of stopping at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Prr {
+    /// Bytes the peer reported delivered since recovery began (prr_delivered).
+    delivered: usize,
+    /// Bytes sent since recovery began (prr_out).
+    out: usize,
+    /// FlightSize when recovery began (RecoverFS).
+    recover_fs: usize,
+    /// What may still be sent on the latest ACK (sndcnt), counted down as segments go.
+    sndcnt: usize,
+}
+
+/// The state before a window reduction, kept until D-SACKs show whether it was needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Undo {
+    /// The congestion window before the reduction.
+    cwnd: usize,
+    /// The slow start threshold before the reduction.
+    ssthresh: usize,
+    /// Segments retransmitted since the reduction.
+    retransmits: u32,
+    /// Of those, how many D-SACKs reported as needless (the peer had them already).
+    needless: u32,
+}
+
+/// A tail loss probe (RFC 8985 7): what it covered and whether it was a retransmission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Probe {
+    /// Its first byte.
+    start: Seq,
+    /// SND.MAX once it was sent (RFC 8985 TLP.end_seq).
+    end: Seq,
+    /// It sent the last segment again (no new data could go).
+    retransmitted: bool,
 }
 
 /// The first retransmission of a recovery, remembered so that an ACK can show it was spurious
@@ -331,6 +386,14 @@ struct Rack {
     /// Reordering window in quarters of min_RTT (RFC 8985 6.2 reo_wnd_mult), raised when a
     /// retransmission proves spurious.
     reo_steps: u32,
+    /// Bytes delivered (acknowledged or SACKed) over the connection's life, and when that count
+    /// last grew (draft-cheng-iccrg-delivery-rate-estimation C.delivered, C.delivered_time).
+    delivered: u64,
+    delivered_at: Instant,
+    /// The send time of the latest segment known delivered (C.first_sent_time).
+    first_sent_at: Instant,
+    /// Until the delivery count passes this, samples are application-limited (0: they are not).
+    app_limited_until: u64,
 }
 
 /// One data segment in flight, `[start, end)`, and when it was last sent.
@@ -339,6 +402,16 @@ struct Sent {
     start: Seq,
     end: Seq,
     at: Instant,
+    /// Sent more than once: an ACK for it may be for an earlier copy.
+    retransmitted: bool,
+    /// The connection's delivery count, and when it last grew, as it was sent (for the delivery
+    /// rate: [`Rack::delivered`]).
+    delivered: u64,
+    delivered_at: Instant,
+    /// The send time of the latest segment known delivered, as it was sent.
+    first_sent_at: Instant,
+    /// Sent while the application had nothing more to send.
+    app_limited: bool,
 }
 
 /// The segment timed for an RTT sample (RFC 6298 3, Karn's algorithm).
@@ -466,6 +539,22 @@ const BUFFER_TRIM_AFTER: Duration = Duration::from_secs(1);
 const MAX_REO_STEPS: u32 = 16;
 /// Most segments tracked for RACK; beyond that, loss detection falls back to timeouts.
 const MAX_TRACKED: usize = 8192;
+/// Shortest probe timeout (RFC 8985 7.2 leaves the floor open; Linux's is 10 ms): on a path of
+/// tens of microseconds, a probe after 2*SRTT would mostly race the ACKs already on their way.
+const MIN_PTO: Duration = Duration::from_millis(10);
+/// The shortest time a segment is out before RACK may call it lost by time alone (RFC 8985 6.3).
+const MIN_RACK_WAIT: Duration = Duration::from_millis(1);
+/// RFC 8985 7.2 WCDelAckT: the longest a receiver may delay the ACK of a lone segment.
+const WORST_DELAYED_ACK: Duration = Duration::from_millis(200);
+
+/// The most the send buffer grows to (Linux's `tcp_wmem` maximum): a 4 MiB buffer keeps a
+/// 300 Mbit/s path of 50 ms full.
+const TX_CEILING: usize = 4 << 20;
+
+/// Capacity of the send ring: what the send buffer may grow to, never less than configured.
+fn tx_ceiling(tx_buffer: usize) -> usize {
+    tx_buffer.max(TX_CEILING)
+}
 
 /// Largest window a window field can announce with a shift of `scale`.
 fn max_window(scale: u8) -> usize {
@@ -516,7 +605,7 @@ impl Connection {
             ws_ok: false,
             ts: None,
             sack: false,
-            tx: Ring::new(params.tx_buffer),
+            tx: Ring::new(tx_ceiling(params.tx_buffer)),
             rx: Ring::new(memory::rx_ceiling(params.rx_buffer, params.window_scaling)),
             ooo: Assembler::default(),
             fin_queued: false,
@@ -531,15 +620,23 @@ impl Connection {
                 recover: None,
                 rexmit_first: false,
                 scoreboard: Assembler::default(),
-                high_rxt: Seq(0),
                 reordering: 3,
                 first_rexmit: None,
+                prr: Prr::default(),
+                undo: None,
+                probe: None,
+                probe_due: false,
+                dsack: None,
             },
             rack: Rack {
                 sent: VecDeque::new(),
                 xmit: None,
                 min_rtt: None,
                 reo_steps: 1,
+                delivered: 0,
+                delivered_at: Instant::ZERO,
+                first_sent_at: Instant::ZERO,
+                app_limited_until: 0,
             },
             clock: Instant::ZERO,
             retries: 0,
@@ -813,12 +910,15 @@ impl Connection {
         self.tx.len()
     }
 
-    /// Room for more data to send.
+    /// Room for more data to send: within the send buffer, which grows past its configured
+    /// size to twice the congestion window (as Linux's does), so that a long fat path is
+    /// never short of data in flight; within the memory allowance.
     pub fn send_capacity(&self) -> usize {
         if self.fin_queued {
             0
         } else {
-            self.tx.free()
+            let target = self.params.tx_buffer.max(2 * self.cc.cwnd());
+            self.tx.free().min(target.saturating_sub(self.tx.len()))
         }
     }
 
@@ -848,7 +948,9 @@ impl Connection {
         if !self.may_send() {
             return 0;
         }
-        self.tx.push(data)
+        let room = self.send_capacity();
+        self.tx
+            .push(data.get(..room.min(data.len())).unwrap_or_default())
     }
 
     /// Reads received data in order; returns how much.
@@ -944,7 +1046,7 @@ impl Connection {
         self.timers.set(Timer::TimeWait, None);
         self.timers.set(Timer::FinWait2, None);
         self.ack_done();
-        self.tx = Ring::new(self.params.tx_buffer);
+        self.tx = Ring::new(tx_ceiling(self.params.tx_buffer));
     }
 
     /// Turns keepalive probing on after `idle` without a segment, or off (`None`).

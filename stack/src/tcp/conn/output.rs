@@ -6,7 +6,6 @@
 
 use super::timers::Timer;
 use super::{max_window, Connection, RttProbe, State};
-use crate::tcp::congestion::Controller;
 use crate::tcp::segment::{Flags, Options, Repr};
 use crate::tcp::seq::Seq;
 use crate::time::Instant;
@@ -75,10 +74,18 @@ impl Connection {
             emit(&repr, [&[], &[]]);
             return true;
         }
-        if self.sack_recovery() && self.pipe() < self.cc.cwnd() {
+        if self.rec.probe_due {
+            self.rec.probe_due = false;
+            if self.send_probe(now, emit) {
+                return true;
+            }
+        }
+        if self.sack_recovery() && self.pipe() < self.send_cwnd() {
             if let Some(hole) = self.next_hole() {
-                self.rec.high_rxt = hole.seq + hole.len;
                 self.counters.sack_retransmits += 1;
+                if hole.again {
+                    self.counters.lost_retransmits += 1;
+                }
                 if self.send_segment_at(now, hole.seq, hole.len, Transmit::Retransmit, emit) {
                     return true;
                 }
@@ -103,6 +110,7 @@ impl Connection {
             let seq = self.snd.nxt;
             return self.send_segment_at(now, seq, n, Transmit::New, emit);
         }
+        self.note_app_limited();
         self.send_ack_if_due(now, emit)
     }
 
@@ -146,7 +154,7 @@ impl Connection {
         } else {
             in_flight
         };
-        let cwnd_room = self.cc.cwnd().saturating_sub(counted);
+        let cwnd_room = self.send_cwnd().saturating_sub(counted);
         let rwnd_room = (self.snd.una + self.snd.wnd).since(self.snd.nxt);
         // After a timeout the first segment goes out whatever the window: at least one byte,
         // so that a window that closed while data was in flight is probed, not waited on.
@@ -188,8 +196,9 @@ impl Connection {
     ) -> bool {
         // SACK blocks ride in the options: the payload shrinks so the datagram still fits the
         // MTU (the MSS already leaves room for timestamps).
-        let sack_option = if self.sack && !self.ooo.is_empty() {
-            4 + 8 * self.ooo.len().min(if self.ts.is_some() { 3 } else { 4 })
+        let blocks = self.ooo.len() + usize::from(self.rec.dsack.is_some());
+        let sack_option = if self.sack && blocks > 0 {
+            4 + 8 * blocks.min(if self.ts.is_some() { 3 } else { 4 })
         } else {
             0
         };
@@ -217,9 +226,16 @@ impl Connection {
             self.fin_seq = Some(fin_at);
         }
         let is_retransmission = end <= self.snd.max && self.snd.max != self.snd.una || retransmit;
+        if self.sack_recovery() {
+            self.rec.prr.out += n.max(1);
+            self.rec.prr.sndcnt = self.rec.prr.sndcnt.saturating_sub(n.max(1));
+        }
         if is_retransmission {
             self.counters.retransmits += 1;
             self.counters.retransmitted_bytes += n as u64;
+            if let Some(undo) = self.rec.undo.as_mut() {
+                undo.retransmits = undo.retransmits.saturating_add(1);
+            }
         } else {
             self.counters.bytes_out += n as u64;
             if self.rtt_probe.is_none() && n > 0 {
@@ -237,13 +253,18 @@ impl Connection {
             self.timers
                 .set(Timer::Retransmit, Some(now + self.rtt.rto()));
         }
+        if !retransmit && self.timers.get(Timer::Probe).is_none() {
+            // Field by field, as `ack_done` below: `payload` borrows `tx`.
+            let at = self.probe_deadline(now);
+            self.timers.set(Timer::Probe, at);
+        }
         // The data segment carries the ACK (`ack_done`, field by field: `payload` borrows `tx`).
         self.ack_now = false;
         self.timers.set(Timer::DelayedAck, None);
         self.unacked_segments = 0;
         self.counters.segments_out += 1;
         emit(&repr, payload);
-        if self.sack && n > 0 {
+        if n > 0 {
             self.track_sent(seq, seq + n, now);
         }
         true
@@ -362,8 +383,14 @@ impl Connection {
         }
         // RFC 2018 4: every ACK carries SACK blocks while out-of-order data is held (three fit
         // beside timestamps, four without).
-        if flags.ack && self.sack && !self.ooo.is_empty() {
-            let room = if options.timestamps.is_some() { 3 } else { 4 };
+        // A D-SACK block goes first, once (RFC 2883 4).
+        if flags.ack && self.sack {
+            let mut room = if options.timestamps.is_some() { 3 } else { 4 };
+            if let Some((l, r)) = self.rec.dsack.take() {
+                options.sack.push(l, r);
+                self.counters.dsacks_sent += 1;
+                room -= 1;
+            }
             for (l, r) in self.ooo.sack_blocks(room) {
                 options.sack.push(l, r);
             }

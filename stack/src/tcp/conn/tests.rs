@@ -3001,4 +3001,5 @@ fn retransmissions_into_a_zero_window_the_peer_acknowledges_never_time_out() {
 }
 mod cookies;
 mod errors;
+mod loss;
 mod urgent;

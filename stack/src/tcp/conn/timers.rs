@@ -9,7 +9,7 @@
 //! earliest of them all is [`Connection::poll_at`], which the socket table keeps in its timer set.
 
 use super::{
-    Connection, SoftError, State, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES,
+    Connection, SoftError, State, Undo, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES,
     R1_RETRANSMISSIONS,
 };
 use crate::tcp::buffer::{Assembler, Ring};
@@ -36,6 +36,8 @@ pub(super) enum Timer {
     Keepalive,
     /// A hole is lost by time alone (RFC 8985 6.3; computed from the RACK state).
     Reorder,
+    /// Tail loss probe (RFC 8985 7.2).
+    Probe,
 }
 
 impl Timer {
@@ -48,6 +50,7 @@ impl Timer {
             Timer::TimeWait => Some(3),
             Timer::Trim => Some(4),
             Timer::FinWait2 => Some(5),
+            Timer::Probe => Some(6),
             Timer::Keepalive | Timer::Reorder => None,
         }
     }
@@ -56,7 +59,7 @@ impl Timer {
 /// Timers kept as deadlines, indexed by [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Timers {
-    at: [Option<Instant>; 6],
+    at: [Option<Instant>; 7],
 }
 
 impl Timers {
@@ -103,6 +106,7 @@ impl Connection {
         }
         if self.ack_now
             || self.rec.rexmit_first
+            || self.rec.probe_due
             || self.window_probe
             || self.keepalive.due
             || self.wants_to_send()
@@ -150,6 +154,10 @@ impl Connection {
         }
         if self.timers.expired(Timer::Retransmit, now) {
             self.on_retransmission_timeout(now);
+        }
+        if self.timers.expired(Timer::Probe, now) {
+            self.timers.set(Timer::Probe, None);
+            self.rec.probe_due = self.probe_eligible();
         }
         // The RACK reordering timer (RFC 8985 6.3): a hole has now been out too long.
         if self.sack
@@ -231,8 +239,17 @@ impl Connection {
         }
         self.counters.timeouts += 1;
         if self.rtt.backoffs() == 0 {
+            self.rec.undo = Some(Undo {
+                cwnd: self.cc.cwnd(),
+                ssthresh: self.cc.ssthresh(),
+                retransmits: 0,
+                needless: 0,
+            });
             self.cc.on_rto(now, self.flight(), self.mss);
         }
+        self.rec.probe = None;
+        self.rec.probe_due = false;
+        self.timers.set(Timer::Probe, None);
         if self.rtt.backoffs() > 0 {
             // A second timeout in a row: the peer may have discarded SACKed data (RFC 2018 8).
             self.rec.scoreboard.clear();
@@ -285,7 +302,7 @@ impl Connection {
     /// receive ring once it is read (at once when nobody will read it).
     pub(super) fn free_buffers(&mut self) {
         self.timers.set(Timer::Trim, None);
-        self.tx = Ring::new(self.params.tx_buffer);
+        self.tx = Ring::new(super::tx_ceiling(self.params.tx_buffer));
         self.ooo = Assembler::default();
         self.rec.scoreboard = Assembler::default();
         self.rack.sent = Default::default();
