@@ -5,6 +5,7 @@
 use core::fmt::Debug;
 use core::time::Duration;
 
+use super::hystart::{HyStart, Verdict, CSS_GROWTH_DIVISOR};
 use crate::time::Instant;
 
 /// A congestion controller.
@@ -33,6 +34,9 @@ pub trait Controller: Debug + Send {
     /// A delivery rate sample, taken on every ACK that reports data delivered (in recovery
     /// too). Only model-based controllers need it.
     fn on_rate_sample(&mut self, _now: Instant, _sample: &RateSample, _mss: usize) {}
+    /// The window went unused for a non-validated period (RFC 7661 4.4.3, five minutes):
+    /// halve it, keeping ssthresh at three quarters of it. BBR keeps its model.
+    fn on_idle_period(&mut self, _mss: usize) {}
     /// True when the controller sets its own window during a loss recovery; otherwise
     /// proportional rate reduction (RFC 6937) brings the window down to ssthresh.
     fn bounds_recovery(&self) -> bool {
@@ -69,6 +73,16 @@ pub fn initial_window(mss: usize) -> usize {
     (10 * mss).min((2 * mss).max(14_600))
 }
 
+/// Slow start's growth for `acked` new bytes: all of them, or a quarter in HyStart++'s
+/// conservative slow start.
+fn slow_start_growth(hystart: &HyStart, acked: usize) -> usize {
+    if hystart.in_css() {
+        acked / CSS_GROWTH_DIVISOR
+    } else {
+        acked
+    }
+}
+
 /// NewReno.
 #[derive(Clone, Debug)]
 pub struct NewReno {
@@ -76,6 +90,8 @@ pub struct NewReno {
     ssthresh: usize,
     /// Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 3.1, "appropriate byte counting").
     acked_in_ca: usize,
+    /// HyStart++ (RFC 9406) in slow start.
+    hystart: HyStart,
 }
 
 impl NewReno {
@@ -85,6 +101,7 @@ impl NewReno {
             cwnd: initial_window(mss),
             ssthresh: usize::MAX,
             acked_in_ca: 0,
+            hystart: HyStart::default(),
         }
     }
 }
@@ -102,8 +119,9 @@ impl Controller for NewReno {
         if self.cwnd < self.ssthresh {
             // Slow start by bytes acknowledged (RFC 3465). RFC 5681 equation 2 caps each ACK
             // at one SMSS; like Linux, a stretch ACK (one ACK for a burst) counts in full, or
-            // a receiver that coalesces ACKs would slow our start down.
-            self.cwnd += acked;
+            // a receiver that coalesces ACKs would slow our start down. A quarter of that in
+            // HyStart++'s conservative slow start.
+            self.cwnd += slow_start_growth(&self.hystart, acked);
         } else {
             // Congestion avoidance: one SMSS per window's worth of acknowledged bytes.
             self.acked_in_ca += acked;
@@ -114,7 +132,19 @@ impl Controller for NewReno {
         }
     }
 
+    fn on_rate_sample(&mut self, _now: Instant, rs: &RateSample, _mss: usize) {
+        if self.cwnd < self.ssthresh && self.hystart.on_sample(rs) == Verdict::EndSlowStart {
+            self.ssthresh = self.cwnd;
+        }
+    }
+
+    fn on_idle_period(&mut self, mss: usize) {
+        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        self.cwnd = (self.cwnd / 2).max(initial_window(mss));
+    }
+
     fn on_fast_retransmit(&mut self, _now: Instant, flight: usize, mss: usize) {
+        self.hystart.on_loss();
         // RFC 5681 equation 4, then cwnd = ssthresh + 3*SMSS (3.2 step 4).
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = self.ssthresh + 3 * mss;
@@ -122,6 +152,7 @@ impl Controller for NewReno {
     }
 
     fn on_sack_recovery(&mut self, _now: Instant, flight: usize, mss: usize) {
+        self.hystart.on_loss();
         // RFC 6675 5 step 4.2: ssthresh = cwnd = FlightSize / 2 (RFC 5681 equation 4).
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = self.ssthresh;
@@ -142,6 +173,7 @@ impl Controller for NewReno {
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize, mss: usize) {
+        self.hystart.on_loss();
         self.ssthresh = (flight / 2).max(2 * mss);
         // Loss window: one segment (RFC 5681 3.1).
         self.cwnd = mss;
@@ -184,6 +216,8 @@ pub struct Cubic {
     origin: f64,
     /// Reno-friendly estimate (RFC 9438 W_est), bytes.
     w_est: f64,
+    /// HyStart++ (RFC 9406) in slow start.
+    hystart: HyStart,
 }
 
 /// RFC 9438 4.1: C = 0.4 (segments per second cubed).
@@ -202,11 +236,13 @@ impl Cubic {
             k: 0.0,
             origin: 0.0,
             w_est: 0.0,
+            hystart: HyStart::default(),
         }
     }
 
     /// RFC 9438 4.6-4.7: reduce on congestion, with fast convergence.
     fn reduce(&mut self, mss: usize) {
+        self.hystart.on_loss();
         let cwnd = self.cwnd as f64;
         self.w_max = if cwnd < self.w_max {
             cwnd * (1.0 + CUBIC_BETA) / 2.0
@@ -229,7 +265,7 @@ impl Controller for Cubic {
 
     fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            self.cwnd += acked;
+            self.cwnd += slow_start_growth(&self.hystart, acked);
             return;
         }
         let seg = mss as f64;
@@ -266,6 +302,17 @@ impl Controller for Cubic {
             cwnd + (target - cwnd) * acked as f64 / cwnd
         };
         self.cwnd = (next as usize).max(self.cwnd);
+    }
+
+    fn on_rate_sample(&mut self, _now: Instant, rs: &RateSample, _mss: usize) {
+        if self.cwnd < self.ssthresh && self.hystart.on_sample(rs) == Verdict::EndSlowStart {
+            self.ssthresh = self.cwnd;
+        }
+    }
+
+    fn on_idle_period(&mut self, mss: usize) {
+        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        self.cwnd = (self.cwnd / 2).max(initial_window(mss));
     }
 
     fn on_fast_retransmit(&mut self, _now: Instant, _flight: usize, mss: usize) {
@@ -377,6 +424,9 @@ impl Controller for Cc {
     fn bounds_recovery(&self) -> bool {
         self.inner().bounds_recovery()
     }
+    fn on_idle_period(&mut self, mss: usize) {
+        self.inner_mut().on_idle_period(mss);
+    }
 }
 
 #[cfg(test)]
@@ -451,5 +501,46 @@ mod tests {
             c.w_max < 80_000.0 && before > 0,
             "fast convergence lowers W_max"
         );
+    }
+
+    #[test]
+    fn hystart_ends_newreno_slow_start_on_a_rising_rtt_and_idle_periods_halve_the_window() {
+        let mss = 1000;
+        let t = Instant::ZERO;
+        let mut c = NewReno::new(mss);
+        let mut delivered = 0u64;
+        // Rounds of eight samples: 10 ms, then 20 ms (a queue), then five more at 20 ms.
+        for (round, rtt_ms) in [10u64, 20, 20, 20, 20, 20, 20].into_iter().enumerate() {
+            let from = delivered;
+            for _ in 0..8 {
+                delivered += 1000;
+                c.on_rate_sample(
+                    t,
+                    &RateSample {
+                        delivered: 1000,
+                        interval: Duration::from_millis(rtt_ms),
+                        delivered_total: delivered,
+                        prior_delivered: from,
+                        newly_delivered: 1000,
+                        rtt: Some(Duration::from_millis(rtt_ms)),
+                        app_limited: false,
+                        inflight: 8000,
+                    },
+                    mss,
+                );
+                let before = c.cwnd();
+                c.on_ack(t, 1000, mss, None);
+                let grew = c.cwnd() - before;
+                if round == 2 {
+                    assert_eq!(grew, 250, "a quarter in conservative slow start");
+                }
+            }
+        }
+        assert_eq!(c.ssthresh(), c.cwnd(), "congestion avoidance from here");
+        // RFC 7661 4.4.3: five minutes unused halve the window, ssthresh keeps 3/4 of it.
+        let cwnd = c.cwnd();
+        c.on_idle_period(mss);
+        assert_eq!(c.cwnd(), (cwnd / 2).max(10_000));
+        assert!(c.ssthresh() >= cwnd / 4 * 3);
     }
 }

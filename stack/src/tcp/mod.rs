@@ -15,6 +15,7 @@ mod bbr;
 pub mod buffer;
 pub mod congestion;
 pub mod conn;
+mod hystart;
 pub mod memory;
 mod report;
 pub mod rtt;

@@ -400,6 +400,7 @@ impl Connection {
         let newest = self.rack_on_ack(seg);
         if ack > self.snd.una {
             self.detect_spurious(seg);
+            self.frto_on_ack(ack);
             let acked = ack.since(self.snd.una);
             // The window only grows while it limits sending (RFC 7661 2): a sender held back by
             // the peer's window or by its application learns nothing about the path.
@@ -462,6 +463,7 @@ impl Connection {
             // RFC 5681 2: a duplicate ACK.
             self.counters.dup_acks += 1;
             self.rec.dup_acks += 1;
+            self.frto_on_dup_ack();
             if self.rec.recover.is_some() && !self.sack_recovery() {
                 self.cc.on_dup_ack_in_recovery(self.mss);
             }

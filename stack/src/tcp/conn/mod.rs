@@ -317,6 +317,22 @@ struct Recovery {
     probe_due: bool,
     /// A D-SACK block to report in the next ACK (RFC 2883): data that arrived twice.
     dsack: Option<(Seq, Seq)>,
+    /// F-RTO (RFC 5682) after a timeout, when timestamps cannot tell a spurious one.
+    frto: Frto,
+    /// New bytes F-RTO lets out whatever the congestion window (two segments, step 2b).
+    frto_allowance: usize,
+}
+
+/// Where F-RTO (RFC 5682 2.1) stands after a retransmission timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Frto {
+    /// Not running.
+    #[default]
+    Off,
+    /// The timeout's retransmission is out; the first ACK decides (step 2). SND.MAX then.
+    First(Seq),
+    /// Two new segments went out instead of going back; the next ACK decides (step 3).
+    Second,
 }
 
 /// Proportional rate reduction (RFC 6937): how much may be sent during a recovery, so that the
@@ -490,6 +506,8 @@ pub struct Connection {
     last_oow_ack: Option<Instant>,
     /// When the last segment arrived.
     last_heard: Instant,
+    /// When data last went out (for the restart after idle, RFC 7661 4.4.3).
+    last_sent: Instant,
     keepalive: Keepalive,
     /// The connection's side of the memory budget and receive-window auto-tuning.
     mem: memory::Share,
@@ -542,6 +560,8 @@ const MAX_TRACKED: usize = 8192;
 /// Shortest probe timeout (RFC 8985 7.2 leaves the floor open; Linux's is 10 ms): on a path of
 /// tens of microseconds, a probe after 2*SRTT would mostly race the ACKs already on their way.
 const MIN_PTO: Duration = Duration::from_millis(10);
+/// RFC 7661 4.4.3 NVP: how long a window unused stays valid; each period idle halves it.
+const NON_VALIDATED_PERIOD: Duration = Duration::from_secs(300);
 /// The shortest time a segment is out before RACK may call it lost by time alone (RFC 8985 6.3).
 const MIN_RACK_WAIT: Duration = Duration::from_millis(1);
 /// RFC 8985 7.2 WCDelAckT: the longest a receiver may delay the ACK of a lone segment.
@@ -627,6 +647,8 @@ impl Connection {
                 probe: None,
                 probe_due: false,
                 dsack: None,
+                frto: Frto::Off,
+                frto_allowance: 0,
             },
             rack: Rack {
                 sent: VecDeque::new(),
@@ -649,6 +671,7 @@ impl Connection {
             last_challenge: None,
             last_oow_ack: None,
             last_heard: Instant::ZERO,
+            last_sent: Instant::ZERO,
             keepalive: Keepalive {
                 idle: None,
                 probes: 0,

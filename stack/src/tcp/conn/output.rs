@@ -5,7 +5,8 @@
 //! carries (timestamps RFC 7323 3, SACK blocks RFC 2018 4).
 
 use super::timers::Timer;
-use super::{max_window, Connection, RttProbe, State};
+use super::{max_window, Connection, RttProbe, State, NON_VALIDATED_PERIOD};
+use crate::tcp::congestion::Controller;
 use crate::tcp::segment::{Flags, Options, Repr};
 use crate::tcp::seq::Seq;
 use crate::time::Instant;
@@ -154,7 +155,11 @@ impl Connection {
         } else {
             in_flight
         };
-        let cwnd_room = self.send_cwnd().saturating_sub(counted);
+        // F-RTO's two new segments go whatever the window (RFC 5682 2.1 step 2b).
+        let cwnd_room = self
+            .send_cwnd()
+            .saturating_sub(counted)
+            .max(self.rec.frto_allowance);
         let rwnd_room = (self.snd.una + self.snd.wnd).since(self.snd.nxt);
         // After a timeout the first segment goes out whatever the window: at least one byte,
         // so that a window that closed while data was in flight is probed, not waited on.
@@ -226,6 +231,18 @@ impl Connection {
             self.fin_seq = Some(fin_at);
         }
         let is_retransmission = end <= self.snd.max && self.snd.max != self.snd.una || retransmit;
+        if !is_retransmission && n > 0 {
+            // RFC 7661 4.4.3: a window left unused for a non-validated period no longer says
+            // what the path carries; it is halved for each such period (to no less than IW).
+            if self.snd.una == self.snd.max && self.snd.syn_acked {
+                let idle = now.saturating_duration_since(self.last_sent);
+                let periods = idle.as_secs() / NON_VALIDATED_PERIOD.as_secs();
+                for _ in 0..periods.min(16) {
+                    self.cc.on_idle_period(self.mss);
+                }
+            }
+            self.last_sent = now;
+        }
         if self.sack_recovery() {
             self.rec.prr.out += n.max(1);
             self.rec.prr.sndcnt = self.rec.prr.sndcnt.saturating_sub(n.max(1));
@@ -245,6 +262,7 @@ impl Connection {
         if !retransmit {
             self.snd.nxt = end;
             self.sws_override = false;
+            self.rec.frto_allowance = self.rec.frto_allowance.saturating_sub(n);
         }
         if end > self.snd.max {
             self.snd.max = end;

@@ -9,7 +9,7 @@ use core::time::Duration;
 use super::output::Transmit;
 use super::timers::Timer;
 use super::{
-    Connection, FirstRetransmit, Probe, Prr, Sent, Undo, MAX_REORDERING, MAX_REO_STEPS,
+    Connection, FirstRetransmit, Frto, Probe, Prr, Sent, Undo, MAX_REORDERING, MAX_REO_STEPS,
     MAX_TRACKED, MIN_PTO, MIN_RACK_WAIT, WORST_DELAYED_ACK,
 };
 use crate::tcp::congestion::{Controller, RateSample};
@@ -551,5 +551,43 @@ impl Connection {
                 self.cc.on_sack_recovery(now, self.cc.cwnd(), self.mss);
             }
         }
+    }
+
+    /// F-RTO (RFC 5682 2.1) on an ACK of new data after a timeout. Step 2: when it does not
+    /// acknowledge all that was out and new data can go, two new segments go instead of going
+    /// back (2b); otherwise the recovery is the conventional one (2a). Step 3: an ACK of new data
+    /// then shows the timeout was spurious, and its reduction is undone (3b, RFC 4015).
+    pub(super) fn frto_on_ack(&mut self, ack: Seq) {
+        match self.rec.frto {
+            Frto::Off => {}
+            Frto::First(recover) => {
+                let room = (ack + self.snd.wnd).since(self.snd.max);
+                if ack < recover && self.unsent_from(self.snd.max) > 0 && room > 0 {
+                    self.snd.nxt = self.snd.max;
+                    self.rec.frto_allowance = 2 * self.mss;
+                    self.rec.frto = Frto::Second;
+                } else {
+                    self.rec.frto = Frto::Off;
+                }
+            }
+            Frto::Second => {
+                self.rec.frto = Frto::Off;
+                self.rec.frto_allowance = 0;
+                if let Some(Undo { cwnd, ssthresh, .. }) = self.rec.undo.take() {
+                    self.counters.spurious_recoveries += 1;
+                    self.cc.undo(cwnd, ssthresh);
+                }
+            }
+        }
+    }
+
+    /// F-RTO on a duplicate ACK: the timeout was genuine. In step 3 (3a) the sender goes back
+    /// to SND.UNA, as a conventional recovery would have at once.
+    pub(super) fn frto_on_dup_ack(&mut self) {
+        if self.rec.frto == Frto::Second {
+            self.snd.nxt = self.snd.una;
+        }
+        self.rec.frto = Frto::Off;
+        self.rec.frto_allowance = 0;
     }
 }

@@ -9,8 +9,8 @@
 //! earliest of them all is [`Connection::poll_at`], which the socket table keeps in its timer set.
 
 use super::{
-    Connection, SoftError, State, Undo, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES,
-    R1_RETRANSMISSIONS,
+    Connection, Frto, SoftError, State, Undo, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL,
+    KEEPALIVE_PROBES, R1_RETRANSMISSIONS,
 };
 use crate::tcp::buffer::{Assembler, Ring};
 use crate::tcp::congestion::Controller;
@@ -250,6 +250,18 @@ impl Connection {
         self.rec.probe = None;
         self.rec.probe_due = false;
         self.timers.set(Timer::Probe, None);
+        // RFC 5682: without timestamps (the Eifel detection), F-RTO tells a spurious timeout
+        // by the ACKs of new data; only for a first timeout, with data established.
+        self.rec.frto = if self.ts.is_none()
+            && self.rtt.backoffs() == 0
+            && self.snd.syn_acked
+            && self.state.synchronized()
+        {
+            Frto::First(self.snd.max)
+        } else {
+            Frto::Off
+        };
+        self.rec.frto_allowance = 0;
         if self.rtt.backoffs() > 0 {
             // A second timeout in a row: the peer may have discarded SACKed data (RFC 2018 8).
             self.rec.scoreboard.clear();

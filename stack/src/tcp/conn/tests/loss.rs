@@ -207,3 +207,62 @@ fn data_received_twice_is_reported_in_a_d_sack_block() {
         [(Seq(PEER_ISS + 201), Seq(PEER_ISS + 251))]
     );
 }
+
+#[test]
+fn a_window_left_unused_for_five_minutes_is_halved() {
+    // NewReno grows its window in slow start; after a non-validated period (RFC 7661 4.4.3)
+    // without data, the next burst starts from half of it.
+    let (mut c, _) = sending(10, 10_000);
+    feed(&mut c, ms(30), &ack(PEER_ISS + 1, at(10)), &[]);
+    assert_eq!(c.cwnd(), 20_000, "slow start doubled it");
+    assert_eq!(c.send(&bytes(1000, 9)), 1000);
+    let _ = transmit(&mut c, ms(100_000));
+    feed(&mut c, ms(100_010), &ack(PEER_ISS + 1, at(11)), &[]);
+    assert_eq!(c.cwnd(), 20_000, "100 s idle: still valid");
+    assert_eq!(c.send(&bytes(1000, 9)), 1000);
+    let _ = transmit(&mut c, ms(401_000));
+    assert_eq!(c.cwnd(), 10_000, "five minutes idle: halved");
+}
+
+/// No SACK, no timestamps: four segments sent at 20 ms, the RTO at 220 ms sends the first again
+/// and then, two more segments queued, the ACK of the first two originals comes at 230 ms.
+fn timed_out_then_acked() -> Connection {
+    let mut c = established_with(Params {
+        tx_buffer: 8000,
+        ..params()
+    });
+    assert_eq!(c.send(&bytes(4000, 1)), 4000);
+    assert_eq!(transmit(&mut c, ms(20)).len(), 4);
+    assert_eq!(seqs(&transmit(&mut c, ms(220))), [at(0)]);
+    assert_eq!(c.counters().timeouts, 1);
+    assert_eq!(c.send(&bytes(2000, 2)), 2000);
+    feed(&mut c, ms(230), &ack(PEER_ISS + 1, at(2)), &[]);
+    c
+}
+
+#[test]
+fn f_rto_sends_new_data_and_undoes_a_spurious_timeout() {
+    // RFC 5682 2.1 step 2b: new data instead of going back; step 3b: its ACK shows the timeout
+    // was spurious, and the window before it comes back.
+    let mut c = timed_out_then_acked();
+    assert_eq!(seqs(&transmit(&mut c, ms(230))), [at(4), at(5)]);
+    feed(&mut c, ms(240), &ack(PEER_ISS + 1, at(4)), &[]);
+    let counters = c.counters();
+    assert_eq!(counters.spurious_recoveries, 1, "{counters:?}");
+    assert_eq!(counters.retransmits, 1, "segments 1 to 3 never went again");
+    assert!(c.cwnd() >= 10_000, "cwnd {}", c.cwnd());
+}
+
+#[test]
+fn f_rto_goes_back_when_a_duplicate_ack_shows_the_timeout_was_real() {
+    // Step 3a: a duplicate ACK after the two new segments: segments 2 and 3 were lost.
+    let mut c = timed_out_then_acked();
+    assert_eq!(seqs(&transmit(&mut c, ms(230))), [at(4), at(5)]);
+    feed(&mut c, ms(240), &ack(PEER_ISS + 1, at(2)), &[]);
+    let again = transmit(&mut c, ms(240));
+    assert_eq!(seqs(&again).first(), Some(&at(2)), "{:?}", seqs(&again));
+    assert_eq!(c.counters().spurious_recoveries, 0);
+    // The timeout's reduction stands: one segment, grown in slow start by the 2000 bytes
+    // acknowledged since.
+    assert_eq!(c.cwnd(), 3000);
+}
