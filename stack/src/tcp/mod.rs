@@ -46,7 +46,9 @@ pub struct Config {
     /// Receive buffer per connection: the window a connection starts with. Auto-tuning may
     /// grow it up to the largest window its window scale announces (about twice this).
     pub rx_buffer: usize,
-    /// Send buffer per connection.
+    /// The largest send buffer of a connection (Linux's `tcp_wmem` maximum). A connection's
+    /// buffer holds twice its congestion window, and at least 256 KiB; storage is taken as data
+    /// is queued, within the memory budget.
     pub tx_buffer: usize,
     /// Smallest retransmission timeout (RFC 6298 says 1 s; Linux uses 200 ms).
     pub min_rto: Duration,
@@ -88,7 +90,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             rx_buffer: 256 * 1024,
-            tx_buffer: 256 * 1024,
+            tx_buffer: 4 << 20,
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),

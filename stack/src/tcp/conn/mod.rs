@@ -567,14 +567,9 @@ const MIN_RACK_WAIT: Duration = Duration::from_millis(1);
 /// RFC 8985 7.2 WCDelAckT: the longest a receiver may delay the ACK of a lone segment.
 const WORST_DELAYED_ACK: Duration = Duration::from_millis(200);
 
-/// The most the send buffer grows to (Linux's `tcp_wmem` maximum): a 4 MiB buffer keeps a
-/// 300 Mbit/s path of 50 ms full.
-const TX_CEILING: usize = 4 << 20;
-
-/// Capacity of the send ring: what the send buffer may grow to, never less than configured.
-fn tx_ceiling(tx_buffer: usize) -> usize {
-    tx_buffer.max(TX_CEILING)
-}
+/// What the send buffer holds before the congestion window asks for more (it grows to twice
+/// the window, up to the configured send buffer).
+const SEND_BUFFER_START: usize = 256 * 1024;
 
 /// Largest window a window field can announce with a shift of `scale`.
 fn max_window(scale: u8) -> usize {
@@ -625,7 +620,7 @@ impl Connection {
             ws_ok: false,
             ts: None,
             sack: false,
-            tx: Ring::new(tx_ceiling(params.tx_buffer)),
+            tx: Ring::new(params.tx_buffer),
             rx: Ring::new(memory::rx_ceiling(params.rx_buffer, params.window_scaling)),
             ooo: Assembler::default(),
             fin_queued: false,
@@ -933,14 +928,16 @@ impl Connection {
         self.tx.len()
     }
 
-    /// Room for more data to send: within the send buffer, which grows past its configured
-    /// size to twice the congestion window (as Linux's does), so that a long fat path is
-    /// never short of data in flight; within the memory allowance.
+    /// Room for more data to send: the send buffer holds twice the congestion window (as
+    /// Linux's does), so that a long fat path is never short of data in flight, and at least
+    /// 256 KiB; never more than the configured send buffer, nor beyond the memory allowance.
     pub fn send_capacity(&self) -> usize {
         if self.fin_queued {
             0
         } else {
-            let target = self.params.tx_buffer.max(2 * self.cc.cwnd());
+            let target = (2 * self.cc.cwnd())
+                .max(SEND_BUFFER_START)
+                .min(self.params.tx_buffer);
             self.tx.free().min(target.saturating_sub(self.tx.len()))
         }
     }
@@ -1069,7 +1066,7 @@ impl Connection {
         self.timers.set(Timer::TimeWait, None);
         self.timers.set(Timer::FinWait2, None);
         self.ack_done();
-        self.tx = Ring::new(tx_ceiling(self.params.tx_buffer));
+        self.tx = Ring::new(self.params.tx_buffer);
     }
 
     /// Turns keepalive probing on after `idle` without a segment, or off (`None`).

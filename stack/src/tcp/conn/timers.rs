@@ -314,7 +314,7 @@ impl Connection {
     /// receive ring once it is read (at once when nobody will read it).
     pub(super) fn free_buffers(&mut self) {
         self.timers.set(Timer::Trim, None);
-        self.tx = Ring::new(super::tx_ceiling(self.params.tx_buffer));
+        self.tx = Ring::new(self.params.tx_buffer);
         self.ooo = Assembler::default();
         self.rec.scoreboard = Assembler::default();
         self.rack.sent = Default::default();
