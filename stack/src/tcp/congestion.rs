@@ -83,6 +83,21 @@ fn slow_start_growth(hystart: &HyStart, acked: usize) -> usize {
     }
 }
 
+/// HyStart++ takes a sample in slow start; when conservative slow start is over, congestion
+/// avoidance begins at the current window.
+fn hystart_sample(hystart: &mut HyStart, cwnd: usize, ssthresh: &mut usize, rs: &RateSample) {
+    if cwnd < *ssthresh && hystart.on_sample(rs) == Verdict::EndSlowStart {
+        *ssthresh = cwnd;
+    }
+}
+
+/// RFC 7661 4.4.3: after a non-validated period, ssthresh keeps three quarters of the window and
+/// the window is halved, to no less than IW.
+fn halve_after_idle(cwnd: &mut usize, ssthresh: &mut usize, mss: usize) {
+    *ssthresh = (*ssthresh).max(*cwnd / 4 * 3);
+    *cwnd = (*cwnd / 2).max(initial_window(mss));
+}
+
 /// NewReno.
 #[derive(Clone, Debug)]
 pub struct NewReno {
@@ -133,14 +148,11 @@ impl Controller for NewReno {
     }
 
     fn on_rate_sample(&mut self, _now: Instant, rs: &RateSample, _mss: usize) {
-        if self.cwnd < self.ssthresh && self.hystart.on_sample(rs) == Verdict::EndSlowStart {
-            self.ssthresh = self.cwnd;
-        }
+        hystart_sample(&mut self.hystart, self.cwnd, &mut self.ssthresh, rs);
     }
 
     fn on_idle_period(&mut self, mss: usize) {
-        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
-        self.cwnd = (self.cwnd / 2).max(initial_window(mss));
+        halve_after_idle(&mut self.cwnd, &mut self.ssthresh, mss);
     }
 
     fn on_fast_retransmit(&mut self, _now: Instant, flight: usize, mss: usize) {
@@ -305,14 +317,11 @@ impl Controller for Cubic {
     }
 
     fn on_rate_sample(&mut self, _now: Instant, rs: &RateSample, _mss: usize) {
-        if self.cwnd < self.ssthresh && self.hystart.on_sample(rs) == Verdict::EndSlowStart {
-            self.ssthresh = self.cwnd;
-        }
+        hystart_sample(&mut self.hystart, self.cwnd, &mut self.ssthresh, rs);
     }
 
     fn on_idle_period(&mut self, mss: usize) {
-        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
-        self.cwnd = (self.cwnd / 2).max(initial_window(mss));
+        halve_after_idle(&mut self.cwnd, &mut self.ssthresh, mss);
     }
 
     fn on_fast_retransmit(&mut self, _now: Instant, _flight: usize, mss: usize) {
