@@ -27,6 +27,10 @@ const PROBE_RTT_TIME: Duration = Duration::from_millis(200);
 const MIN_CWND_SEGMENTS: usize = 4;
 /// Startup ends when three round trips in a row grew the bandwidth by less than this.
 const FULL_BW_GROWTH: f64 = 1.25;
+/// The shortest RTT the window is sized for. Below a millisecond a host's own timers and ACK
+/// batching, not the path, set the pace (and a simulated wire may show no delay at all): a
+/// window of a microsecond's worth of bandwidth would starve the sender.
+const MIN_MODEL_RTT: Duration = Duration::from_millis(1);
 /// The longest burst of ACKs the window covers beyond the BDP.
 const AGGREGATION_SPAN: Duration = Duration::from_millis(1);
 /// The gains of ProbeBW, one per minimum RTT.
@@ -120,6 +124,7 @@ impl Bbr {
     fn bdp(&self, gain: f64, mss: usize) -> usize {
         match self.min_rtt {
             Some(rtt) if self.bandwidth() > 0.0 => {
+                let rtt = rtt.max(MIN_MODEL_RTT);
                 (self.bandwidth() * rtt.as_secs_f64() * gain) as usize
             }
             _ => initial_window(mss),
