@@ -81,7 +81,6 @@ pub struct Bbr {
     extra_acked_round: u64,
     /// In a loss recovery: the window follows the ACKs until this delivery count.
     conservation_until: Option<u64>,
-    in_recovery: bool,
 }
 
 impl Bbr {
@@ -107,7 +106,6 @@ impl Bbr {
             extra_acked: [0; 2],
             extra_acked_round: 0,
             conservation_until: None,
-            in_recovery: false,
         }
     }
 
@@ -240,17 +238,10 @@ impl Bbr {
         if self.mode == Mode::ProbeBw {
             let rtt = self.min_rtt.unwrap_or(Duration::from_millis(1));
             let elapsed = now.saturating_duration_since(self.cycle_at);
-            let gain = self.pacing_gain();
-            // The probing phase lasts a round trip; the draining one ends early once the queue
-            // it was meant to drain is gone.
-            let next = if gain > 1.0 {
-                elapsed > rtt
-            } else if gain < 1.0 {
-                elapsed > rtt || rs.inflight <= self.bdp(1.0, mss)
-            } else {
-                elapsed > rtt
-            };
-            if next {
+            // Each phase lasts a round trip; the draining one ends early once the queue it was
+            // meant to drain is gone.
+            let drained = self.pacing_gain() < 1.0 && rs.inflight <= self.bdp(1.0, mss);
+            if elapsed > rtt || drained {
                 self.cycle = (self.cycle + 1) % CYCLE.len();
                 self.cycle_at = now;
             }
@@ -350,7 +341,6 @@ impl Controller for Bbr {
 
     fn on_sack_recovery(&mut self, _now: Instant, flight: usize, mss: usize) {
         // Packet conservation for a round trip: the window starts at what is in flight.
-        self.in_recovery = true;
         self.prior_cwnd = self.cwnd;
         self.cwnd = flight.max(MIN_CWND_SEGMENTS * mss);
         self.conservation_until = Some(self.next_round_delivered);
@@ -361,7 +351,6 @@ impl Controller for Bbr {
     fn on_partial_ack(&mut self, _acked: usize, _mss: usize) {}
 
     fn on_recovery_end(&mut self, _flight: usize, _mss: usize) {
-        self.in_recovery = false;
         self.conservation_until = None;
         self.cwnd = self.cwnd.max(self.prior_cwnd);
         self.prior_cwnd = 0;
@@ -371,7 +360,6 @@ impl Controller for Bbr {
         self.prior_cwnd = self.prior_cwnd.max(self.cwnd);
         self.cwnd = mss;
         self.conservation_until = None;
-        self.in_recovery = false;
     }
 
     fn undo(&mut self, cwnd: usize, _ssthresh: usize) {

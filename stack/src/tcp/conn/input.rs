@@ -496,10 +496,17 @@ impl Connection {
             0
         };
         let delivered = (acked + self.rec.scoreboard.covered()).saturating_sub(sacked_before);
-        if self.sack_recovery() {
-            self.prr_on_ack(delivered);
+        // The pipe once for both: PRR and the rate sample see the same network.
+        let in_sack_recovery = self.sack_recovery();
+        let inflight = if in_sack_recovery {
+            self.pipe()
+        } else {
+            self.flight()
+        };
+        if in_sack_recovery {
+            self.prr_on_ack(delivered, inflight);
         }
-        self.sample_rate(now, newest, delivered);
+        self.sample_rate(now, newest, delivered, inflight);
         // Window update (RFC 9293 3.10.7.4, "If SND.UNA =< SEG.ACK =< SND.NXT ... update the window").
         if self.snd.wl1 < seg.seq || (self.snd.wl1 == seg.seq && self.snd.wl2 <= ack) {
             self.snd.wnd = window;

@@ -81,7 +81,7 @@ impl Connection {
                 return true;
             }
         }
-        if self.sack_recovery() && self.pipe() < self.send_cwnd() {
+        if self.sack_recovery() && self.cwnd_room() > 0 {
             if let Some(hole) = self.next_hole() {
                 self.counters.sack_retransmits += 1;
                 if hole.again {
@@ -150,16 +150,8 @@ impl Connection {
             return 0;
         }
         let in_flight = self.snd.nxt.since(self.snd.una);
-        let counted = if self.sack_recovery() {
-            self.pipe()
-        } else {
-            in_flight
-        };
         // F-RTO's two new segments go whatever the window (RFC 5682 2.1 step 2b).
-        let cwnd_room = self
-            .send_cwnd()
-            .saturating_sub(counted)
-            .max(self.rec.frto_allowance);
+        let cwnd_room = self.cwnd_room().max(self.rec.frto_allowance);
         let rwnd_room = (self.snd.una + self.snd.wnd).since(self.snd.nxt);
         // After a timeout the first segment goes out whatever the window: at least one byte,
         // so that a window that closed while data was in flight is probed, not waited on.

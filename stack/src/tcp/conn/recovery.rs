@@ -42,12 +42,7 @@ impl Connection {
         self.rec.recover = Some(self.snd.max);
         self.rtt_probe = None;
         self.timers.set(Timer::Probe, None);
-        self.rec.undo = Some(Undo {
-            cwnd: self.cc.cwnd(),
-            ssthresh: self.cc.ssthresh(),
-            retransmits: 0,
-            needless: 0,
-        });
+        self.remember_for_undo();
         // How far beyond the hole the peer has received: if this loss turns out to be
         // reordering, that is the reordering to tolerate from now on.
         let depth =
@@ -342,8 +337,15 @@ impl Connection {
     }
 
     /// Counts `delivered` bytes as delivered now and, when the ACK reported a segment
-    /// delivered, hands the controller a delivery rate sample taken from it.
-    pub(super) fn sample_rate(&mut self, now: Instant, newest: Option<Sent>, delivered: usize) {
+    /// delivered, hands the controller a delivery rate sample taken from it, with `inflight`
+    /// bytes still in the network.
+    pub(super) fn sample_rate(
+        &mut self,
+        now: Instant,
+        newest: Option<Sent>,
+        delivered: usize,
+        inflight: usize,
+    ) {
         if delivered == 0 {
             return;
         }
@@ -358,11 +360,6 @@ impl Connection {
         self.rack.first_sent_at = p.at;
         let send_interval = p.at.saturating_duration_since(p.first_sent_at);
         let ack_interval = now.saturating_duration_since(p.delivered_at);
-        let inflight = if self.sack_recovery() {
-            self.pipe()
-        } else {
-            self.flight()
-        };
         let sample = RateSample {
             delivered: self.rack.delivered - p.delivered,
             interval: send_interval.max(ack_interval),
@@ -384,22 +381,26 @@ impl Connection {
         }
     }
 
-    /// The congestion window that limits sending now: PRR's during a SACK recovery (RFC 6937),
-    /// the controller's otherwise.
-    pub(super) fn send_cwnd(&self) -> usize {
-        if self.sack_recovery() && !self.cc.bounds_recovery() {
-            self.pipe() + self.rec.prr.sndcnt
+    /// Bytes the congestion window lets go now: during a SACK recovery, PRR's sndcnt (RFC
+    /// 6937), or for a controller that bounds its own recovery its window less the pipe; else
+    /// the window less what is in flight from SND.UNA to SND.NXT.
+    pub(super) fn cwnd_room(&self) -> usize {
+        if !self.sack_recovery() {
+            self.cc
+                .cwnd()
+                .saturating_sub(self.snd.nxt.since(self.snd.una))
+        } else if self.cc.bounds_recovery() {
+            self.cc.cwnd().saturating_sub(self.pipe())
         } else {
-            self.cc.cwnd()
+            self.rec.prr.sndcnt
         }
     }
 
     /// RFC 6937 3: on each ACK during recovery, `delivered` bytes newly acknowledged or SACKed
     /// set how much may be sent: in proportion to ssthresh / RecoverFS while the pipe is above
     /// ssthresh, then slow start up to ssthresh (the SSRB bound).
-    pub(super) fn prr_on_ack(&mut self, delivered: usize) {
+    pub(super) fn prr_on_ack(&mut self, delivered: usize, pipe: usize) {
         let mss = self.mss.max(1);
-        let pipe = self.pipe();
         let ssthresh = self.cc.ssthresh();
         let prr = &mut self.rec.prr;
         prr.delivered += delivered;
@@ -416,6 +417,17 @@ impl Connection {
             sndcnt = sndcnt.max(mss);
         }
         prr.sndcnt = sndcnt;
+    }
+
+    /// Keeps the window from before a reduction (a recovery or a timeout), for D-SACKs or F-RTO
+    /// to undo it.
+    pub(super) fn remember_for_undo(&mut self) {
+        self.rec.undo = Some(Undo {
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            retransmits: 0,
+            needless: 0,
+        });
     }
 
     /// RFC 2883 4: the first SACK block of an ACK reports data that arrived twice when it lies

@@ -9,8 +9,8 @@
 //! earliest of them all is [`Connection::poll_at`], which the socket table keeps in its timer set.
 
 use super::{
-    Connection, Frto, SoftError, State, Undo, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL,
-    KEEPALIVE_PROBES, R1_RETRANSMISSIONS,
+    Connection, Frto, SoftError, State, BUFFER_TRIM_AFTER, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES,
+    R1_RETRANSMISSIONS,
 };
 use crate::tcp::buffer::{Assembler, Ring};
 use crate::tcp::congestion::Controller;
@@ -239,12 +239,7 @@ impl Connection {
         }
         self.counters.timeouts += 1;
         if self.rtt.backoffs() == 0 {
-            self.rec.undo = Some(Undo {
-                cwnd: self.cc.cwnd(),
-                ssthresh: self.cc.ssthresh(),
-                retransmits: 0,
-                needless: 0,
-            });
+            self.remember_for_undo();
             self.cc.on_rto(now, self.flight(), self.mss);
         }
         self.rec.probe = None;
