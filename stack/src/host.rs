@@ -361,6 +361,18 @@ impl Host {
         self.iface.receive(now, frame, emit);
     }
 
+    /// Hands a received frame to the interface with what the device knows of it (see
+    /// [`Interface::receive_with`]).
+    pub fn receive_with(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        info: crate::device::FrameInfo,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        self.iface.receive_with(now, frame, info, emit);
+    }
+
     /// Lets the services act on what arrived, then runs the interface's timers and output.
     pub fn poll(&mut self, now: Instant, emit: &mut dyn FnMut(&[u8])) {
         if self.addresses.differ(&self.iface) {

@@ -72,8 +72,9 @@
 //!
 //! # Features
 //!
-//! - `device` (default): the TAP device ([`tun-tap`](https://crates.io/crates/tun-tap), a
-//!   small C build) and, with `capture`, the `runtime` that drives a host over it;
+//! - `device` (default): the TAP and TUN devices (opened with `libc` ioctls, with or without
+//!   the virtio-net header's offloads) and, with `capture`, the `runtime` that drives a host
+//!   over them;
 //! - `capture` (default): pcap and pcapng files (`device::capture`) and the `replay` driver;
 //! - `services` (default): the DNS and HTTP servers (`services::dns`, `services::http`).
 //!

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub impair_out: Option<ImpairConfig>,
     /// Seed of the fault injector.
     pub seed: u64,
+    /// How long each wait for frames spins before it sleeps (zero: it sleeps at once).
+    pub busy_poll: Duration,
 }
 
 /// What the loop did.
@@ -105,7 +107,7 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let mtu = host.iface().config().mtu;
-    let port = Port::new(io, mtu);
+    let port = Port::new(io, mtu).with_busy_poll(options.busy_poll);
     let rx = options.impair_in.or_else(|| options.impair.clone());
     let tx = options.impair_out.or(options.impair);
     let impaired = Impaired::each_way(port, rx, tx, options.seed, "tap-in", "tap-out");
@@ -136,6 +138,8 @@ pub fn drive<D: Device>(
     let mut last_sync = origin;
     let mut ended = Ending::Stopped;
     let medium = device.capabilities().medium;
+    host.iface_mut()
+        .set_offloads(device.capabilities().offloads);
 
     'run: loop {
         let now = clock();
@@ -152,9 +156,9 @@ pub fn drive<D: Device>(
             }
         }
         let now = clock();
-        device.receive(now, |frame, send| {
+        device.receive(now, |frame, info, send| {
             trace_frame(Direction::In, medium, frame);
-            host.receive(now, frame, &mut |f: &[u8]| {
+            host.receive_with(now, frame, info, &mut |f: &[u8]| {
                 trace_frame(Direction::Out, medium, f);
                 send(f);
             });

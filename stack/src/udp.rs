@@ -52,6 +52,19 @@ impl From<ParseError> for crate::stats::DropReason {
 /// # Errors
 /// [`ParseError`] when the datagram is inconsistent, corrupt or without a required checksum.
 pub fn parse_ip(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<Datagram<'_>, ParseError> {
+    parse_checked(buf, src, dst, true)
+}
+
+/// [`parse_ip`], checking the checksum only when `verify` (a device that checked it says so).
+///
+/// # Errors
+/// [`ParseError`] when the datagram is inconsistent, corrupt or without a required checksum.
+pub fn parse_checked(
+    buf: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    verify: bool,
+) -> Result<Datagram<'_>, ParseError> {
     let Some(hdr) = buf.get(..HEADER_LEN) else {
         return Err(ParseError::BadLength);
     };
@@ -68,7 +81,7 @@ pub fn parse_ip(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<Datagram<'_>, Pa
     match (checksum, src) {
         (0, IpAddr::V4(_)) => {}
         (0, IpAddr::V6(_)) => return Err(ParseError::ZeroChecksum),
-        _ if crate::checksum::upper_layer(src, dst, 17, datagram) != 0 => {
+        _ if verify && crate::checksum::upper_layer(src, dst, 17, datagram) != 0 => {
             return Err(ParseError::BadChecksum);
         }
         _ => {}

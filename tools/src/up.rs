@@ -10,7 +10,7 @@ use clap::Args;
 
 use tapstack::device::capture::{CaptureWriter, Format};
 use tapstack::device::impair::ImpairConfig;
-use tapstack::device::tap::Tap;
+use tapstack::device::tap::{OffloadMode, Tap};
 use tapstack::device::Medium;
 use tapstack::host::Services;
 use tapstack::runtime::{self, Ending, RunOptions};
@@ -26,6 +26,27 @@ pub(crate) enum Congestion {
     Cubic,
     /// BBR: a model of the path's bandwidth and RTT; random loss does not shrink the window.
     Bbr,
+}
+
+/// The device's offloads, as the command line names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Offload {
+    /// When the kernel offers them.
+    Auto,
+    /// Always; fail if the kernel refuses.
+    On,
+    /// Never: plain frames, every segment cut by the stack.
+    Off,
+}
+
+impl From<Offload> for OffloadMode {
+    fn from(o: Offload) -> OffloadMode {
+        match o {
+            Offload::Auto => OffloadMode::Auto,
+            Offload::On => OffloadMode::On,
+            Offload::Off => OffloadMode::Off,
+        }
+    }
 }
 
 /// Options of `tapstack up`.
@@ -97,6 +118,15 @@ pub struct UpArgs {
     /// ARP probes before using the address (RFC 5227); 0 skips conflict detection at start.
     #[arg(long, default_value_t = 2)]
     arp_probes: u32,
+    /// The virtio-net header's offloads on the device: the kernel hands over 64 KB runs of TCP
+    /// segments and checked checksums, and cuts the stack's 64 KB segments to the MTU (auto:
+    /// when the kernel offers them). Off gives the exact per-segment wire in the capture.
+    #[arg(long, value_enum, default_value_t = Offload::Auto)]
+    offload: Offload,
+    /// Spin this long (e.g. 50us) reading the device before each wait sleeps: lower latency
+    /// for a core kept busy.
+    #[arg(long, value_name = "DURATION", value_parser = tapstack::device::impair::parse_duration)]
+    busy_poll: Option<std::time::Duration>,
     /// TCP congestion control of new connections.
     #[arg(long, value_enum, default_value_t = Congestion::Bbr)]
     congestion: Congestion,
@@ -278,8 +308,8 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     let mut host = Host::with_services(iface, &services).context("starting services")?;
 
     let tap = match medium {
-        Medium::Ethernet => Tap::open(&dev_name)?,
-        Medium::Ip => tapstack::device::tun::open(&dev_name)?,
+        Medium::Ethernet => Tap::open_with(&dev_name, args.offload.into())?,
+        Medium::Ip => tapstack::device::tun::open_with(&dev_name, args.offload.into())?,
     };
     let tap_name = tap.name().to_owned();
     // Why the kernel side has no IPv6 address, if it has none.
@@ -314,6 +344,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    let offloads = tap.negotiated().describe();
     let io = tap.spawn()?;
 
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
@@ -385,6 +416,10 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     println!("  services       {}", services.join(", "));
     println!("                 (echo: UDP and TCP 7, discard: TCP 9, chargen: TCP 19, DNS: 53, HTTP: 80)");
     println!("  DNS name       {}", args.hostname);
+    println!("  offloads       {offloads}");
+    if let Some(d) = args.busy_poll {
+        println!("  busy poll      {d:?} before each wait");
+    }
     if let Some(path) = &args.pcap {
         let kind = match (Format::from_path(path), medium) {
             _ if crate::live::is_stdout(path) => "pcapng on standard output, live",
@@ -433,6 +468,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
         impair_in: args.impair_in.map(|b| *b),
         impair_out: args.impair_out.map(|b| *b),
         seed,
+        busy_poll: args.busy_poll.unwrap_or_default(),
     };
     let report = runtime::run(&mut host, &io, options, &stop_rx, |event| match *event {
         Event::AddressReady(a) => {

@@ -30,7 +30,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use crossbeam_channel::Receiver;
 use tracing::warn;
 
-use super::{Capabilities, Device, Direction, Medium, Wait};
+use super::{Capabilities, Device, Direction, FrameInfo, Medium, Wait};
 use crate::time::Instant;
 
 pub use super::link;
@@ -375,7 +375,7 @@ impl<D: Device> Device for Captured<D> {
         self.inner.wait(timeout, stop)
     }
 
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
         &mut self,
         now: Instant,
         mut frame: F,
@@ -384,9 +384,9 @@ impl<D: Device> Device for Captured<D> {
         if tee.writer.is_none() {
             return inner.receive(now, frame);
         }
-        inner.receive(now, |f, send| {
+        inner.receive(now, |f, info, send| {
             tee.write(now, Direction::In, f);
-            frame(f, &mut |answer| {
+            frame(f, info, &mut |answer| {
                 tee.write(now, Direction::Out, answer);
                 send(answer);
             });

@@ -26,7 +26,7 @@ use core::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use crate::device::{Capabilities, Device, Wait};
+use crate::device::{Capabilities, Device, FrameInfo, Wait};
 use crate::rng::Rng;
 use crate::time::{earliest, Instant};
 
@@ -216,6 +216,15 @@ fn rate(v: &str) -> Result<u64, String> {
     Ok(bits as u64)
 }
 
+/// A duration as the command line writes it: a number and `us`, `ms` or `s` (5ms, 0.5s), up
+/// to 60 s.
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    duration(v)
+}
+
 fn duration(v: &str) -> Result<Duration, String> {
     let bad = || format!("'{v}' is not a duration like 5ms");
     let (num, unit) = v
@@ -230,7 +239,7 @@ fn duration(v: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if !(0.0..=60.0).contains(&secs) {
-        return Err(format!("delay '{v}' is out of range (0 to 60s)"));
+        return Err(format!("'{v}' is out of range (0 to 60s)"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -478,7 +487,7 @@ impl<D: Device> Device for Impaired<D> {
         self.inner.wait(timeout, stop)
     }
 
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
         &mut self,
         now: Instant,
         mut frame: F,
@@ -486,10 +495,12 @@ impl<D: Device> Device for Impaired<D> {
         let Some((rx, tx)) = &mut self.faults else {
             return self.inner.receive(now, frame);
         };
-        self.inner.receive(now, |f, _| rx.push(now, f));
+        // What the device knew of a frame is not kept across the queue: a frame it may have
+        // corrupted is checked again by the stack.
+        self.inner.receive(now, |f, _, _| rx.push(now, f));
         let mut n = 0;
         while let Some(f) = rx.pop(now) {
-            frame(&f, &mut |answer| tx.push(now, answer));
+            frame(&f, FrameInfo::default(), &mut |answer| tx.push(now, answer));
             n += 1;
         }
         n
@@ -784,7 +795,7 @@ mod tests {
             fn wait(&mut self, _: Duration, _: &Receiver<()>) -> Wait {
                 Wait::Timeout
             }
-            fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+            fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
                 &mut self,
                 _: Instant,
                 _: F,

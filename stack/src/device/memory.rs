@@ -19,7 +19,7 @@ use core::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::device::impair::{Impair, ImpairConfig};
-use crate::device::{Capabilities, Device, Wait};
+use crate::device::{Capabilities, Device, FrameInfo, Wait};
 use crate::ethernet;
 use crate::host::Host;
 use crate::iface::Interface;
@@ -148,7 +148,7 @@ impl Device for Side<'_> {
         }
     }
 
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
         &mut self,
         now: Instant,
         mut frame: F,
@@ -156,7 +156,9 @@ impl Device for Side<'_> {
         self.now = now;
         let mut n = 0;
         while let Some(f) = self.wire.recv(self.end, now) {
-            frame(&f, &mut |answer| self.wire.send(self.end, now, answer));
+            frame(&f, FrameInfo::default(), &mut |answer| {
+                self.wire.send(self.end, now, answer);
+            });
             n += 1;
         }
         n
@@ -513,7 +515,7 @@ mod tests {
         assert_eq!(b.capabilities(), Capabilities::ethernet(1500));
         assert_eq!(b.wait(Duration::ZERO, &stop), Wait::Ready);
         let mut got = Vec::new();
-        let n = b.receive(t, |f, send| {
+        let n = b.receive(t, |f, _, send| {
             got.push(f.to_vec());
             send(&[2; 60]);
         });

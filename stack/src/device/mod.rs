@@ -22,6 +22,7 @@ pub mod memory;
 pub mod tap;
 #[cfg(feature = "device")]
 pub mod tun;
+pub mod vnet;
 
 use core::time::Duration;
 
@@ -39,10 +40,26 @@ pub enum Medium {
     Ip,
 }
 
-/// Work a device does for the stack (checksums, segmentation). None is used today: the stack
-/// computes every checksum and cuts every segment itself.
+/// Work a device does for the stack: checking checksums of what arrives, and cutting large TCP
+/// segments into MTU-sized ones on the way out (TSO). A TAP or TUN device opened with a
+/// virtio-net header ([`vnet`]) offers both; the in-memory wire and replay offer neither.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Offloads {}
+pub struct Offloads {
+    /// Frames may arrive marked as checked ([`FrameInfo::checksum_valid`]), and may be larger
+    /// than the MTU (a run of in-order TCP segments taken whole).
+    pub rx_checksum: bool,
+    /// TCP segments larger than the MTU may be sent: the device cuts them into segments of
+    /// `MTU - IP header - TCP header` payload bytes each.
+    pub tso: bool,
+}
+
+/// What a device knows of a frame it hands over, beyond its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FrameInfo {
+    /// The TCP or UDP checksum was checked (or filled in) by the device: the stack need not
+    /// check it again. Set only by devices whose frames come from a trusted kernel.
+    pub checksum_valid: bool,
+}
 
 /// What a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,10 +118,14 @@ pub trait Device {
     /// Waits at most `timeout` for frames (not at all when it is zero), or until `stop` fires.
     fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait;
 
-    /// Hands every frame that has arrived by `now` to `frame`, in order, with a transmitter
-    /// for the answers the stack gives while it takes the frame (they go where
-    /// [`Device::transmit`] puts frames); returns how many frames.
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(&mut self, now: Instant, frame: F) -> usize;
+    /// Hands every frame that has arrived by `now` to `frame`, in order, with what the device
+    /// knows of it and a transmitter for the answers the stack gives while it takes the frame
+    /// (they go where [`Device::transmit`] puts frames); returns how many frames.
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
+        &mut self,
+        now: Instant,
+        frame: F,
+    ) -> usize;
 
     /// Takes a frame to send at `now` into the device's own buffers.
     fn transmit(&mut self, now: Instant, frame: &[u8]);

@@ -1,13 +1,23 @@
 //! A Linux TAP device: frames to and from the kernel.
 //!
-//! `tun-tap` creates or attaches the device (TUNSETIFF). What it lacks is here, in a few ioctls of
-//! our own: non-blocking reads with `poll(2)` so that a reader thread can batch frames and notice
-//! shutdown, and the kernel-side setup (MTU, IPv4 address, link up) that `tapstack up` does for the
+//! The device is opened here, with `TUNSETIFF` on `/dev/net/tun` (the `tun-tap` crate, used
+//! before, passes fixed flags from a C shim, and a virtio-net header needs `IFF_VNET_HDR` among
+//! them), then
+//! `TUNSETVNETHDRSZ` and `TUNSETOFFLOAD` for the offloads ([`OffloadMode`], [`super::vnet`]).
+//! Beside it, the kernel-side setup (MTU, addresses, link up) that `tapstack up` does for the
 //! user without shelling out to `ip`.
+//!
+//! Frames move without a thread in between on the way in: the stack loop waits on the
+//! descriptor itself (`poll(2)`) and reads every frame that is there straight into one buffer,
+//! so a ping costs one wakeup. On the way out, a few frames are written by the stack loop at
+//! once; a longer burst is handed, in one buffer, to a writer thread, so that the kernel's work
+//! on it runs beside the stack's. The buffers go back to the stack loop for reuse: no
+//! allocation per frame either way.
 
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,14 +25,12 @@ use std::time::Duration;
 use core::fmt;
 use core::net::Ipv4Addr;
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{Ipv4Cidr, Ipv6Cidr};
-use crate::device::{Capabilities, Device, Medium, Offloads, Wait};
+use crate::device::vnet;
+use crate::device::{Capabilities, Device, FrameInfo, Medium, Offloads, Wait};
 use crate::time::Instant;
-
-/// A batch of frames moved across a channel at once.
-pub type Batch = Vec<Vec<u8>>;
 
 /// Why the TAP device could not be opened or set up.
 #[derive(Debug)]
@@ -57,104 +65,236 @@ impl fmt::Display for TapError {
 
 impl std::error::Error for TapError {}
 
-/// An open TAP device (or TUN device, see [`super::tun`]: the same threads move its packets).
-#[derive(Debug)]
-pub struct Tap {
-    pub(super) iface: Arc<tun_tap::Iface>,
-    medium: Medium,
+/// Whether to open the device with the virtio-net header and ask the kernel for offloads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OffloadMode {
+    /// Use them if the kernel offers them, else run without.
+    #[default]
+    Auto,
+    /// Use them; fail to open if the kernel refuses.
+    On,
+    /// Plain frames: every checksum computed and every segment cut by the stack, and the
+    /// capture shows the exact per-segment wire.
+    Off,
 }
 
-/// Counters of the device threads.
-#[derive(Debug, Default)]
-pub struct TapCounters {
-    /// Frames read from the kernel.
-    pub rx_frames: AtomicU64,
-    /// Frames written to the kernel.
-    pub tx_frames: AtomicU64,
-    /// Writes the kernel refused.
-    pub tx_errors: AtomicU64,
+/// What the kernel agreed to for a device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Negotiated {
+    /// Every frame, each way, has a [`vnet::Header`] in front.
+    pub vnet_hdr: bool,
+    /// The `TUN_F_*` bits `TUNSETOFFLOAD` took: what the kernel may hand us (checksum left to
+    /// us, TCP super-frames, UDP super-frames).
+    pub features: u32,
 }
 
-/// The running device: batches in, batches out.
-#[derive(Debug)]
-pub struct TapIo {
-    /// Frames from the kernel.
-    pub rx: Receiver<Batch>,
-    /// Frames to the kernel (see [`TapIo::send`], which also writes small batches at once).
-    pub tx: Sender<Batch>,
-    /// Device counters.
-    pub counters: Arc<TapCounters>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    device: Arc<tun_tap::Iface>,
-    /// Frames handed to the writer thread and not written yet.
-    queued: Arc<AtomicUsize>,
-    medium: Medium,
-}
-
-/// Batches up to this many frames are written by the caller of [`TapIo::send`] itself when the
-/// writer thread has nothing in hand.
-const WRITE_AT_ONCE: usize = 8;
-
-impl TapIo {
-    /// Hands `batch` to the kernel, in order after everything sent before; false when the
-    /// writer's queue is full and the batch was dropped (a congested link). A small batch while
-    /// the writer thread has nothing in hand is written at once by the calling thread: waking
-    /// another thread costs more than the writes, and is most of a ping's round trip. Call it
-    /// from one thread (the stack loop).
-    pub fn send(&self, batch: Batch) -> bool {
-        if batch.is_empty() {
-            return true;
-        }
-        if batch.len() <= WRITE_AT_ONCE && self.queued.load(Ordering::Acquire) == 0 {
-            for frame in &batch {
-                write_frame(&self.device, frame, &self.counters);
-            }
-            return true;
-        }
-        self.queued.fetch_add(batch.len(), Ordering::AcqRel);
-        match self.tx.try_send(batch) {
-            Ok(()) => true,
-            Err(e) => {
-                self.queued
-                    .fetch_sub(e.into_inner().len(), Ordering::AcqRel);
-                false
-            }
+impl Negotiated {
+    /// What the stack may leave to the device.
+    pub fn offloads(&self) -> Offloads {
+        Offloads {
+            rx_checksum: self.vnet_hdr,
+            tso: self.vnet_hdr,
         }
     }
 
+    /// "checksum, TSO4, TSO6, USO4, USO6", or "off".
+    pub fn describe(&self) -> String {
+        if !self.vnet_hdr {
+            return "off".to_owned();
+        }
+        let names = [
+            (libc::TUN_F_CSUM, "checksum"),
+            (libc::TUN_F_TSO4, "TSO4"),
+            (libc::TUN_F_TSO6, "TSO6"),
+            (libc::TUN_F_USO4, "USO4"),
+            (libc::TUN_F_USO6, "USO6"),
+        ];
+        let on: Vec<&str> = names
+            .iter()
+            .filter(|(bit, _)| self.features & bit != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        if on.is_empty() {
+            "virtio-net header (send segmentation only)".to_owned()
+        } else {
+            on.join(", ")
+        }
+    }
+}
+
+/// An open TAP device (or TUN device, see [`super::tun`]: the same code moves its packets).
+#[derive(Debug)]
+pub struct Tap {
+    fd: Arc<File>,
+    name: String,
+    medium: Medium,
+    negotiated: Negotiated,
+}
+
+/// Counters of the device.
+#[derive(Debug, Default)]
+pub struct TapCounters {
+    /// Frames read from the kernel (a super-frame counts once).
+    pub rx_frames: AtomicU64,
+    /// Frames written to the kernel (a super-frame counts once).
+    pub tx_frames: AtomicU64,
+    /// Writes the kernel refused.
+    pub tx_errors: AtomicU64,
+    /// Frames dropped because the writer's queue was full.
+    pub tx_dropped: AtomicU64,
+    /// Frames read whose virtio-net header did not fit them, dropped.
+    pub rx_bad_header: AtomicU64,
+    /// Super-frames read (TCP taken whole, UDP cut into datagrams).
+    pub rx_super_frames: AtomicU64,
+    /// Super-frames written, for the kernel to cut.
+    pub tx_super_frames: AtomicU64,
+}
+
+/// Frames to write, one after another in one buffer (each with its virtio-net header when the
+/// device has one).
+#[derive(Debug, Default)]
+pub struct TxBatch {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl TxBatch {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The frames, as written.
+    pub fn frames(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = core::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| self.data.get(a..b).unwrap_or_default())
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+        // A batch that once held a long burst does not keep its memory in the pool.
+        if self.data.capacity() > MAX_KEPT_BATCH {
+            self.data = Vec::new();
+        }
+    }
+}
+
+/// Bytes a recycled batch buffer may keep.
+const MAX_KEPT_BATCH: usize = 4 << 20;
+/// Batches in the writer's queue at most; a full queue drops frames like a congested link.
+const WRITE_QUEUE: usize = 64;
+
+/// The running device.
+#[derive(Debug)]
+pub struct TapIo {
+    /// Device counters.
+    pub counters: Arc<TapCounters>,
+    fd: Arc<File>,
+    medium: Medium,
+    negotiated: Negotiated,
+    /// Batches to the writer thread.
+    tx: Option<Sender<TxBatch>>,
+    /// Batches the writer thread is done with.
+    free: Receiver<TxBatch>,
+    writer: Option<JoinHandle<()>>,
+    /// Frames handed to the writer thread and not written yet.
+    queued: Arc<AtomicUsize>,
+}
+
+/// Batches up to this many frames are written by the stack loop itself when the writer thread
+/// has nothing in hand: waking another thread costs more than the writes, and is most of a
+/// ping's round trip.
+const WRITE_AT_ONCE: usize = 8;
+/// Frames read in one [`Device::receive`] at most, before the stack polls.
+const READ_BATCH: usize = 64;
+/// Largest read: a virtio-net header and a 64 KiB IP super-packet behind a link header.
+const MAX_READ: usize = vnet::HEADER_LEN + 14 + 65_535 + 64;
+/// Longest single sleep in [`Device::wait`], so that a stop is seen soon.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+impl TapIo {
     /// What the device's frames carry: Ethernet (TAP) or bare IP packets (TUN).
     pub fn medium(&self) -> Medium {
         self.medium
     }
 
-    /// Stops the device threads and waits for them.
+    /// What the kernel agreed to.
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
+    }
+
+    /// Hands `batch` to the kernel, in order after everything sent before, and leaves it empty
+    /// for reuse; false when the writer's queue is full and the frames were dropped (a
+    /// congested link). A small batch while the writer thread has nothing in hand is written
+    /// at once by the calling thread. Call it from one thread (the stack loop).
+    pub fn send(&self, batch: &mut TxBatch) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        let Some(tx) = &self.tx else {
+            batch.clear();
+            return false;
+        };
+        if batch.len() <= WRITE_AT_ONCE && self.queued.load(Ordering::Acquire) == 0 {
+            for frame in batch.frames() {
+                write_frame(&self.fd, frame, &self.counters);
+            }
+            batch.clear();
+            return true;
+        }
+        let n = batch.len();
+        let fresh = self.free.try_recv().unwrap_or_default();
+        let full = std::mem::replace(batch, fresh);
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        match tx.try_send(full) {
+            Ok(()) => true,
+            Err(e) => {
+                self.queued.fetch_sub(n, Ordering::AcqRel);
+                self.counters
+                    .tx_dropped
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let mut back = e.into_inner();
+                back.clear();
+                *batch = back;
+                false
+            }
+        }
+    }
+
+    /// Stops the writer thread (after it wrote what it holds) and waits for it.
     pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let (dummy_tx, _) = crossbeam_channel::bounded(1);
-        // Dropping our sender lets the writer thread finish.
-        drop(std::mem::replace(&mut self.tx, dummy_tx));
-        for t in self.threads.drain(..) {
+        drop(self.tx.take());
+        if let Some(t) = self.writer.take() {
             let _ = t.join();
         }
     }
 }
 
-/// The stack's side of a running TAP device, as a [`Device`]: the batches of the reader
-/// thread come in, frames to send gather in a batch of its own that [`Device::send`] hands to
-/// [`TapIo::send`].
+/// The stack's side of a running TAP device, as a [`Device`]: frames are read into one buffer
+/// and handed over in place; frames to send gather in a [`TxBatch`] that [`Device::send`]
+/// hands to [`TapIo::send`].
 #[derive(Debug)]
 pub struct Port<'a> {
     io: &'a TapIo,
     mtu: usize,
-    /// A batch taken off the channel by [`Device::wait`], not received yet.
-    arrived: Option<Batch>,
+    /// Where frames are read.
+    buf: Vec<u8>,
+    /// Where a UDP super-frame is cut into datagrams.
+    scratch: Vec<u8>,
     /// Frames to send.
-    out: Batch,
+    out: TxBatch,
+    /// How long [`Device::wait`] spins before it sleeps.
+    busy_poll: Duration,
+    closed: bool,
 }
-
-/// Batches taken off the channel in one [`Device::receive`]: one poll per burst, not per frame.
-const BATCHES_PER_RECEIVE: usize = 64;
 
 impl<'a> Port<'a> {
     /// The stack's side of `io`, whose IP MTU is `mtu`.
@@ -162,9 +302,35 @@ impl<'a> Port<'a> {
         Port {
             io,
             mtu,
-            arrived: None,
-            out: Vec::new(),
+            buf: vec![0; MAX_READ],
+            scratch: Vec::new(),
+            out: TxBatch::default(),
+            busy_poll: Duration::ZERO,
+            closed: false,
         }
+    }
+
+    /// Spins for up to `d`, reading the device without sleeping, before each wait sleeps:
+    /// lower latency for a core kept busy.
+    #[must_use]
+    pub fn with_busy_poll(mut self, d: Duration) -> Self {
+        self.busy_poll = d;
+        self
+    }
+
+    /// Polls the descriptor for input, at most `ms` milliseconds (0: not at all).
+    fn ready(&mut self, ms: i32) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.io.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, its count, and a timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            self.closed = true;
+        }
+        n > 0
     }
 }
 
@@ -173,88 +339,197 @@ impl Device for Port<'_> {
         Capabilities {
             medium: self.io.medium,
             mtu: self.mtu,
-            offloads: Offloads::default(),
+            offloads: self.io.negotiated.offloads(),
         }
     }
 
     fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
-        if self.arrived.is_some() {
-            return Wait::Ready;
-        }
-        if timeout.is_zero() {
-            return match self.io.rx.try_recv() {
-                Ok(b) => {
-                    self.arrived = Some(b);
-                    Wait::Ready
-                }
-                Err(_) => Wait::Timeout,
+        let start = std::time::Instant::now();
+        if self.ready(0) {
+            return if self.closed {
+                Wait::Closed
+            } else {
+                Wait::Ready
             };
         }
-        select! {
-            recv(self.io.rx) -> batch => match batch {
-                Ok(b) => {
-                    self.arrived = Some(b);
+        if timeout.is_zero() {
+            return Wait::Timeout;
+        }
+        let spin = self.busy_poll.min(timeout);
+        while start.elapsed() < spin {
+            if self.ready(0) {
+                return if self.closed {
+                    Wait::Closed
+                } else {
                     Wait::Ready
-                }
-                Err(_) => Wait::Closed,
-            },
-            recv(stop) -> _ => Wait::Stopped,
-            default(timeout) => Wait::Timeout,
+                };
+            }
+            std::hint::spin_loop();
+        }
+        loop {
+            if stop.try_recv().is_ok() {
+                return Wait::Stopped;
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Wait::Timeout;
+            }
+            let slice = left.min(WAIT_SLICE);
+            // Rounded up: a deadline 300 us away is not a busy loop of zero-length polls.
+            let ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(50);
+            if self.ready(ms) {
+                return if self.closed {
+                    Wait::Closed
+                } else {
+                    Wait::Ready
+                };
+            }
         }
     }
 
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
         &mut self,
         _now: Instant,
         mut frame: F,
     ) -> usize {
-        let mut n = 0;
         let Port {
-            io, arrived, out, ..
+            io,
+            mtu,
+            buf,
+            scratch,
+            out,
+            closed,
+            ..
         } = self;
-        // Everything already queued is taken now.
-        let batches = arrived
-            .take()
-            .into_iter()
-            .chain(std::iter::from_fn(|| io.rx.try_recv().ok()))
-            .take(BATCHES_PER_RECEIVE);
-        for batch in batches {
-            for f in &batch {
-                frame(f, &mut |answer| out.push(answer.to_vec()));
+        let (medium, vnet_hdr) = (io.medium, io.negotiated.vnet_hdr);
+        let mut n = 0;
+        for _ in 0..READ_BATCH {
+            let len = match read_frame(&io.fd, buf) {
+                Ok(len) => len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    *closed = true;
+                    break;
+                }
+            };
+            io.counters.rx_frames.fetch_add(1, Ordering::Relaxed);
+            let mut send = |answer: &[u8]| out.push(answer, vnet_hdr, medium, *mtu);
+            let Some(data) = buf.get_mut(..len) else {
+                continue;
+            };
+            if !vnet_hdr {
+                frame(data, FrameInfo::default(), &mut send);
                 n += 1;
+                continue;
+            }
+            let (Some(header), Some(body)) =
+                (vnet::Header::parse(data), data.get_mut(vnet::HEADER_LEN..))
+            else {
+                io.counters.rx_bad_header.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            if header.gso_type != vnet::GSO_NONE {
+                io.counters.rx_super_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            if header.gso_type & !vnet::GSO_ECN == vnet::GSO_UDP_L4 {
+                match vnet::split_udp(&header, body, medium, scratch, |d, info| {
+                    frame(d, info, &mut send);
+                }) {
+                    Ok(k) => n += k,
+                    Err(_) => {
+                        io.counters.rx_bad_header.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                continue;
+            }
+            match vnet::receive(&header, body) {
+                Ok(info) => {
+                    frame(body, info, &mut send);
+                    n += 1;
+                }
+                Err(_) => {
+                    io.counters.rx_bad_header.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         n
     }
 
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {
-        self.out.push(frame.to_vec());
+        let (medium, vnet_hdr) = (self.io.medium, self.io.negotiated.vnet_hdr);
+        self.out.push(frame, vnet_hdr, medium, self.mtu);
     }
 
     fn send(&mut self, _now: Instant) {
         // A full queue means the kernel is not keeping up; the frames are dropped like on a
         // congested link rather than stalling the stack.
-        let _ = self.io.send(std::mem::take(&mut self.out));
+        let _ = self.io.send(&mut self.out);
     }
 }
 
-/// Largest frame read from the device.
-const MAX_FRAME: usize = 65_536;
-/// Frames read before a batch is handed over.
-const BATCH: usize = 64;
+impl TxBatch {
+    /// Appends `frame`, behind its virtio-net header when the device takes one.
+    pub fn push(&mut self, frame: &[u8], vnet_hdr: bool, medium: Medium, mtu: usize) {
+        if vnet_hdr {
+            let at = self.data.len();
+            self.data.extend_from_slice(&[0; vnet::HEADER_LEN]);
+            self.data.extend_from_slice(frame);
+            let body = self
+                .data
+                .get_mut(at + vnet::HEADER_LEN..)
+                .unwrap_or_default();
+            let header = vnet::transmit(body, medium, mtu);
+            if let Some(h) = self.data.get_mut(at..at + vnet::HEADER_LEN) {
+                h.copy_from_slice(&header.to_bytes());
+            }
+        } else {
+            self.data.extend_from_slice(frame);
+        }
+        self.ends.push(self.data.len());
+    }
+}
+
+fn read_frame(fd: &File, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+fn write_frame(fd: &File, frame: &[u8], counters: &TapCounters) {
+    // SAFETY: `frame` is valid for reads of its length; the descriptor is open.
+    let n = unsafe { libc::write(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+    if n < 0 {
+        counters.tx_errors.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    counters.tx_frames.fetch_add(1, Ordering::Relaxed);
+    if frame.get(1).is_some_and(|&t| t != vnet::GSO_NONE) && frame.len() > 1600 {
+        counters.tx_super_frames.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 impl Tap {
-    /// Creates the TAP device `name`, or attaches to an existing persistent one.
+    /// Creates the TAP device `name`, or attaches to an existing persistent one, without
+    /// offloads.
     ///
     /// # Errors
     /// [`TapError`] naming what stopped it.
     pub fn open(name: &str) -> Result<Tap, TapError> {
-        Tap::create(name, Medium::Ethernet)
+        Tap::create(name, Medium::Ethernet, OffloadMode::Off)
+    }
+
+    /// [`Tap::open`] with the offloads `mode` asks for.
+    ///
+    /// # Errors
+    /// [`TapError`] naming what stopped it; with [`OffloadMode::On`], a kernel that refuses.
+    pub fn open_with(name: &str, mode: OffloadMode) -> Result<Tap, TapError> {
+        Tap::create(name, Medium::Ethernet, mode)
     }
 
     /// Creates (or attaches to) the TAP (`Medium::Ethernet`) or TUN (`Medium::Ip`) device
-    /// `name`, without packet information (IFF_NO_PI).
-    pub(super) fn create(name: &str, medium: Medium) -> Result<Tap, TapError> {
+    /// `name`, without packet information (IFF_NO_PI), with the offloads `mode` asks for.
+    pub(super) fn create(name: &str, medium: Medium, mode: OffloadMode) -> Result<Tap, TapError> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', ' ']) {
             return Err(TapError::Other(
                 "bad interface name",
@@ -267,39 +542,66 @@ impl Tap {
         if !std::path::Path::new("/dev/net/tun").exists() {
             return Err(TapError::NoTunDevice);
         }
-        let mode = match medium {
-            Medium::Ethernet => tun_tap::Mode::Tap,
-            Medium::Ip => tun_tap::Mode::Tun,
-        };
-        let iface = tun_tap::Iface::without_packet_info(name, mode).map_err(|e| {
-            match (e.raw_os_error(), medium) {
-                (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ethernet) => {
-                    TapError::PermissionDenied(name.to_owned())
-                }
-                (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ethernet) => {
-                    TapError::Busy(name.to_owned())
-                }
-                (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ip) => TapError::Other(
-                    "opening TUN device",
-                    io::Error::new(
-                        e.kind(),
-                        format!("not allowed to create TUN device {name}: run as root (or with CAP_NET_ADMIN)"),
-                    ),
-                ),
-                (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ip) => TapError::Other(
-                    "opening TUN device",
-                    io::Error::new(
-                        e.kind(),
-                        format!("TUN device {name} is busy or is not a TUN device"),
-                    ),
-                ),
-                (_, Medium::Ethernet) => TapError::Other("opening TAP device", e),
-                (_, Medium::Ip) => TapError::Other("opening TUN device", e),
+        let attach = |vnet_hdr: bool| -> Result<(File, String), io::Error> {
+            let fd = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")?;
+            let mut req = ifreq(name);
+            let kind = match medium {
+                Medium::Ethernet => libc::IFF_TAP,
+                Medium::Ip => libc::IFF_TUN,
+            };
+            let vnet = if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
+            req.ifr_ifru.ifru_flags = (kind | libc::IFF_NO_PI | vnet) as libc::c_short;
+            // SAFETY: TUNSETIFF reads and writes the ifreq it is given.
+            let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
             }
-        })?;
+            let given: Vec<u8> = req
+                .ifr_name
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as u8)
+                .collect();
+            Ok((fd, String::from_utf8_lossy(&given).into_owned()))
+        };
+        let opened = match mode {
+            OffloadMode::Off => attach(false).map(|(f, n)| (f, n, false)),
+            OffloadMode::On => attach(true).map(|(f, n)| (f, n, true)),
+            OffloadMode::Auto => attach(true)
+                .map(|(f, n)| (f, n, true))
+                .or_else(|_| attach(false).map(|(f, n)| (f, n, false))),
+        };
+        let (fd, given, vnet_hdr) = opened.map_err(|e| open_error(e, name, medium))?;
+        let mut negotiated = Negotiated {
+            vnet_hdr,
+            features: 0,
+        };
+        if vnet_hdr {
+            let size = vnet::HEADER_LEN as libc::c_int;
+            // SAFETY: TUNSETVNETHDRSZ reads one int.
+            let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) };
+            if r < 0 {
+                return Err(TapError::Other(
+                    "setting the virtio-net header size",
+                    io::Error::last_os_error(),
+                ));
+            }
+            negotiated.features = offer_offloads(&fd);
+            if negotiated.features == 0 && mode == OffloadMode::On {
+                return Err(TapError::Other(
+                    "turning on offloads (TUNSETOFFLOAD)",
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
         Ok(Tap {
-            iface: Arc::new(iface),
+            fd: Arc::new(fd),
+            name: given,
             medium,
+            negotiated,
         })
     }
 
@@ -308,9 +610,14 @@ impl Tap {
         self.medium
     }
 
+    /// What the kernel agreed to.
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
+    }
+
     /// The interface name the kernel gave the device.
     pub fn name(&self) -> &str {
-        self.iface.name()
+        &self.name
     }
 
     /// Configures the kernel side: MTU, IPv4 address (if given) and link up.
@@ -373,48 +680,107 @@ impl Tap {
         Ok(())
     }
 
-    /// Starts the reader and writer threads.
+    /// Starts the writer thread.
     ///
     /// # Errors
-    /// [`TapError::Other`] when the descriptor cannot be made non-blocking.
+    /// [`TapError::Other`] when the descriptor cannot be made non-blocking or the thread
+    /// cannot start.
     pub fn spawn(self) -> Result<TapIo, TapError> {
-        self.iface
-            .set_non_blocking()
-            .map_err(|e| TapError::Other("making the TAP device non-blocking", e))?;
-        let (rx_send, rx) = crossbeam_channel::bounded::<Batch>(256);
-        let (tx, tx_recv) = crossbeam_channel::bounded::<Batch>(256);
-        let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(TapCounters::default());
-
-        let reader = {
-            let iface = Arc::clone(&self.iface);
-            let stop = Arc::clone(&stop);
-            let counters = Arc::clone(&counters);
-            std::thread::Builder::new()
-                .name(thread_name(self.medium, "rx"))
-                .spawn(move || read_loop(&iface, &rx_send, &stop, &counters))
-                .map_err(|e| TapError::Other("starting the reader thread", e))?
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) >= 0
         };
+        if !ok {
+            return Err(TapError::Other(
+                "making the TAP device non-blocking",
+                io::Error::last_os_error(),
+            ));
+        }
+        let (tx, to_write) = crossbeam_channel::bounded::<TxBatch>(WRITE_QUEUE);
+        let (done, free) = crossbeam_channel::bounded::<TxBatch>(WRITE_QUEUE + 2);
+        let counters = Arc::new(TapCounters::default());
         let queued = Arc::new(AtomicUsize::new(0));
         let writer = {
-            let iface = Arc::clone(&self.iface);
+            let fd = Arc::clone(&self.fd);
             let counters = Arc::clone(&counters);
             let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name(thread_name(self.medium, "tx"))
-                .spawn(move || write_loop(&iface, &tx_recv, &counters, &queued))
+                .spawn(move || write_loop(&fd, &to_write, &done, &counters, &queued))
                 .map_err(|e| TapError::Other("starting the writer thread", e))?
         };
         Ok(TapIo {
-            rx,
-            tx,
             counters,
-            stop,
-            threads: vec![reader, writer],
-            device: Arc::clone(&self.iface),
-            queued,
+            fd: self.fd,
             medium: self.medium,
+            negotiated: self.negotiated,
+            tx: Some(tx),
+            free,
+            writer: Some(writer),
+            queued,
         })
+    }
+}
+
+/// Offers the kernel every offload it may take, the newest first (USO came with Linux 6.2);
+/// returns the `TUN_F_*` bits it took, 0 for none.
+fn offer_offloads(fd: &File) -> u32 {
+    let csum_tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let offers = [
+        csum_tso | libc::TUN_F_USO4 | libc::TUN_F_USO6,
+        csum_tso,
+        libc::TUN_F_CSUM,
+    ];
+    for bits in offers {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        let r = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(bits),
+            )
+        };
+        if r == 0 {
+            return bits;
+        }
+    }
+    0
+}
+
+/// The error for a `TUNSETIFF` (or open) that failed.
+fn open_error(e: io::Error, name: &str, medium: Medium) -> TapError {
+    let kind = match medium {
+        Medium::Ethernet => "TAP",
+        Medium::Ip => "TUN",
+    };
+    match (e.raw_os_error(), medium) {
+        (Some(libc::ENOENT) | Some(libc::ENODEV), _) => TapError::NoTunDevice,
+        (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ethernet) => {
+            TapError::PermissionDenied(name.to_owned())
+        }
+        (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ethernet) => {
+            TapError::Busy(name.to_owned())
+        }
+        (Some(libc::EPERM) | Some(libc::EACCES), Medium::Ip) => TapError::Other(
+            "opening TUN device",
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "not allowed to create {kind} device {name}: run as root (or with CAP_NET_ADMIN)"
+                ),
+            ),
+        ),
+        (Some(libc::EBUSY) | Some(libc::EINVAL), Medium::Ip) => TapError::Other(
+            "opening TUN device",
+            io::Error::new(
+                e.kind(),
+                format!("{kind} device {name} is busy or is not a {kind} device"),
+            ),
+        ),
+        (_, Medium::Ethernet) => TapError::Other("opening TAP device", e),
+        (_, Medium::Ip) => TapError::Other("opening TUN device", e),
     }
 }
 
@@ -425,67 +791,21 @@ fn thread_name(medium: Medium, dir: &str) -> String {
     }
 }
 
-fn read_loop(
-    iface: &tun_tap::Iface,
-    out: &Sender<Batch>,
-    stop: &AtomicBool,
-    counters: &TapCounters,
-) {
-    let mut buf = vec![0u8; MAX_FRAME];
-    let mut pfd = libc::pollfd {
-        fd: iface.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    while !stop.load(Ordering::Relaxed) {
-        // SAFETY: one valid pollfd, its count, and a timeout.
-        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if ready <= 0 {
-            continue;
-        }
-        let mut batch = Vec::with_capacity(BATCH);
-        while batch.len() < BATCH {
-            match iface.recv(&mut buf) {
-                Ok(n) => batch.push(buf.get(..n).unwrap_or_default().to_vec()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    // The device went away; let the stack loop find out through the channel.
-                    return;
-                }
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        counters
-            .rx_frames
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if out.send(batch).is_err() {
-            return;
-        }
-    }
-}
-
 fn write_loop(
-    iface: &tun_tap::Iface,
-    input: &Receiver<Batch>,
+    fd: &File,
+    input: &Receiver<TxBatch>,
+    done: &Sender<TxBatch>,
     counters: &TapCounters,
     queued: &AtomicUsize,
 ) {
-    for batch in input {
-        for frame in &batch {
-            write_frame(iface, frame, counters);
-            queued.fetch_sub(1, Ordering::AcqRel);
+    for mut batch in input {
+        for frame in batch.frames() {
+            write_frame(fd, frame, counters);
         }
+        queued.fetch_sub(batch.len(), Ordering::AcqRel);
+        batch.clear();
+        let _ = done.try_send(batch);
     }
-}
-
-fn write_frame(iface: &tun_tap::Iface, frame: &[u8], counters: &TapCounters) {
-    match iface.send(frame) {
-        Ok(_) => counters.tx_frames.fetch_add(1, Ordering::Relaxed),
-        Err(_) => counters.tx_errors.fetch_add(1, Ordering::Relaxed),
-    };
 }
 
 pub(super) struct Socket(libc::c_int);

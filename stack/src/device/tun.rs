@@ -3,14 +3,14 @@
 //! The kernel makes a TUN device point-to-point and without ARP (`IFF_POINTOPOINT |
 //! IFF_NOARP`, type `ARPHRD_NONE`, no hardware address): what it reads from the device is an
 //! IPv4 or IPv6 packet, nothing in front. It is opened like a TAP device and moved by the same
-//! reader and writer threads ([`Tap`], [`super::tap::TapIo`], [`super::tap::Port`]), whose
+//! code ([`Tap`], [`super::tap::TapIo`], [`super::tap::Port`]), whose
 //! [`Capabilities`](super::Capabilities) then say [`Medium::Ip`]; the stack on it runs with
 //! [`Config::medium`](crate::Config) set to match. The kernel side is given its address with
 //! the stack's as the point-to-point peer, as `ip addr add A peer B dev tun0` does.
 
 use core::net::Ipv4Addr;
 
-use super::tap::{ifreq, sockaddr, Socket, Tap, TapError};
+use super::tap::{ifreq, sockaddr, OffloadMode, Socket, Tap, TapError};
 use super::Medium;
 
 /// Creates the TUN device `name`, or attaches to an existing persistent one.
@@ -18,7 +18,16 @@ use super::Medium;
 /// # Errors
 /// [`TapError`] naming what stopped it.
 pub fn open(name: &str) -> Result<Tap, TapError> {
-    Tap::create(name, Medium::Ip)
+    Tap::create(name, Medium::Ip, OffloadMode::Off)
+}
+
+/// [`open`] with the offloads `mode` asks for: the virtio-net header works on TUN as on TAP,
+/// its offsets counted from the IP header.
+///
+/// # Errors
+/// [`TapError`] naming what stopped it; with [`OffloadMode::On`], a kernel that refuses.
+pub fn open_with(name: &str, mode: OffloadMode) -> Result<Tap, TapError> {
+    Tap::create(name, Medium::Ip, mode)
 }
 
 impl Tap {

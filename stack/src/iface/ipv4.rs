@@ -401,7 +401,10 @@ impl Interface {
             self.v4.resolved_next_hop(now, dst, &self.link),
             self.v4.addr,
         ) {
-            (Some(mac), Some(cidr)) if segment_len + ipv4::HEADER_LEN <= self.config.mtu => {
+            (Some(mac), Some(cidr))
+                if segment_len + ipv4::HEADER_LEN <= self.config.mtu
+                    || (self.offloads.tso && segment_len <= super::TSO_MAX_PAYLOAD + 60) =>
+            {
                 let repr = self
                     .v4
                     .next_header(cidr.addr(), dst, Protocol::Tcp, self.config.ttl);

@@ -49,6 +49,9 @@ pub(super) struct State {
     medium: Medium,
     mac: MacAddr,
     mtu: usize,
+    /// The largest IP packet taken: the MTU, or 64 KiB when the device hands over runs of
+    /// segments as one (a virtio-net device's GSO).
+    rx_max: usize,
     /// Reused for every frame written (no allocation per packet).
     pub(super) frame: Vec<u8>,
 }
@@ -59,8 +62,14 @@ impl State {
             medium,
             mac,
             mtu,
+            rx_max: mtu,
             frame: Vec::with_capacity(mtu + ethernet::HEADER_LEN),
         }
+    }
+
+    /// Takes IP packets of up to 64 KiB (`large`), or of up to the MTU.
+    pub(super) fn set_large_rx(&mut self, large: bool) {
+        self.rx_max = if large { 65_535 } else { self.mtu };
     }
 
     /// Our hardware address.
@@ -114,7 +123,7 @@ impl State {
                 let (eth, payload) =
                     Ethernet2Header::from_slice(frame).map_err(|_| DropReason::EthTruncated)?;
                 // Room for a VLAN tag or FCS some drivers leave on.
-                if payload.len() > self.mtu + 8 {
+                if payload.len() > self.rx_max + 8 {
                     return Err(DropReason::EthOversize);
                 }
                 let dst = MacAddr(eth.destination);
@@ -139,7 +148,7 @@ impl State {
                 })
             }
             Medium::Ip => {
-                if frame.len() > self.mtu {
+                if frame.len() > self.rx_max {
                     return Err(DropReason::EthOversize);
                 }
                 let (kind, dst) = match frame.first().map(|b| b >> 4) {

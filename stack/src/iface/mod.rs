@@ -15,6 +15,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tracing::trace;
 
 use crate::config::{Config, ConfigError, Ipv4Cidr};
+use crate::device::{FrameInfo, Offloads};
 use crate::dhcp;
 use crate::ethernet::MacAddr;
 use crate::rng::Rng;
@@ -176,7 +177,15 @@ pub struct Interface {
     body: Vec<u8>,
     /// TCP segments are written here, after room for the headers (see `flush_tcp`).
     segment: Vec<u8>,
+    /// The frame being received was checked by the device (see [`Interface::receive_with`]).
+    rx_checksum_valid: bool,
+    /// What the device does for us.
+    offloads: Offloads,
 }
+
+/// The largest TCP payload sent in one super-segment when the device cuts segments (TSO):
+/// with its headers, within the 64 KiB an IPv4 total length or IPv6 payload length counts.
+pub const TSO_MAX_PAYLOAD: usize = 65_000;
 
 impl Interface {
     /// A new interface. Nothing is sent until the first `poll`.
@@ -222,8 +231,25 @@ impl Interface {
             started: false,
             body: Vec::with_capacity(config.mtu),
             segment: Vec::with_capacity(config.mtu + 64),
+            rx_checksum_valid: false,
+            offloads: Offloads::default(),
             config,
         })
+    }
+
+    /// Tells the interface what its device does for it (the runtime does, from the device's
+    /// capabilities): with TSO, TCP connections opened from now on send new data in segments
+    /// of up to [`TSO_MAX_PAYLOAD`] bytes, which the device cuts to the MTU.
+    pub fn set_offloads(&mut self, offloads: Offloads) {
+        self.offloads = offloads;
+        self.link.set_large_rx(offloads.rx_checksum);
+        self.tcp
+            .set_tso_max(if offloads.tso { TSO_MAX_PAYLOAD } else { 0 });
+    }
+
+    /// What the device does for the interface (see [`Interface::set_offloads`]).
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
     }
 
     /// The configuration as given (a DHCP lease shows in [`Interface::ipv4_assigned`] and
@@ -492,6 +518,20 @@ impl Interface {
     /// Handles one received frame (Ethernet, or a bare IP packet on an IP-only link); replies
     /// go to `emit`.
     pub fn receive(&mut self, now: Instant, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        self.receive_with(now, frame, FrameInfo::default(), emit);
+    }
+
+    /// [`Interface::receive`] for a frame the device says more about: a TCP or UDP checksum
+    /// the device checked ([`FrameInfo::checksum_valid`], a virtio-net device's DATA_VALID or
+    /// NEEDS_CSUM) is not checked again. The IPv4 header checksum always is.
+    pub fn receive_with(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        info: FrameInfo,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
+        self.rx_checksum_valid = info.checksum_valid;
         self.start(now);
         self.stats.rx_frames += 1;
         self.stats.rx_bytes += frame.len() as u64;

@@ -154,7 +154,9 @@ impl Interface {
             return Err(DropReason::TcpNotUnicast);
         }
         let (src, dst) = (pkt.addrs.src(), pkt.addrs.dst());
-        let (seg, data) = tcp::segment::parse(payload, src, dst).map_err(tcp_drop)?;
+        let verify = !self.rx_checksum_valid;
+        let (seg, data) =
+            tcp::segment::parse_checked(payload, src, dst, verify).map_err(tcp_drop)?;
         self.count_delivered(pkt.addrs);
         let local = SocketAddr::new(dst, seg.dst_port);
         let remote = SocketAddr::new(src, seg.src_port);
@@ -188,7 +190,9 @@ impl Interface {
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
         let src = pkt.addrs.src();
-        let d = udp::parse_ip(payload, src, pkt.addrs.dst()).map_err(DropReason::from)?;
+        let verify = !self.rx_checksum_valid;
+        let d =
+            udp::parse_checked(payload, src, pkt.addrs.dst(), verify).map_err(DropReason::from)?;
         self.count_delivered(pkt.addrs);
         let from = SocketAddr::new(src, d.src_port);
         match self.udp.deliver(d.dst_port, from, pkt.local, d.payload) {

@@ -47,7 +47,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::device::capture::{LinkType, Record};
 use crate::device::link::{self, PEER_MAC};
-use crate::device::{Capabilities, Device, Direction, Medium, Wait};
+use crate::device::{Capabilities, Device, Direction, FrameInfo, Medium, Wait};
 use crate::ethernet::MacAddr;
 use crate::host::{Host, Services};
 pub use crate::host::{Service, UnknownService};
@@ -253,7 +253,7 @@ impl Device for Recorded<'_, '_> {
         }
     }
 
-    fn receive<F: FnMut(&[u8], &mut dyn FnMut(&[u8]))>(
+    fn receive<F: FnMut(&[u8], FrameInfo, &mut dyn FnMut(&[u8]))>(
         &mut self,
         now: Instant,
         mut frame: F,
@@ -266,7 +266,7 @@ impl Device for Recorded<'_, '_> {
         let in_ts = timestamp.max(stamp.last);
         stamp.last = in_ts;
         out(in_ts, Direction::In, data);
-        frame(data, &mut |f| {
+        frame(data, FrameInfo::default(), &mut |f| {
             let ts = stamp.at(now);
             stamp.sent += 1;
             out(ts, Direction::Out, f);
@@ -512,7 +512,7 @@ impl Driver {
     ) {
         let mut device = Recorded::new(stamp, out, mtu, medium);
         device.fed = Some((data, timestamp));
-        device.receive(t, |f, send| host.receive(t, f, send));
+        device.receive(t, |f, _, send| host.receive(t, f, send));
         *last_out = device.stamp.last;
         report.sent += device.stamp.sent;
     }

@@ -355,6 +355,8 @@ struct Secret {
 pub struct Sockets {
     config: Config,
     mss: u16,
+    /// The largest segment payload the device cuts for us (0: it does not).
+    tso_max: usize,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     generation: u32,

@@ -130,6 +130,19 @@ pub fn checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
 /// # Errors
 /// [`ParseError`] for anything to be dropped.
 pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), ParseError> {
+    parse_checked(buf, src, dst, true)
+}
+
+/// [`parse`], checking the checksum only when `verify` (a device that checked it says so).
+///
+/// # Errors
+/// [`ParseError`] for anything to be dropped.
+pub fn parse_checked(
+    buf: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    verify: bool,
+) -> Result<(Repr, &[u8]), ParseError> {
     let Some(fixed) = buf.get(..HEADER_LEN) else {
         return Err(ParseError::Truncated);
     };
@@ -139,7 +152,7 @@ pub fn parse(buf: &[u8], src: IpAddr, dst: IpAddr) -> Result<(Repr, &[u8]), Pars
     if header_len < HEADER_LEN || header_len > buf.len() {
         return Err(ParseError::BadDataOffset);
     }
-    if checksum(src, dst, buf) != 0 {
+    if verify && checksum(src, dst, buf) != 0 {
         return Err(ParseError::BadChecksum);
     }
     let bits = fixed[13];

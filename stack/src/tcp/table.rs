@@ -35,6 +35,7 @@ impl Sockets {
         Sockets {
             config,
             mss,
+            tso_max: 0,
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
@@ -63,6 +64,12 @@ impl Sockets {
         }
     }
 
+    /// Lets connections opened from now on send segments of up to `max` payload bytes for the
+    /// device to cut (TSO); 0 turns it off.
+    pub fn set_tso_max(&mut self, max: usize) {
+        self.tso_max = max;
+    }
+
     pub(super) fn params(&self, local: &SocketAddr) -> Params {
         let c = &self.config;
         Params {
@@ -81,6 +88,7 @@ impl Sockets {
             sack: c.sack,
             nodelay: false,
             congestion: c.congestion,
+            tso_max: self.tso_max,
         }
     }
 

@@ -4,9 +4,10 @@
 //!
 //! It runs as a hidden mode of `tapstack bench` (`--smoltcp-tap-peer TAP`, or
 //! `--smoltcp-tun-peer TUN` for smoltcp's `Medium::Ip` on a TUN device) that the bench starts
-//! inside a namespace of its own. Its device is tapstack's TAP device with its reader and writer
-//! threads, so the two stacks are compared on the same frame path; smoltcp's loop takes batches
-//! from the reader, polls, and hands what it sent to the writer in one batch.
+//! inside a namespace of its own. Its device is tapstack's TAP device, opened without offloads
+//! (smoltcp has none), through the same [`Port`] tapstack's runtime uses, so the two stacks are
+//! compared on the same frame path: smoltcp's loop waits on the device, takes every frame
+//! there, polls, and hands what it sent to the port in one batch.
 
 use std::io::Write as _;
 use std::net::Ipv4Addr;
@@ -14,13 +15,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant as WallClock};
 
 use anyhow::{anyhow, Context, Result};
-use crossbeam_channel::RecvTimeoutError;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Medium;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
-use tapstack::device::tap::Tap;
+use tapstack::device::tap::{Port, Tap};
+use tapstack::device::{Device, Wait};
 
 // smoltcp's device: frames from the reader thread, frames for the writer thread, the same
 // queues as in memory.
@@ -64,6 +65,8 @@ pub fn serve_on(name: &str, medium: Medium) -> Result<ExitCode> {
         tap.configure_peer(STACK_IP)?;
     }
     let io = tap.spawn()?;
+    let mut port = Port::new(&io, MTU);
+    let (_keep, never) = crossbeam_channel::bounded::<()>(1);
     let o = STACK_IP.octets();
     let mac = EthernetAddress([0x02, 0x00, o[0], o[1], o[2], o[3]]);
     let hardware = match medium {
@@ -104,7 +107,11 @@ pub fn serve_on(name: &str, medium: Medium) -> Result<ExitCode> {
         iface.poll(t, &mut device, &mut sockets);
         // The same way out as tapstack's runtime: small batches written at once when the
         // writer thread is idle, a full queue dropping frames like a congested link.
-        let _ = io.send(std::mem::take(&mut device.tx));
+        let stamp = tapstack::Instant::ZERO;
+        for f in device.tx.drain(..) {
+            port.transmit(stamp, &f);
+        }
+        port.send(stamp);
         if !device.rx.is_empty() {
             continue;
         }
@@ -113,22 +120,12 @@ pub fn serve_on(name: &str, medium: Medium) -> Result<ExitCode> {
             .map_or(Duration::from_millis(100), |d| {
                 Duration::from_micros(d.total_micros()).min(Duration::from_millis(100))
             });
-        let batch = if wait.is_zero() {
-            io.rx.try_recv().ok()
-        } else {
-            match io.rx.recv_timeout(wait) {
-                Ok(b) => Some(b),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(anyhow!("the TAP device closed"))
-                }
+        match port.wait(wait, &never) {
+            Wait::Ready => {
+                port.receive(stamp, |f, _, _| device.rx.push_back(f.to_vec()));
             }
-        };
-        if let Some(b) = batch {
-            device.rx.extend(b);
-            while let Ok(b) = io.rx.try_recv() {
-                device.rx.extend(b);
-            }
+            Wait::Timeout | Wait::Stopped => {}
+            Wait::Closed => return Err(anyhow!("the TAP device closed")),
         }
     }
 }

@@ -156,7 +156,12 @@ impl Interface {
         };
         let mtu = self.ip6.as_ref().map_or(0, |v| v.link_mtu);
         let segment_len = segment.len();
-        if HEADER_LEN + segment_len > mtu {
+        // A super-segment for the device to cut goes whole while the link MTU is the one the
+        // device cuts to (a router's smaller MTU sends it through fragmentation).
+        let tso = self.offloads.tso
+            && mtu == self.config.mtu
+            && segment_len <= crate::iface::TSO_MAX_PAYLOAD + 60;
+        if HEADER_LEN + segment_len > mtu && !tso {
             self.emit_ipv6(mac, src, dst, tcp, hop_limit, segment, emit);
             return;
         }

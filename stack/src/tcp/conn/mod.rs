@@ -157,6 +157,9 @@ pub struct Params {
     pub nodelay: bool,
     /// Congestion control.
     pub congestion: Algorithm,
+    /// The largest payload of one segment the device cuts into MTU-sized ones (TSO); 0 when
+    /// the device does not.
+    pub tso_max: usize,
 }
 
 /// What a connection did, for `/stats` and tests.
@@ -465,6 +468,10 @@ pub struct Connection {
     tx_base: Seq,
     /// Effective send MSS: the peer's MSS less our options.
     mss: usize,
+    /// The MSS at which new data goes in super-segments the device cuts (TSO): set when the
+    /// device cuts segments and the peer takes full-MTU ones; 0 otherwise. A later, smaller
+    /// `mss` (a path MTU) turns it off.
+    tso_mss: usize,
 
     // Negotiated options.
     ws_ok: bool,
@@ -617,6 +624,7 @@ impl Connection {
             },
             tx_base: iss + 1,
             mss: 536,
+            tso_mss: 0,
             ws_ok: false,
             ts: None,
             sack: false,
@@ -802,6 +810,12 @@ impl Connection {
             .min(usize::from(self.params.mss))
             .saturating_sub(option_room)
             .max(32);
+        self.tso_mss = if self.params.tso_max > self.mss && peer_mss >= usize::from(self.params.mss)
+        {
+            self.mss
+        } else {
+            0
+        };
         self.cc = Cc::new(self.params.congestion, self.mss);
     }
 
@@ -891,6 +905,16 @@ impl Connection {
     /// Effective send MSS.
     pub fn mss(&self) -> usize {
         self.mss
+    }
+
+    /// The most new data one segment carries: a run of whole MSS-sized segments when the
+    /// device cuts them (TSO), else one MSS.
+    pub(super) fn send_limit(&self) -> usize {
+        if self.tso_mss > 0 && self.tso_mss == self.mss {
+            self.params.tso_max / self.mss * self.mss
+        } else {
+            self.mss
+        }
     }
 
     /// The peer's window in bytes.

@@ -161,11 +161,11 @@ impl Connection {
             rwnd_room
         };
         let room = cwnd_room.min(rwnd_room);
-        let n = unsent.min(room).min(self.mss);
+        let n = unsent.min(room).min(self.send_limit());
         if n == 0 {
             return 0;
         }
-        if n == self.mss {
+        if n >= self.mss {
             return n;
         }
         // RFC 9293 3.7.4 (Nagle) and 3.8.6.2.1 (sender SWS avoidance): a short segment goes out
@@ -199,7 +199,12 @@ impl Connection {
         } else {
             0
         };
-        let max = max.min(self.mss.saturating_sub(sack_option).max(1));
+        let per_segment = self.mss.saturating_sub(sack_option).max(1);
+        let segments = match transmit {
+            Transmit::New => (self.send_limit() / self.mss.max(1)).max(1),
+            Transmit::Retransmit => 1,
+        };
+        let max = max.min(per_segment * segments);
         let retransmit = transmit == Transmit::Retransmit;
         let offset = seq.since(self.tx_base);
         let n = self.unsent_from(seq).min(max);

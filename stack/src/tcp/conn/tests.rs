@@ -91,6 +91,7 @@ fn params() -> Params {
         nodelay: false,
         // The cwnd values below follow RFC 5681 and RFC 6582.
         congestion: crate::tcp::congestion::Algorithm::NewReno,
+        tso_max: 0,
     }
 }
 
