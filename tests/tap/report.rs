@@ -87,6 +87,7 @@ pub fn counters(stdout: &str) -> Counters {
 pub struct Impairment {
     pub offered: u64,
     pub dropped: u64,
+    pub reordered: u64,
 }
 
 /// The "impairment in:" (`direction` "in") or "impairment out:" line.
@@ -110,6 +111,7 @@ pub fn impairment(stdout: &str, direction: &str) -> Impairment {
     Impairment {
         offered: field("offered"),
         dropped: field("dropped"),
+        reordered: field("reordered"),
     }
 }
 

@@ -19,6 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod bare;
 mod inmem;
 mod iperf3;
 mod lossy;
@@ -68,6 +69,9 @@ pub struct BenchArgs {
     /// The same on this TUN device, with smoltcp's `Medium::Ip`.
     #[arg(long, value_name = "TUN", hide = true)]
     smoltcp_tun_peer: Option<String>,
+    /// Answer ping and ARP on this TAP device with no stack behind: the latency floor.
+    #[arg(long, value_name = "TAP", hide = true)]
+    bare_tap_echo: Option<String>,
     #[command(flatten)]
     pub log: crate::log::Verbosity,
 }
@@ -192,6 +196,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if let Some(tap) = &args.smoltcp_tap_peer {
         return smoltcp_tap::serve(tap);
     }
+    if let Some(tap) = &args.bare_tap_echo {
+        return bare::serve(tap);
+    }
     if let Some(tun) = &args.smoltcp_tun_peer {
         return smoltcp_tap::serve_on(tun, smoltcp::phy::Medium::Ip);
     }
@@ -228,15 +235,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if chosen("scale") {
         step("scale", || scale::bench(&plan, &mut figures));
     }
-    let netns_scenarios: [NetnsScenario<'_>; 11] = [
+    let netns_scenarios: [NetnsScenario<'_>; 14] = [
         ("tap", "TCP over TAP: tapstack", &|f| {
             tap::throughput(&plan, tap::Peer::Tapstack, f)
+        }),
+        ("tap", "TCP over TAP: tapstack, offloads off", &|f| {
+            tap::throughput(&plan, tap::Peer::TapstackPlain, f)
         }),
         ("tap", "TCP over TAP: smoltcp", &|f| {
             tap::throughput(&plan, tap::Peer::Smoltcp, f)
         }),
         ("tun", "TCP over TUN: tapstack", &|f| {
             tap::throughput_tun(&plan, tap::Peer::Tapstack, f)
+        }),
+        ("tun", "TCP over TUN: tapstack, offloads off", &|f| {
+            tap::throughput_tun(&plan, tap::Peer::TapstackPlain, f)
         }),
         ("tun", "TCP over TUN: smoltcp", &|f| {
             tap::throughput_tun(&plan, tap::Peer::Smoltcp, f)
@@ -247,6 +260,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }),
         ("ping", "ping over TAP: smoltcp", &|f| {
             tap::latency(&plan, tap::PingTarget::Tap(tap::Peer::Smoltcp), f)
+        }),
+        ("ping", "ping over TAP: bare echo", &|f| {
+            tap::latency(&plan, tap::PingTarget::Bare, f)
         }),
         ("ping", "ping over veth: kernel", &|f| {
             tap::latency(&plan, tap::PingTarget::Veth, f)
@@ -277,11 +293,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     print!("{}", report::table(&figures));
     println!();
     println!(
-        "Targets: over TAP at MTU 1500 >= {} Gbit/s each way; ping RTT over TAP <= 55 us on average; \
-         in-memory TCP >= 2x smoltcp -> smoltcp; replay >= 1 M frames/s; 10k connections at \
+        "Targets: over TAP and TUN at MTU 1500 >= {} Gbit/s each way with offloads, >= {} without; \
+         ping RTT over TAP <= 55 us on average; in-memory TCP >= 2x smoltcp -> smoltcp; replay >= 1 M frames/s; 10k connections at \
          <= 4 KiB each; over an impaired TAP link tapstack as sender >= 0.8x the kernel, and <= 0.1 \
          RTOs per MiB at 1% loss. CPU ns per segment: per {SEGMENT_PAYLOAD} payload bytes (a full \
          1500-byte segment).",
+        tap::TARGET_OFFLOAD_GBITS,
         tap::TARGET_GBITS
     );
 

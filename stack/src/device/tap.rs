@@ -190,7 +190,7 @@ impl TxBatch {
 /// Bytes a recycled batch buffer may keep.
 const MAX_KEPT_BATCH: usize = 4 << 20;
 /// Batches in the writer's queue at most; a full queue drops frames like a congested link.
-const WRITE_QUEUE: usize = 64;
+const WRITE_QUEUE: usize = 256;
 
 /// The running device.
 #[derive(Debug)]
@@ -345,15 +345,13 @@ impl Device for Port<'_> {
 
     fn wait(&mut self, timeout: Duration, stop: &Receiver<()>) -> Wait {
         let start = std::time::Instant::now();
-        if self.ready(0) {
+        if timeout.is_zero() {
+            // No poll first: `receive` tries a read, which says as much, one system call fewer.
             return if self.closed {
                 Wait::Closed
             } else {
                 Wait::Ready
             };
-        }
-        if timeout.is_zero() {
-            return Wait::Timeout;
         }
         let spin = self.busy_poll.min(timeout);
         while start.elapsed() < spin {

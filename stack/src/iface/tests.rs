@@ -1719,3 +1719,62 @@ fn own_hardware_address_in_arp_is_not_a_conflict() {
     assert_eq!(net.events(), [], "no conflict reported");
     assert_eq!(net.stats().arp_conflicts, 0);
 }
+
+// ------------------------------------------------------------------------------------------------
+// What the device says of a frame (virtio-net offloads).
+
+/// A frame the device did not mark is checked: a bad TCP or UDP checksum drops it. One the
+/// device marks as checked (DATA_VALID, or NEEDS_CSUM filled in) is not checked again.
+#[test]
+fn the_transport_checksum_is_checked_unless_the_device_did() {
+    let mut net = ready();
+    let h = net.iface.udp_bind(9000).unwrap();
+    let ip = Ip::new(PEER_IP, OUR_IP, PROTO_UDP);
+    let mut corrupt = udp_datagram(peer(40000), us(9000), b"payload");
+    corrupt[6] ^= 0x40;
+    let frame = from_peer(&ip.packet(&corrupt));
+    net.expect_drop(1, &frame, DropReason::UdpBadChecksum);
+    let checked = FrameInfo {
+        checksum_valid: true,
+    };
+    let mut out = Vec::new();
+    net.iface
+        .receive_with(t(1), &frame, checked, &mut |f| out.push(f.to_vec()));
+    assert_eq!(out, NONE);
+    assert_eq!(
+        net.iface.udp_recv_from(h).map(|(_, d)| d),
+        Some(b"payload".to_vec())
+    );
+
+    // A SYN with a bad checksum to a closed port: dropped unchecked, answered with RST when
+    // the device vouches for it.
+    let tcp = frame::Tcp::new(40001, 81, 1000, 0, frame::flags::SYN);
+    let mut seg = tcp.segment_v4(PEER_IP, OUR_IP, b"");
+    seg[16] ^= 0xff;
+    let syn = from_peer(&Ip::new(PEER_IP, OUR_IP, frame::PROTO_TCP).packet(&seg));
+    net.expect_drop(2, &syn, DropReason::TcpBadChecksum);
+    let mut out = Vec::new();
+    net.iface
+        .receive_with(t(2), &syn, checked, &mut |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1, "an RST");
+    assert_eq!(out[0][14 + 20 + 13] & frame::flags::RST, frame::flags::RST);
+    check_accounting(net.stats());
+}
+
+/// A device that hands over runs of segments as one frame (GSO) lets frames past the MTU in;
+/// without it they are oversize.
+#[test]
+fn frames_past_the_mtu_are_taken_only_from_a_device_that_coalesces() {
+    let mut net = ready();
+    let h = net.iface.udp_bind(9000).unwrap();
+    let payload = pattern(8000);
+    let d = udp_datagram(peer(40000), us(9000), &payload);
+    let big = from_peer(&Ip::new(PEER_IP, OUR_IP, PROTO_UDP).packet(&d));
+    net.expect_drop(1, &big, DropReason::EthOversize);
+    net.iface.set_offloads(Offloads {
+        rx_checksum: true,
+        tso: true,
+    });
+    assert_eq!(net.rx(2, &big), NONE);
+    assert_eq!(net.iface.udp_recv_from(h).map(|(_, d)| d), Some(payload));
+}

@@ -64,15 +64,20 @@ const VETH_FACTOR: u64 = 4;
 /// Socket timeouts: a stalled transfer fails instead of hanging.
 pub(super) const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Target over TAP at MTU 1500, each way.
+/// Target over TAP at MTU 1500, each way, without offloads.
 pub const TARGET_GBITS: f64 = 6.0;
+/// Target over TAP and TUN at MTU 1500, each way, with the virtio-net offloads.
+pub const TARGET_OFFLOAD_GBITS: f64 = 20.0;
 /// Target for the average ping round trip over TAP.
 const TARGET_RTT_US: f64 = 55.0;
 
 /// The stack on the far side of the TAP device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
+    /// tapstack with its defaults: the virtio-net offloads when the kernel offers them.
     Tapstack,
+    /// tapstack with `--offload off`: every segment cut and every checksum computed by it.
+    TapstackPlain,
     Smoltcp,
 }
 
@@ -80,6 +85,7 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Tapstack => "tapstack",
+            Peer::TapstackPlain => "tapstack, offloads off",
             Peer::Smoltcp => "smoltcp",
         }
     }
@@ -92,8 +98,12 @@ impl Peer {
     /// Starts the stack on a fresh device of kind `link` in `ns`, and waits until it answers.
     fn start_on(self, ns: &Netns, link: Link) -> Result<Process> {
         let exe = own_exe()?;
+        let offload = match self {
+            Peer::TapstackPlain => "off",
+            _ => "auto",
+        };
         let argv: Vec<&str> = match (self, link) {
-            (Peer::Tapstack, Link::Tun) => vec![
+            (Peer::Tapstack | Peer::TapstackPlain, Link::Tun) => vec![
                 &exe,
                 "up",
                 "--tun",
@@ -104,9 +114,13 @@ impl Peer {
                 "--seed",
                 "1",
                 "--quiet",
+                "--offload",
+                offload,
             ],
             (Peer::Smoltcp, Link::Tun) => vec![&exe, "bench", "--smoltcp-tun-peer", TUN],
-            (Peer::Tapstack, Link::Tap) => tapstack_tap_argv(&exe, "1", &[]),
+            (Peer::Tapstack | Peer::TapstackPlain, Link::Tap) => {
+                tapstack_tap_argv(&exe, "1", &["--offload", offload])
+            }
             (Peer::Smoltcp, Link::Tap) => vec![&exe, "bench", "--smoltcp-tap-peer", TAP],
         };
         ns.start_until(&argv, READY, READY_WITHIN, interrupted)
@@ -339,8 +353,12 @@ fn throughput_on(plan: &Plan, peer: Peer, link: Link, figures: &mut Vec<Figure>)
         if i < 2 {
             f = f.plotted(format!("{}: {name}", link.name()));
         }
-        if peer == Peer::Tapstack && link == Link::Tap && i < 2 {
-            f = f.with_target(Target::at_least(TARGET_GBITS));
+        match peer {
+            Peer::Tapstack if i < 2 => {
+                f = f.with_target(Target::at_least(TARGET_OFFLOAD_GBITS));
+            }
+            Peer::TapstackPlain if i < 2 => f = f.with_target(Target::at_least(TARGET_GBITS)),
+            _ => {}
         }
         figures.push(f);
     }
@@ -593,6 +611,8 @@ const BUSY_COUNT: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PingTarget {
     Tap(Peer),
+    /// The bare echo responder on TAP: the floor.
+    Bare,
     Veth,
 }
 
@@ -600,6 +620,7 @@ pub enum PingTarget {
 pub fn latency(plan: &Plan, target: PingTarget, figures: &mut Vec<Figure>) {
     let scenario = match target {
         PingTarget::Tap(peer) => format!("Ping over TAP: {}", peer.name()),
+        PingTarget::Bare => "Ping over TAP: bare echo (poll, read, write the reply)".to_owned(),
         PingTarget::Veth => "Ping over veth: kernel".to_owned(),
     };
     let scenario = format!(
@@ -635,9 +656,16 @@ pub fn latency(plan: &Plan, target: PingTarget, figures: &mut Vec<Figure>) {
 fn measure_ping(plan: &Plan, target: PingTarget) -> Result<Rtt> {
     let mut rtt = Rtt::default();
     match target {
-        PingTarget::Tap(peer) => {
+        PingTarget::Tap(_) | PingTarget::Bare => {
             let ns = Netns::create(OWNER)?;
-            let mut stack = peer.start(&ns)?;
+            let mut stack = match target {
+                PingTarget::Tap(peer) => peer.start(&ns)?,
+                _ => {
+                    let exe = own_exe()?;
+                    let argv = [exe.as_str(), "bench", "--bare-tap-echo", TAP];
+                    ns.start_until(&argv, READY, READY_WITHIN, interrupted)?
+                }
+            };
             for _ in 0..plan.runs {
                 rtt.add(&ping(&ns, STACK_IP, plan.ping_count, plan.ping_interval)?);
                 rtt.add_busy(&ping(&ns, STACK_IP, BUSY_COUNT, BUSY_INTERVAL)?);
