@@ -113,8 +113,31 @@ fn assert_offloads_on(stdout: &str) {
     );
 }
 
-/// Super-frames went both ways: the frames averaged far more than an MTU each.
-fn assert_super_frames(what: &str, c: &Counters, len: u64) {
+/// A counter of the device from the stack's "device: name=value ..." exit line (0 if absent).
+fn device_counter(stdout: &str, name: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("device:"))
+        .unwrap_or_else(|| panic!("no 'device:' line in:\n{stdout}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Super-frames went both ways: the device counted them, and the frames averaged far more than
+/// an MTU each.
+fn assert_super_frames(what: &str, stdout: &str, c: &Counters, len: u64) {
+    let (rx_super, tx_super) = (
+        device_counter(stdout, "rx_super_frames"),
+        device_counter(stdout, "tx_super_frames"),
+    );
+    assert!(
+        rx_super > 0 && tx_super > 0,
+        "{what}: super-frames in {rx_super}, out {tx_super}"
+    );
+    assert_eq!(device_counter(stdout, "rx_bad_header"), 0, "{what}");
     let (rx, tx) = (c.get("rx_frames"), c.get("tx_frames"));
     assert!(
         c.get("rx_bytes") > len && c.get("tx_bytes") > len,
@@ -141,7 +164,7 @@ fn echo_with_offloads(name: &str, args: &[&str], impaired: bool) {
     let len = size();
     let (stdout, c) = echo(&ns, &mut stack, name, len);
     assert_offloads_on(&stdout);
-    assert_super_frames(name, &c, len);
+    assert_super_frames(name, &stdout, &c, len);
     if impaired {
         let (rx, tx) = (impairment(&stdout, "in"), impairment(&stdout, "out"));
         println!("{name}: impairment in {rx:?}, out {tx:?}");

@@ -163,6 +163,9 @@ pub fn drive<D: Device>(
                 send(f);
             });
         });
+        // The answers to what arrived (an echo reply, an ACK that lets data out) leave before
+        // the services and timers run: a ping waits for nothing else.
+        device.send(now);
         host.poll(now, &mut |f: &[u8]| {
             trace_frame(Direction::Out, medium, f);
             device.transmit(now, f);

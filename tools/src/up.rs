@@ -511,6 +511,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
             ControlFlow::Continue(())
         }
     });
+    let device_counters = std::sync::Arc::clone(&io.counters);
     io.shutdown();
 
     println!();
@@ -526,6 +527,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode> {
     if let Some(client) = host.iface().dhcp() {
         println!("dhcp: {}", client.counters());
     }
+    println!("device: {device_counters}");
     if let Some(s) = report.impair_in {
         println!("impairment in:  {s:?}");
     }

@@ -146,8 +146,32 @@ pub struct TapCounters {
     pub rx_bad_header: AtomicU64,
     /// Super-frames read (TCP taken whole, UDP cut into datagrams).
     pub rx_super_frames: AtomicU64,
-    /// Super-frames written, for the kernel to cut.
+    /// Super-frames sent, for the kernel to cut.
     pub tx_super_frames: AtomicU64,
+}
+
+impl fmt::Display for TapCounters {
+    /// `rx_frames=N tx_frames=N ...`, the ones that are not zero.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all = [
+            ("rx_frames", &self.rx_frames),
+            ("rx_super_frames", &self.rx_super_frames),
+            ("rx_bad_header", &self.rx_bad_header),
+            ("tx_frames", &self.tx_frames),
+            ("tx_super_frames", &self.tx_super_frames),
+            ("tx_errors", &self.tx_errors),
+            ("tx_dropped", &self.tx_dropped),
+        ];
+        let mut first = true;
+        for (name, v) in all {
+            let v = v.load(Ordering::Relaxed);
+            if v > 0 {
+                write!(f, "{}{name}={v}", if first { "" } else { " " })?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Frames to write, one after another in one buffer (each with its virtio-net header when the
@@ -412,7 +436,11 @@ impl Device for Port<'_> {
                 }
             };
             io.counters.rx_frames.fetch_add(1, Ordering::Relaxed);
-            let mut send = |answer: &[u8]| out.push(answer, vnet_hdr, medium, *mtu);
+            let mut send = |answer: &[u8]| {
+                if out.push(answer, vnet_hdr, medium, *mtu) {
+                    io.counters.tx_super_frames.fetch_add(1, Ordering::Relaxed);
+                }
+            };
             let Some(data) = buf.get_mut(..len) else {
                 continue;
             };
@@ -456,7 +484,12 @@ impl Device for Port<'_> {
 
     fn transmit(&mut self, _now: Instant, frame: &[u8]) {
         let (medium, vnet_hdr) = (self.io.medium, self.io.negotiated.vnet_hdr);
-        self.out.push(frame, vnet_hdr, medium, self.mtu);
+        if self.out.push(frame, vnet_hdr, medium, self.mtu) {
+            self.io
+                .counters
+                .tx_super_frames
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn send(&mut self, _now: Instant) {
@@ -467,8 +500,10 @@ impl Device for Port<'_> {
 }
 
 impl TxBatch {
-    /// Appends `frame`, behind its virtio-net header when the device takes one.
-    pub fn push(&mut self, frame: &[u8], vnet_hdr: bool, medium: Medium, mtu: usize) {
+    /// Appends `frame`, behind its virtio-net header when the device takes one; true when it
+    /// goes as a super-frame for the kernel to cut.
+    pub fn push(&mut self, frame: &[u8], vnet_hdr: bool, medium: Medium, mtu: usize) -> bool {
+        let mut cut = false;
         if vnet_hdr {
             let at = self.data.len();
             self.data.extend_from_slice(&[0; vnet::HEADER_LEN]);
@@ -478,6 +513,7 @@ impl TxBatch {
                 .get_mut(at + vnet::HEADER_LEN..)
                 .unwrap_or_default();
             let header = vnet::transmit(body, medium, mtu);
+            cut = header.gso_type != vnet::GSO_NONE;
             if let Some(h) = self.data.get_mut(at..at + vnet::HEADER_LEN) {
                 h.copy_from_slice(&header.to_bytes());
             }
@@ -485,6 +521,7 @@ impl TxBatch {
             self.data.extend_from_slice(frame);
         }
         self.ends.push(self.data.len());
+        cut
     }
 }
 
@@ -502,9 +539,6 @@ fn write_frame(fd: &File, frame: &[u8], counters: &TapCounters) {
         return;
     }
     counters.tx_frames.fetch_add(1, Ordering::Relaxed);
-    if frame.get(1).is_some_and(|&t| t != vnet::GSO_NONE) && frame.len() > 1600 {
-        counters.tx_super_frames.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 impl Tap {
