@@ -198,9 +198,10 @@ fn discard_takes_100_mib() {
         "the connection to discard did not close cleanly\nstack: {}",
         report_of(&exit)
     );
-    // Every byte arrived in a frame the stack read (headers come on top).
+    // Every byte arrived in a frame the stack read (headers come on top); with the device's
+    // offloads (the default) a packet carries up to 64 KiB of segments.
     assert!(c.get("rx_bytes") > FULL, "{c:?}");
-    assert!(c.get("ipv4_delivered") >= FULL / 1460, "{c:?}");
+    assert!(c.get("ipv4_delivered") >= FULL / 65_535, "{c:?}");
     took("discard_takes_100_mib", started);
 }
 

@@ -277,7 +277,15 @@ pub struct Impair {
     bad: bool,
     /// When the link (under `rate`) has sent everything taken so far.
     busy_until: Instant,
+    /// Buffers of frames taken off the queue, given back for reuse ([`Impair::recycle`]): no
+    /// allocation per frame once the queue has run a while.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Buffers [`Impair`] keeps for reuse at most.
+const SPARE_BUFFERS: usize = 512;
+/// The largest buffer kept for reuse (a 64 KiB super-frame and its headers).
+const SPARE_CAPACITY: usize = 66 * 1024;
 
 impl Impair {
     /// An injector whose random choices come from `seed` and `label`.
@@ -290,6 +298,15 @@ impl Impair {
             stats: ImpairStats::default(),
             bad: false,
             busy_until: Instant::ZERO,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Gives back the buffer of a frame [`Impair::pop`] handed out, for a later frame.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_CAPACITY {
+            buf.clear();
+            self.spare.push(buf);
         }
     }
 
@@ -372,7 +389,8 @@ impl Impair {
         };
         for _ in 0..copies {
             let reordered = self.rng.chance(self.config.reorder);
-            let mut data = frame.to_vec();
+            let mut data = self.spare.pop().unwrap_or_default();
+            data.extend_from_slice(frame);
             if !data.is_empty() && self.rng.chance(self.config.corrupt) {
                 self.stats.corrupted += 1;
                 let bit = self.rng.below(data.len() as u64 * 8);
@@ -386,6 +404,7 @@ impl Impair {
             if self.queue.len() >= limit {
                 // A full queue drops before the frame takes the link.
                 self.stats.overflowed += 1;
+                self.recycle(data);
                 continue;
             }
             let left = self.departure(now, frame.len());
@@ -501,6 +520,7 @@ impl<D: Device> Device for Impaired<D> {
         let mut n = 0;
         while let Some(f) = rx.pop(now) {
             frame(&f, FrameInfo::default(), &mut |answer| tx.push(now, answer));
+            rx.recycle(f);
             n += 1;
         }
         n
@@ -517,6 +537,7 @@ impl<D: Device> Device for Impaired<D> {
         if let Some((_, tx)) = &mut self.faults {
             while let Some(f) = tx.pop(now) {
                 self.inner.transmit(now, &f);
+                tx.recycle(f);
             }
         }
         self.inner.send(now);

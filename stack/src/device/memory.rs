@@ -19,7 +19,7 @@ use core::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::device::impair::{Impair, ImpairConfig};
-use crate::device::{Capabilities, Device, FrameInfo, Wait};
+use crate::device::{Capabilities, Device, FrameInfo, Offloads, Wait};
 use crate::ethernet;
 use crate::host::Host;
 use crate::iface::Interface;
@@ -49,6 +49,10 @@ impl End {
 #[derive(Debug)]
 pub struct Wire {
     mtu: usize,
+    /// The largest frame the wire carries: the MTU and a link header, or a 64 KiB super-frame
+    /// when both ends cut and coalesce segments ([`Wire::with_offloads`]).
+    max_frame: usize,
+    offloads: Offloads,
     to_a: Impair,
     to_b: Impair,
     oversize: u64,
@@ -64,15 +68,41 @@ impl Wire {
     pub fn impaired(mtu: usize, impair: ImpairConfig, seed: u64) -> Self {
         Wire {
             mtu,
+            max_frame: mtu + ethernet::HEADER_LEN,
+            offloads: Offloads::default(),
             to_a: Impair::new(impair.clone(), seed, "wire-to-a"),
             to_b: Impair::new(impair, seed, "wire-to-b"),
             oversize: 0,
         }
     }
 
+    /// The same wire carrying TCP super-frames of up to 64 KiB, as two virtual NICs with
+    /// segmentation and receive coalescing do: both ends must be told
+    /// ([`Interface::set_offloads`] with [`Wire::offloads`]), and each then sends a run of
+    /// segments as one frame and takes one whole.
+    #[must_use]
+    pub fn with_offloads(mut self) -> Self {
+        self.offloads = Offloads {
+            rx_checksum: true,
+            tso: true,
+        };
+        self.max_frame = ethernet::HEADER_LEN + 65_535;
+        self
+    }
+
+    /// What the wire does for its ends.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// Gives back the buffer of a frame [`Wire::recv`] handed out at `at`, for reuse.
+    pub fn recycle(&mut self, at: End, buf: Vec<u8>) {
+        self.queue(at).recycle(buf);
+    }
+
     /// Sends a frame from `from` at `now`.
     pub fn send(&mut self, from: End, now: Instant, frame: &[u8]) {
-        if frame.len() > self.mtu + ethernet::HEADER_LEN {
+        if frame.len() > self.max_frame {
             self.oversize += 1;
             return;
         }
@@ -133,7 +163,10 @@ impl<'a> Side<'a> {
 
 impl Device for Side<'_> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ethernet(self.wire.mtu)
+        Capabilities {
+            offloads: self.wire.offloads,
+            ..Capabilities::ethernet(self.wire.mtu)
+        }
     }
 
     fn wait(&mut self, _timeout: Duration, _stop: &Receiver<()>) -> Wait {
@@ -159,6 +192,7 @@ impl Device for Side<'_> {
             frame(&f, FrameInfo::default(), &mut |answer| {
                 self.wire.send(self.end, now, answer);
             });
+            self.wire.recycle(self.end, f);
             n += 1;
         }
         n
@@ -267,6 +301,8 @@ pub trait Carrier {
     fn send(&mut self, from: End, now: Instant, frame: &[u8]);
     /// Takes the next frame that has arrived at `at` by `now`.
     fn recv(&mut self, at: End, now: Instant) -> Option<Vec<u8>>;
+    /// Gives back the buffer of a frame [`Carrier::recv`] handed out (dropped by default).
+    fn recycle(&mut self, _at: End, _buf: Vec<u8>) {}
 }
 
 impl Carrier for Wire {
@@ -276,6 +312,9 @@ impl Carrier for Wire {
     fn recv(&mut self, at: End, now: Instant) -> Option<Vec<u8>> {
         Wire::recv(self, at, now)
     }
+    fn recycle(&mut self, at: End, buf: Vec<u8>) {
+        Wire::recycle(self, at, buf);
+    }
 }
 
 /// One endpoint's turn at `now`: it takes every frame that has arrived at `end`, then runs
@@ -283,6 +322,7 @@ impl Carrier for Wire {
 pub fn turn(carrier: &mut impl Carrier, now: Instant, end: End, endpoint: &mut impl Endpoint) {
     while let Some(f) = carrier.recv(end, now) {
         endpoint.receive(now, &f, &mut |out| carrier.send(end, now, out));
+        carrier.recycle(end, f);
     }
     endpoint.poll(now, &mut |out| carrier.send(end, now, out));
 }
@@ -298,9 +338,11 @@ pub fn exchange(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut im
 fn deliver(wire: &mut Wire, now: Instant, a: &mut impl Endpoint, b: &mut impl Endpoint) {
     while let Some(f) = wire.recv(End::A, now) {
         a.receive(now, &f, &mut |out| wire.send(End::A, now, out));
+        wire.recycle(End::A, f);
     }
     while let Some(f) = wire.recv(End::B, now) {
         b.receive(now, &f, &mut |out| wire.send(End::B, now, out));
+        wire.recycle(End::B, f);
     }
 }
 

@@ -18,6 +18,7 @@ use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 use tapstack::device::impair::ImpairConfig;
 use tapstack::device::memory::{Endpoint, Pace, Pair, Wire};
+use tapstack::device::Offloads;
 use tapstack::tcp::{self, SocketError};
 use tapstack::{Config, Instant, Interface, MacAddr};
 
@@ -77,8 +78,9 @@ pub(super) fn our_config(ip: Ipv4Addr, last: u8) -> Result<Config> {
 }
 
 impl Ours {
-    fn server(ip: Ipv4Addr, last: u8) -> Result<Self> {
+    fn server(ip: Ipv4Addr, last: u8, offloads: Offloads) -> Result<Self> {
         let mut iface = Interface::new(our_config(ip, last)?)?;
+        iface.set_offloads(offloads);
         let listener = Some(iface.tcp_listen(PORT, 1024)?);
         Ok(Ours {
             iface,
@@ -87,8 +89,15 @@ impl Ours {
         })
     }
 
-    fn client(ip: Ipv4Addr, last: u8, now: Instant, dst: Ipv4Addr) -> Result<Self> {
+    fn client(
+        ip: Ipv4Addr,
+        last: u8,
+        now: Instant,
+        dst: Ipv4Addr,
+        offloads: Offloads,
+    ) -> Result<Self> {
         let mut iface = Interface::new(our_config(ip, last)?)?;
+        iface.set_offloads(offloads);
         iface.poll(now, &mut |_| {});
         let conn = Some(iface.tcp_connect(now, SocketAddr::new(IpAddr::V4(dst), PORT))?);
         Ok(Ours {
@@ -324,10 +333,15 @@ struct Run {
     cpu_ns_per_segment: f64,
 }
 
-fn endpoint(stack: Stack, server: bool, now: Instant) -> Result<Box<dyn Transfer>> {
+fn endpoint(
+    stack: Stack,
+    server: bool,
+    now: Instant,
+    offloads: Offloads,
+) -> Result<Box<dyn Transfer>> {
     Ok(match (stack, server) {
-        (Stack::Ours, true) => Box::new(Ours::server(RECEIVER_IP, 2)?),
-        (Stack::Ours, false) => Box::new(Ours::client(SENDER_IP, 1, now, RECEIVER_IP)?),
+        (Stack::Ours, true) => Box::new(Ours::server(RECEIVER_IP, 2, offloads)?),
+        (Stack::Ours, false) => Box::new(Ours::client(SENDER_IP, 1, now, RECEIVER_IP, offloads)?),
         (Stack::Smol, true) => Box::new(Smol::server(RECEIVER_IP, 2, now)?),
         (Stack::Smol, false) => Box::new(Smol::client(SENDER_IP, 1, now, RECEIVER_IP)?),
     })
@@ -340,14 +354,16 @@ fn transfer(
     bytes: usize,
     impair: Option<&ImpairConfig>,
     seed: u64,
+    offload: bool,
 ) -> Result<Run> {
     let wire = match impair {
         Some(c) => Wire::impaired(MTU, c.clone(), seed),
         None => Wire::new(MTU),
     };
+    let wire = if offload { wire.with_offloads() } else { wire };
     let start_at = Instant::from_secs(1);
-    let rx = endpoint(receiver, true, start_at)?;
-    let tx = endpoint(sender, false, start_at)?;
+    let rx = endpoint(receiver, true, start_at, wire.offloads())?;
+    let tx = endpoint(sender, false, start_at, wire.offloads())?;
     // The sender is on end A, the receiver on end B; the clock goes straight to the next
     // deadline, 1 ms on when nothing is scheduled.
     let mut pair = Pair::between(wire, tx, rx);
@@ -421,12 +437,17 @@ fn transfer(
     })
 }
 
-/// The four pairings, ours first.
-const PAIRS: [(Stack, Stack); 4] = [
-    (Stack::Ours, Stack::Ours),
-    (Stack::Ours, Stack::Smol),
-    (Stack::Smol, Stack::Ours),
-    (Stack::Smol, Stack::Smol),
+/// The runs of one pairing, or why they stopped.
+type Runs = Result<Vec<Run>, String>;
+
+/// The four pairings, ours first, and ours with the wire's offloads (TSO and receive
+/// coalescing, which smoltcp has not: 64 KiB super-frames between two tapstacks).
+const PAIRS: [(Stack, Stack, bool); 5] = [
+    (Stack::Ours, Stack::Ours, false),
+    (Stack::Ours, Stack::Ours, true),
+    (Stack::Ours, Stack::Smol, false),
+    (Stack::Smol, Stack::Ours, false),
+    (Stack::Smol, Stack::Smol, false),
 ];
 
 /// Measures every pairing on a clean and a lossy wire; adds Gbit/s and CPU ns per segment of each.
@@ -441,8 +462,8 @@ pub fn bench(plan: &Plan, figures: &mut Vec<Figure>) -> Result<()> {
         ("lossy (1% each way)", "lossy", Some(&lossy), lossy_size),
     ] {
         let scenario = format!("TCP bulk in memory, {wire_name}, {} MiB", size >> 20);
-        let mut results: Vec<(Stack, Stack, Result<Vec<Run>, String>)> = Vec::new();
-        for (s, r) in PAIRS {
+        let mut results: Vec<(Stack, Stack, bool, Runs)> = Vec::new();
+        for (s, r, offload) in PAIRS {
             let mut runs = Vec::new();
             let mut failure = None;
             for i in 0..plan.runs {
@@ -450,7 +471,7 @@ pub fn bench(plan: &Plan, figures: &mut Vec<Figure>) -> Result<()> {
                     failure = Some("interrupted".to_owned());
                     break;
                 }
-                match transfer(s, r, size, impair, 42 + i as u64) {
+                match transfer(s, r, size, impair, 42 + i as u64, offload) {
                     Ok(run) => runs.push(run),
                     Err(e) => {
                         failure = Some(format!("{e:#}"));
@@ -458,19 +479,24 @@ pub fn bench(plan: &Plan, figures: &mut Vec<Figure>) -> Result<()> {
                     }
                 }
             }
-            results.push((s, r, failure.map_or(Ok(runs), Err)));
+            results.push((s, r, offload, failure.map_or(Ok(runs), Err)));
         }
         // The target: ours at least twice smoltcp-to-smoltcp, on the clean wire, in this run.
         let smol_median = results
             .iter()
-            .find(|(s, r, _)| (*s, *r) == (Stack::Smol, Stack::Smol))
-            .and_then(|(_, _, runs)| runs.as_ref().ok())
+            .find(|(s, r, _, _)| (*s, *r) == (Stack::Smol, Stack::Smol))
+            .and_then(|(_, _, _, runs)| runs.as_ref().ok())
             .and_then(|runs| {
                 super::report::stats(&runs.iter().map(|r| r.gbits).collect::<Vec<_>>())
             })
             .map(|s| s.median);
-        for (s, r, runs) in results {
-            let name = format!("{} -> {}", s.name(), r.name());
+        for (s, r, offload, runs) in results {
+            let name = format!(
+                "{} -> {}{}",
+                s.name(),
+                r.name(),
+                if offload { ", offloads" } else { "" }
+            );
             let (gbits, cpu) = match runs {
                 Ok(runs) => (
                     Outcome::Measured(runs.iter().map(|r| r.gbits).collect()),
