@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
     iface.set_offloads(Offloads {
         rx_checksum: true,
         tso: true,
+        tx_checksum: false,
     });
     let now = Instant::ZERO;
     let mut sink = |_: &[u8]| {};
@@ -43,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(d.len() <= 14 + 60 + 8 + size, "a cut datagram holds one segment");
             iface.receive_with(now, d, info, &mut sink);
         });
-    } else if let Ok(info) = vnet::receive(&header, &mut frame) {
+    } else if let Ok(info) = vnet::receive(&header, &mut frame, selector & 2 == 0) {
         iface.receive_with(now, &frame, info, &mut sink);
     }
     let mtu = 576 + usize::from(selector >> 1) * 8;

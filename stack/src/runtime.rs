@@ -107,9 +107,15 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let mtu = host.iface().config().mtu;
-    let port = Port::new(io, mtu).with_busy_poll(options.busy_poll);
     let rx = options.impair_in.or_else(|| options.impair.clone());
     let tx = options.impair_out.or(options.impair);
+    // Frames are exact for a capture and under fault injection (which may corrupt a frame,
+    // and then every checksum must be whole and checked): the kernel's partial checksums are
+    // filled in, and the stack's super-segments carry full ones. Otherwise both are left to
+    // the kernel, a pass over every large frame saved each way.
+    let port = Port::new(io, mtu)
+        .with_busy_poll(options.busy_poll)
+        .filling_checksums(options.capture.is_some() || rx.is_some() || tx.is_some());
     let impaired = Impaired::each_way(port, rx, tx, options.seed, "tap-in", "tap-out");
     let mut device = Captured::new(impaired, options.capture, wall_origin);
     let ended = drive(host, &mut device, origin, stop, on_event);

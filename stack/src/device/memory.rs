@@ -85,6 +85,7 @@ impl Wire {
         self.offloads = Offloads {
             rx_checksum: true,
             tso: true,
+            tx_checksum: false,
         };
         self.max_frame = ethernet::HEADER_LEN + 65_535;
         self

@@ -51,6 +51,10 @@ pub struct Offloads {
     /// TCP segments larger than the MTU may be sent: the device cuts them into segments of
     /// `MTU - IP header - TCP header` payload bytes each.
     pub tso: bool,
+    /// Such segments may leave their checksum to the device (only the pseudo-header sum in
+    /// the field). Off whenever the frames must be exact as they leave the stack: a capture,
+    /// fault injection.
+    pub tx_checksum: bool,
 }
 
 /// What a device knows of a frame it hands over, beyond its bytes.

@@ -96,22 +96,28 @@ pub enum RxError {
 }
 
 /// Takes a frame the kernel handed over with `header`, fixing it up in place: a partial
-/// checksum is completed. Says whether the stack need not check the checksum again. A
-/// [`GSO_UDP_L4`] frame is for [`split_udp`], not here.
+/// checksum is completed when `fill` (for a capture, which must show the frame as a wire would
+/// carry it); without, it is left partial, and the frame is taken as checked all the same (it
+/// is the kernel's own, never on a wire). Says whether the stack need not check the checksum
+/// again. A [`GSO_UDP_L4`] frame is for [`split_udp`], not here.
 ///
 /// # Errors
 /// [`RxError`] for a header that does not fit the frame.
-pub fn receive(header: &Header, frame: &mut [u8]) -> Result<FrameInfo, RxError> {
+pub fn receive(header: &Header, frame: &mut [u8], fill: bool) -> Result<FrameInfo, RxError> {
     match header.gso_type & !GSO_ECN {
         GSO_NONE | GSO_TCPV4 | GSO_TCPV6 => {}
         _ => return Err(RxError::BadGso),
     }
     if header.flags & NEEDS_CSUM != 0 {
-        complete_checksum(
-            frame,
+        let (start, offset) = (
             usize::from(header.csum_start),
             usize::from(header.csum_offset),
-        )?;
+        );
+        if fill {
+            complete_checksum(frame, start, offset)?;
+        } else if start + offset + 2 > frame.len() {
+            return Err(RxError::BadChecksumPlace);
+        }
         return Ok(FrameInfo {
             checksum_valid: true,
         });
@@ -361,9 +367,15 @@ mod tests {
             csum_offset: 16,
             ..Header::default()
         };
-        let info = receive(&h, &mut partial).unwrap();
+        let info = receive(&h, &mut partial, true).unwrap();
         assert!(info.checksum_valid);
         assert_eq!(partial, good, "the checksum is the one the stack computes");
+        // Left partial when no capture needs it: still taken as checked, bytes untouched.
+        let mut left = good.clone();
+        left[34 + 16..34 + 18].copy_from_slice(&pseudo.to_ne_bytes());
+        let before = left.clone();
+        assert!(receive(&h, &mut left, false).unwrap().checksum_valid);
+        assert_eq!(left, before);
         // A field past the end is refused, not written.
         let bad = Header {
             csum_start: 40,
@@ -371,7 +383,7 @@ mod tests {
             ..h
         };
         assert_eq!(
-            receive(&bad, &mut partial.clone()),
+            receive(&bad, &mut partial.clone(), true),
             Err(RxError::BadChecksumPlace)
         );
         let far = Header {
@@ -380,7 +392,7 @@ mod tests {
             ..h
         };
         assert_eq!(
-            receive(&far, &mut partial.clone()),
+            receive(&far, &mut partial.clone(), false),
             Err(RxError::BadChecksumPlace)
         );
     }
@@ -392,13 +404,17 @@ mod tests {
             flags: DATA_VALID,
             ..Header::default()
         };
-        assert!(receive(&valid, &mut f).unwrap().checksum_valid);
-        assert!(!receive(&Header::default(), &mut f).unwrap().checksum_valid);
+        assert!(receive(&valid, &mut f, true).unwrap().checksum_valid);
+        assert!(
+            !receive(&Header::default(), &mut f, true)
+                .unwrap()
+                .checksum_valid
+        );
         let ufo = Header {
             gso_type: GSO_UDP,
             ..Header::default()
         };
-        assert_eq!(receive(&ufo, &mut f), Err(RxError::BadGso));
+        assert_eq!(receive(&ufo, &mut f, true), Err(RxError::BadGso));
     }
 
     #[test]

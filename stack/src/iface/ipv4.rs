@@ -418,7 +418,10 @@ impl Interface {
                 self.stats.ipv4_sent += 1;
                 self.transmit(frame.get(start..).unwrap_or_default(), emit);
             }
-            _ => {
+            (_, addr) => {
+                if let (Some(cidr), Some(segment)) = (addr, frame.get_mut(headroom..)) {
+                    self.complete_tcp_checksum(cidr.addr().into(), dst.into(), segment);
+                }
                 let segment = frame.get(headroom..).unwrap_or_default();
                 self.send_ipv4(now, dst, Protocol::Tcp, segment, emit);
             }

@@ -245,6 +245,26 @@ impl Interface {
         self.link.set_large_rx(offloads.rx_checksum);
         self.tcp
             .set_tso_max(if offloads.tso { TSO_MAX_PAYLOAD } else { 0 });
+        self.tcp
+            .set_partial_checksums(offloads.tso && offloads.tx_checksum);
+    }
+
+    /// Completes the checksum of a TCP segment sent with only its pseudo-header sum (see
+    /// [`Offloads::tx_checksum`]) when it must go another way than as a super-frame (through
+    /// IP fragmentation, or a queue waiting for address resolution).
+    pub(super) fn complete_tcp_checksum(&self, src: IpAddr, dst: IpAddr, segment: &mut [u8]) {
+        if !(self.offloads.tso && self.offloads.tx_checksum)
+            || segment.len() + 20 <= self.config.mtu
+        {
+            return;
+        }
+        if let Some(field) = segment.get_mut(16..18) {
+            field.copy_from_slice(&[0, 0]);
+        }
+        let sum = tcp::segment::checksum(src, dst, segment);
+        if let Some(field) = segment.get_mut(16..18) {
+            field.copy_from_slice(&sum.to_ne_bytes());
+        }
     }
 
     /// What the device does for the interface (see [`Interface::set_offloads`]).

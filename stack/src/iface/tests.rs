@@ -1774,6 +1774,7 @@ fn frames_past_the_mtu_are_taken_only_from_a_device_that_coalesces() {
     net.iface.set_offloads(Offloads {
         rx_checksum: true,
         tso: true,
+        tx_checksum: false,
     });
     assert_eq!(net.rx(2, &big), NONE);
     assert_eq!(net.iface.udp_recv_from(h).map(|(_, d)| d), Some(payload));

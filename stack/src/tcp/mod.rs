@@ -357,6 +357,8 @@ pub struct Sockets {
     mss: u16,
     /// The largest segment payload the device cuts for us (0: it does not).
     tso_max: usize,
+    /// Super-segments go with only the pseudo-header sum in their checksum field.
+    partial_checksums: bool,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     generation: u32,

@@ -175,8 +175,17 @@ impl Sockets {
                 continue;
             };
             let (local, remote) = (slot.conn.local(), slot.conn.remote());
+            // A segment past the MTU goes as a super-frame, whose checksum the device
+            // completes when it offers to.
+            let partial_above = if self.partial_checksums {
+                usize::from(self.mss) + 20
+            } else {
+                usize::MAX
+            };
             let mut emit = |repr: &segment::Repr, payload: [&[u8]; 2]| {
-                segment::emit(out, repr, local.ip(), remote.ip(), payload);
+                let len = payload[0].len() + payload[1].len();
+                let partial = len > partial_above;
+                segment::emit_with(out, repr, local.ip(), remote.ip(), payload, partial);
             };
             let sent = slot.conn.poll_transmit(now, &mut emit);
             // Timers may have given buffers back.

@@ -242,6 +242,20 @@ impl OptionBytes {
 /// Appends the segment (header, options, payload) with its checksum. `payload` may come in two
 /// pieces (a ring buffer's wrap-around).
 pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [&[u8]; 2]) {
+    emit_with(out, repr, src, dst, payload, false);
+}
+
+/// [`emit`], with only the pseudo-header sum in the checksum field when `partial`: for a
+/// device that completes the checksum (a virtio-net `NEEDS_CSUM` super-frame), which saves a
+/// pass over the payload.
+pub fn emit_with(
+    out: &mut Vec<u8>,
+    repr: &Repr,
+    src: IpAddr,
+    dst: IpAddr,
+    payload: [&[u8]; 2],
+    partial: bool,
+) {
     // Written by hand rather than through etherparse's `TcpHeader`: this runs for every
     // segment, and building the options as elements cost more than the rest of the header.
     // The layout follows Linux's: MSS, SACK-permitted and timestamps, NOP + window scale; on
@@ -313,7 +327,11 @@ pub fn emit(out: &mut Vec<u8>, repr: &Repr, src: IpAddr, dst: IpAddr, payload: [
     out.extend_from_slice(payload[0]);
     out.extend_from_slice(payload[1]);
     let seg = out.get(start..).unwrap_or_default();
-    let sum = checksum(src, dst, seg);
+    let sum = if partial {
+        !checksum::finish(checksum::pseudo_header(src, dst, 6, seg.len()))
+    } else {
+        checksum(src, dst, seg)
+    };
     if let Some(c) = out.get_mut(start + 16..start + 18) {
         // Native order: the sum was taken over the bytes as they lie in memory.
         c.copy_from_slice(&sum.to_ne_bytes());

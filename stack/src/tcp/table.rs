@@ -36,6 +36,7 @@ impl Sockets {
             config,
             mss,
             tso_max: 0,
+            partial_checksums: false,
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
@@ -68,6 +69,12 @@ impl Sockets {
     /// device to cut (TSO); 0 turns it off.
     pub fn set_tso_max(&mut self, max: usize) {
         self.tso_max = max;
+    }
+
+    /// Lets segments larger than the MTU (the super-segments of TSO) go with only the
+    /// pseudo-header sum in their checksum field, for the device to complete.
+    pub fn set_partial_checksums(&mut self, partial: bool) {
+        self.partial_checksums = partial;
     }
 
     pub(super) fn params(&self, local: &SocketAddr) -> Params {

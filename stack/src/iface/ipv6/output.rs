@@ -150,17 +150,38 @@ impl Interface {
         emit: &mut dyn FnMut(&[u8]),
     ) {
         let tcp = NextHeader::Tcp;
+        let mtu = self.ip6.as_ref().map_or(0, |v| v.link_mtu);
+        let tso = self.offloads.tso
+            && mtu == self.config.mtu
+            && frame.len() - headroom <= crate::iface::TSO_MAX_PAYLOAD + 60;
+        // Will the frame leave at once? (A point-to-point link, or a neighbour whose address
+        // is known: what `next_hop6` finds without queueing.)
+        let resolved = self.link.without_resolution().is_some()
+            || dst.is_multicast()
+            || self.ip6.as_ref().is_some_and(|v6| {
+                let hop = if v6.on_link(dst) {
+                    Some(dst)
+                } else {
+                    v6.router.map(|r| r.addr)
+                };
+                hop.and_then(|h| v6.neighbors.get(h)).is_some_and(|e| {
+                    e.mac.is_some() && !matches!(e.state, crate::neighbor::State::Incomplete { .. })
+                })
+            });
+        if !(tso && resolved) {
+            // Not a super-frame the device completes at once: through fragmentation, or
+            // waiting for the neighbour, the checksum must be whole.
+            if let Some(segment) = frame.get_mut(headroom..) {
+                self.complete_tcp_checksum(src.into(), dst.into(), segment);
+            }
+        }
         let segment = frame.get(headroom..).unwrap_or_default();
         let Some((mac, hop_limit)) = self.next_hop6(now, src, dst, tcp, segment, emit) else {
             return;
         };
-        let mtu = self.ip6.as_ref().map_or(0, |v| v.link_mtu);
         let segment_len = segment.len();
         // A super-segment for the device to cut goes whole while the link MTU is the one the
         // device cuts to (a router's smaller MTU sends it through fragmentation).
-        let tso = self.offloads.tso
-            && mtu == self.config.mtu
-            && segment_len <= crate::iface::TSO_MAX_PAYLOAD + 60;
         if HEADER_LEN + segment_len > mtu && !tso {
             self.emit_ipv6(mac, src, dst, tcp, hop_limit, segment, emit);
             return;
