@@ -41,7 +41,9 @@ impl Interface {
         payload: &[u8],
         emit: &mut dyn FnMut(&[u8]),
     ) -> Result<(), DropReason> {
-        let d = udp::parse(payload, ip.src, ip.dst).map_err(DropReason::from)?;
+        let verify = !self.rx_checksum_valid;
+        let d = udp::parse_checked(payload, ip.src.into(), ip.dst.into(), verify)
+            .map_err(DropReason::from)?;
         let Some(client) = &mut self.dhcp else {
             return Err(DropReason::UdpNoSocket);
         };
